@@ -627,7 +627,7 @@ class TaskCancelled(BaseEvent):
 # --------------------------------------------------------------------------- observers / misc
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """Severity of an observer alert."""
 
     INFO = "info"

@@ -17,7 +17,7 @@ Serializer = Callable[[Any], str]
 """Encodes a tool-result / data object to JSON text for the wire."""
 
 
-class ModelProvider(str, enum.Enum):
+class ModelProvider(enum.StrEnum):
     """Known model providers (string-valued)."""
 
     ANTHROPIC = "anthropic"
@@ -29,9 +29,6 @@ class ModelProvider(str, enum.Enum):
     OLLAMA = "ollama"
     XAI = "xai"
     TEST = "test"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @runtime_checkable
