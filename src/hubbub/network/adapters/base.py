@@ -1,0 +1,202 @@
+"""The adapter contract: pure state machines that decide what a session accepts.
+
+An adapter never awaits, never reads a clock, never touches a store: the hub
+stamps ids and time before the adapter sees an envelope, so the same WAL always
+folds to the same state (that is what makes replay exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from hubbub.network.envelope import EV_TEXT, Envelope
+from hubbub.network.errors import ProtocolError
+from hubbub.network.session import ParticipantRole, SessionManifest, SessionMetadata, SessionState
+
+if TYPE_CHECKING:
+    from hubbub.network.views import ViewPolicy
+
+__all__ = [
+    "AdapterResult",
+    "AdapterState",
+    "BaseAdapter",
+    "SessionAdapter",
+    "default_build_round_envelope",
+    "default_extract_turn_input",
+    "default_render_envelope",
+    "text_of",
+]
+
+
+@runtime_checkable
+class AdapterState(Protocol):
+    """Marker for per-session adapter bookkeeping; the hub treats it opaquely."""
+
+
+@dataclass(slots=True, frozen=True)
+class AdapterResult:
+    """What ``on_accepted`` decided: stay (``next_state=None``) or end the session."""
+
+    next_state: SessionState | None = None
+    auto_close_reason: str = ""
+
+
+STAY = AdapterResult()
+
+
+@runtime_checkable
+class SessionAdapter(Protocol):
+    """The rules of one session type (see spec §10.1 for when each method runs)."""
+
+    manifest: SessionManifest
+
+    def initial_state(self, metadata: SessionMetadata) -> Any:
+        """Fresh bookkeeping for a new session (also the start of every replay)."""
+        ...
+
+    def validate_create(self, metadata: SessionMetadata) -> None:
+        """Raise ProtocolError on a wrong participant count, roles or knobs."""
+        ...
+
+    def validate_send(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> None:
+        """Raise ProtocolError to reject ``envelope`` given the state before folding it."""
+        ...
+
+    def fold(self, envelope: Envelope, state: Any) -> Any:
+        """Return the state after ``envelope``; pure and deterministic."""
+        ...
+
+    def on_accepted(
+        self, metadata: SessionMetadata, envelope: Envelope, state: Any
+    ) -> AdapterResult:
+        """Decide, from the state after folding, whether the session ends."""
+        ...
+
+    def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:
+        """The view a participant's turn is built from."""
+        ...
+
+    def extract_turn_input(self, envelope: Envelope) -> Any:
+        """What the agent is asked; None or "" skips the round."""
+        ...
+
+    def build_round_envelope(
+        self,
+        metadata: SessionMetadata,
+        sender_id: str,
+        reply: Any,
+        events: Any,
+        state: Any,
+        hub: Any,
+    ) -> Envelope | None:
+        """The envelope a finished turn posts, or None to post nothing."""
+        ...
+
+    def render_envelope(self, envelope: Envelope) -> str | None:
+        """Text of an envelope for views; None leaves it out."""
+        ...
+
+
+def text_of(envelope: Envelope) -> str | None:
+    """The ``text`` of an EV_TEXT envelope when it is a string, else None."""
+    if envelope.event_type != EV_TEXT:
+        return None
+    text = envelope.event_data.get("text")
+    return text if isinstance(text, str) else None
+
+
+def default_extract_turn_input(envelope: Envelope) -> str | None:
+    """EV_TEXT → its text; anything else → None."""
+    return text_of(envelope)
+
+
+def default_render_envelope(envelope: Envelope) -> str | None:
+    """EV_TEXT → its text; anything else is not shown."""
+    return text_of(envelope)
+
+
+def default_build_round_envelope(
+    metadata: SessionMetadata,
+    sender_id: str,
+    reply: Any,
+    events: Any = None,
+    state: Any = None,
+    hub: Any = None,
+) -> Envelope | None:
+    """A non-empty ``reply.body`` becomes a broadcast EV_TEXT; an empty one posts nothing."""
+    body = getattr(reply, "body", reply)
+    if not isinstance(body, str) or not body.strip():
+        return None
+    return Envelope(
+        session_id=metadata.session_id,
+        sender_id=sender_id,
+        audience=None,
+        event_type=EV_TEXT,
+        event_data={"text": body},
+    )
+
+
+class BaseAdapter:
+    """Defaults for the optional parts of the adapter contract.
+
+    Subclasses set ``manifest`` and implement ``initial_state``, ``validate_send``,
+    ``fold`` and ``on_accepted``. ``dump_state``/``load_state`` turn a state into
+    JSON-ready data and back (used for snapshots).
+    """
+
+    manifest: SessionManifest
+
+    def validate_create(self, metadata: SessionMetadata) -> None:
+        """Check the participant count against the manifest's schema."""
+        n = len(metadata.participants)
+        schema = self.manifest.participants
+        if n < schema.min or (schema.max is not None and n > schema.max):
+            bound = (
+                f"exactly {schema.min}" if schema.max == schema.min else f"at least {schema.min}"
+            )
+            if schema.max is not None and schema.max != schema.min:
+                bound = f"{schema.min} to {schema.max}"
+            raise ProtocolError(f"{self.manifest.type} session needs {bound} participants, got {n}")
+
+    def on_accepted(
+        self, metadata: SessionMetadata, envelope: Envelope, state: Any
+    ) -> AdapterResult:
+        """Never end the session."""
+        return STAY
+
+    def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:
+        """The manifest's named default view."""
+        from hubbub.network.views import view_for_name
+
+        return view_for_name(self.manifest.default_view_policy, metadata)
+
+    def extract_turn_input(self, envelope: Envelope) -> Any:
+        """EV_TEXT → its text."""
+        return default_extract_turn_input(envelope)
+
+    def build_round_envelope(
+        self,
+        metadata: SessionMetadata,
+        sender_id: str,
+        reply: Any,
+        events: Any,
+        state: Any,
+        hub: Any,
+    ) -> Envelope | None:
+        """Non-empty reply body → EV_TEXT to everyone; empty → nothing."""
+        return default_build_round_envelope(metadata, sender_id, reply)
+
+    def render_envelope(self, envelope: Envelope) -> str | None:
+        """EV_TEXT → its text."""
+        return default_render_envelope(envelope)
+
+    def require_two_party(self, metadata: SessionMetadata) -> None:
+        """Raise ProtocolError unless there is exactly one initiator and one respondent."""
+        self.validate_create(metadata)
+        roles = sorted(p.role for p in metadata.participants)
+        if roles != sorted([ParticipantRole.INITIATOR, ParticipantRole.RESPONDENT]):
+            raise ProtocolError(
+                f"{self.manifest.type} session needs one initiator and one respondent, "
+                f"got roles {[r.value for r in roles]}"
+            )

@@ -1,0 +1,96 @@
+"""Consulting: one question from the initiator, one reply from the respondent, then close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hubbub.network.adapters.base import AdapterResult, BaseAdapter, STAY
+from hubbub.network.envelope import EV_TEXT, Envelope
+from hubbub.network.errors import ProtocolError
+from hubbub.network.session import (
+    Expectation,
+    ParticipantSchema,
+    SessionManifest,
+    SessionMetadata,
+    SessionState,
+)
+from hubbub.network.views import FullTranscript, ViewPolicy
+
+__all__ = ["CONSULTING_TYPE", "ConsultingAdapter", "ConsultingState"]
+
+CONSULTING_TYPE = "consulting"
+
+
+@dataclass(slots=True, frozen=True)
+class ConsultingState:
+    """Whether the question was asked and whether it was answered."""
+
+    initiator_sent: bool = False
+    respondent_replied: bool = False
+    last_envelope_id: str | None = None
+
+
+_COMPLETE = AdapterResult(SessionState.CLOSED, "consulting_complete")
+
+
+class ConsultingAdapter(BaseAdapter):
+    """Strict one-question-one-reply between an initiator and a respondent."""
+
+    def __init__(self) -> None:
+        self.manifest = SessionManifest(
+            type=CONSULTING_TYPE,
+            version=1,
+            participants=ParticipantSchema(min=2, max=2, roles=["initiator", "respondent"]),
+            default_view_policy="full_transcript",
+            expectations=[
+                Expectation("acks_within", "auto_close", {"seconds": 30}),
+                Expectation("reply_within", "auto_close", {"seconds": 600}),
+            ],
+        )
+
+    def initial_state(self, metadata: SessionMetadata) -> ConsultingState:
+        """Nothing asked, nothing answered."""
+        return ConsultingState()
+
+    def validate_create(self, metadata: SessionMetadata) -> None:
+        """Exactly one initiator and one respondent."""
+        self.require_two_party(metadata)
+
+    def validate_send(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> None:
+        """The initiator asks first, the respondent answers once, nothing after that."""
+        if envelope.event_type != EV_TEXT:
+            return
+        if state.initiator_sent and state.respondent_replied:
+            raise ProtocolError(f"consulting session {metadata.session_id} is already complete")
+        if not state.initiator_sent:
+            if envelope.sender_id != metadata.creator_id:
+                raise ProtocolError(
+                    f"consulting session {metadata.session_id}: the initiator must ask first, "
+                    f"got a text from {envelope.sender_id}"
+                )
+        elif envelope.sender_id == metadata.creator_id or not metadata.is_participant(envelope.sender_id):
+            raise ProtocolError(
+                f"consulting session {metadata.session_id}: only the respondent may reply, "
+                f"got a text from {envelope.sender_id}"
+            )
+
+    def fold(self, envelope: Envelope, state: Any) -> ConsultingState:
+        """First text = the question, second text = the reply."""
+        if envelope.event_type != EV_TEXT:
+            return state  # type: ignore[no-any-return]
+        if not state.initiator_sent:
+            return ConsultingState(True, False, envelope.envelope_id)
+        if not state.respondent_replied:
+            return ConsultingState(True, True, envelope.envelope_id)
+        return state  # type: ignore[no-any-return]
+
+    def on_accepted(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> AdapterResult:
+        """Close with ``consulting_complete`` once the reply is in."""
+        if envelope.event_type == EV_TEXT and state.initiator_sent and state.respondent_replied:
+            return _COMPLETE
+        return STAY
+
+    def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:
+        """The whole (two-message) transcript."""
+        return FullTranscript()

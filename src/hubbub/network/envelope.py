@@ -1,0 +1,242 @@
+"""The envelope — the one unit the hub admits, logs and delivers — and the event catalogue.
+
+Pure values: no I/O, no clock. The hub stamps ``envelope_id``, ``created_at`` and
+``sequence`` when it admits an envelope; everything else is the sender's.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from hubbub.network.errors import ProtocolError
+
+__all__ = [
+    "EV_CONTEXT_SET",
+    "EV_EXPECTATION_VIOLATED",
+    "EV_HANDOFF",
+    "EV_PACKET",
+    "EV_SESSION_CLOSED",
+    "EV_SESSION_EXPIRED",
+    "EV_SESSION_INVITE",
+    "EV_SESSION_INVITE_ACK",
+    "EV_SESSION_INVITE_REJECT",
+    "EV_SESSION_OPENED",
+    "EV_TASK_COMPLETED",
+    "EV_TASK_EXPIRED",
+    "EV_TASK_FAILED",
+    "EV_TASK_PROGRESS",
+    "EV_TASK_STARTED",
+    "EV_TEXT",
+    "PROTOCOL_PREFIXES",
+    "Envelope",
+    "Priority",
+    "is_protocol_event",
+    "visible_to",
+]
+
+EV_TEXT = "ag2.msg.text"
+EV_PACKET = "ag2.packet"
+EV_HANDOFF = "ag2.handoff"
+EV_CONTEXT_SET = "ag2.context.set"
+EV_SESSION_INVITE = "ag2.session.invite"
+EV_SESSION_INVITE_ACK = "ag2.session.invite.ack"
+EV_SESSION_INVITE_REJECT = "ag2.session.invite.reject"
+EV_SESSION_OPENED = "ag2.session.opened"
+EV_SESSION_CLOSED = "ag2.session.closed"
+EV_SESSION_EXPIRED = "ag2.session.expired"
+# The session-docs string (spec §28 #14): a violation is a protocol event, so it
+# can be posted on a session in any live state.
+EV_EXPECTATION_VIOLATED = "ag2.session.expectation_violated"
+EV_TASK_STARTED = "ag2.task.started"
+EV_TASK_PROGRESS = "ag2.task.progress"
+EV_TASK_COMPLETED = "ag2.task.completed"
+EV_TASK_FAILED = "ag2.task.failed"
+EV_TASK_EXPIRED = "ag2.task.expired"
+
+PROTOCOL_PREFIXES = ("ag2.session.", "ag2.task.")
+
+
+class Priority(str, enum.Enum):
+    """Delivery priority hint. The docs' LOW/HIGH spellings are aliases."""
+
+    BACKGROUND = "background"
+    NORMAL = "normal"
+    URGENT = "urgent"
+    LOW = "background"
+    HIGH = "urgent"
+
+
+_PRIORITIES = frozenset(p.value for p in Priority)
+
+
+def is_protocol_event(event_type: str) -> bool:
+    """Return True for hub lifecycle events (``ag2.session.*``, ``ag2.task.*``)."""
+    return event_type.startswith(PROTOCOL_PREFIXES)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One event in one session, as logged in the WAL and delivered to the audience.
+
+    ``audience=None`` broadcasts to every participant except the sender; a list
+    notifies only those ids (``[]`` notifies nobody). ``sequence`` is the 1-based
+    per-session admission number stamped by the hub (WAL order).
+    """
+
+    session_id: str
+    sender_id: str
+    audience: list[str] | None
+    event_type: str
+    event_data: dict[str, Any] = field(default_factory=dict)
+    envelope_id: str = ""
+    task_id: str | None = None
+    causation_id: str | None = None
+    trace_id: str | None = None
+    priority: str = "normal"
+    depth: int = 0
+    idempotency_key: str | None = None
+    created_at: str = ""
+    ttl_seconds: int | None = None
+    sequence: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain, JSON-ready dict of every field."""
+        return {
+            "session_id": self.session_id,
+            "sender_id": self.sender_id,
+            "audience": None if self.audience is None else list(self.audience),
+            "event_type": self.event_type,
+            "event_data": self.event_data,
+            "envelope_id": self.envelope_id,
+            "task_id": self.task_id,
+            "causation_id": self.causation_id,
+            "trace_id": self.trace_id,
+            "priority": self.priority,
+            "depth": self.depth,
+            "idempotency_key": self.idempotency_key,
+            "created_at": self.created_at,
+            "ttl_seconds": self.ttl_seconds,
+            "sequence": self.sequence,
+        }
+
+    def to_json(self) -> str:
+        """Serialise to compact JSON with sorted keys (the WAL line format)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Envelope:
+        """Build an envelope from untrusted data, raising ProtocolError on a bad shape."""
+        if not isinstance(data, dict):
+            raise ProtocolError("envelope must be a JSON object", code="bad_envelope")
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise ProtocolError(
+                f"envelope has unknown field(s): {sorted(unknown)}", code="bad_envelope"
+            )
+        try:
+            env = cls(
+                session_id=data["session_id"],
+                sender_id=data.get("sender_id", ""),
+                audience=data.get("audience"),
+                event_type=data["event_type"],
+                event_data=data.get("event_data") or {},
+                envelope_id=data.get("envelope_id", ""),
+                task_id=data.get("task_id"),
+                causation_id=data.get("causation_id"),
+                trace_id=data.get("trace_id"),
+                priority=data.get("priority", "normal"),
+                depth=data.get("depth", 0),
+                idempotency_key=data.get("idempotency_key"),
+                created_at=data.get("created_at", ""),
+                ttl_seconds=data.get("ttl_seconds"),
+                sequence=data.get("sequence", 0),
+            )
+        except KeyError as exc:
+            raise ProtocolError(
+                f"envelope is missing field {exc.args[0]!r}", code="bad_envelope"
+            ) from exc
+        env.check_shape()
+        return env
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Envelope:
+        """Parse one WAL line / wire payload."""
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"envelope is not valid JSON: {exc}", code="bad_envelope") from exc
+        return cls.from_dict(data)
+
+    def check_shape(self) -> None:
+        """Raise ProtocolError naming the first field whose type or value is wrong."""
+        if not isinstance(self.session_id, str) or not self.session_id:
+            raise ProtocolError(
+                "envelope.session_id must be a non-empty string", code="bad_envelope"
+            )
+        if not isinstance(self.sender_id, str):
+            raise ProtocolError("envelope.sender_id must be a string", code="bad_envelope")
+        if not isinstance(self.event_type, str) or not self.event_type:
+            raise ProtocolError(
+                "envelope.event_type must be a non-empty string", code="bad_envelope"
+            )
+        if not isinstance(self.event_data, dict):
+            raise ProtocolError("envelope.event_data must be an object", code="bad_envelope")
+        audience = self.audience
+        if audience is not None and (
+            not isinstance(audience, list) or not all(isinstance(a, str) for a in audience)
+        ):
+            raise ProtocolError(
+                "envelope.audience must be null or a list of agent ids", code="bad_envelope"
+            )
+        if self.priority not in _PRIORITIES:
+            raise ProtocolError(
+                f"envelope.priority must be one of {sorted(_PRIORITIES)}, got {self.priority!r}",
+                code="bad_envelope",
+            )
+        if type(self.depth) is not int or self.depth < 0:
+            raise ProtocolError(
+                "envelope.depth must be a non-negative integer", code="bad_envelope"
+            )
+        for name in ("task_id", "causation_id", "trace_id", "idempotency_key"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ProtocolError(
+                    f"envelope.{name} must be null or a string", code="bad_envelope"
+                )
+        ttl = self.ttl_seconds
+        if ttl is not None and (type(ttl) is not int or ttl < 0):
+            raise ProtocolError(
+                "envelope.ttl_seconds must be null or a non-negative integer", code="bad_envelope"
+            )
+
+
+_FIELDS = frozenset(Envelope.__dataclass_fields__)
+
+
+def visible_to(envelope: Envelope, participant_id: str) -> bool:
+    """Return True if ``participant_id`` sent the envelope or is in its audience."""
+    return (
+        envelope.sender_id == participant_id
+        or envelope.audience is None
+        or participant_id in envelope.audience
+    )
+
+
+def json_size_ok(value: Any, limit: int) -> int:
+    """Return the JSON size of ``value`` in bytes, raising ProtocolError when it is not JSON or too big."""
+    try:
+        size = len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise ProtocolError(
+            f"envelope.event_data is not JSON-serialisable: {exc}", code="bad_envelope"
+        ) from exc
+    if size > limit:
+        raise ProtocolError(
+            f"envelope payload is {size} bytes, over the {limit}-byte limit",
+            code="payload_too_large",
+        )
+    return size
