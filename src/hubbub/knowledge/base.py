@@ -1,0 +1,232 @@
+"""The ``KnowledgeStore`` protocol: a small virtual file system the hub persists into.
+
+Every store (memory, disk, SQLite, Redis, PostgreSQL) implements the same
+contract and passes the same test suite (``tests/knowledge/test_contract.py``).
+
+Model:
+
+* Paths are Unix-like (``/sessions/s1/wal.jsonl``) and normalised by
+  :func:`normalize_path`. Directories are implicit: a directory exists while it
+  holds at least one file, and disappears with its last file.
+* A path is either a file or a directory, never both: writing or appending to
+  a path that is a directory, or below a path that is a file, raises
+  :class:`PathConflictError`.
+* Files are UTF-8 text. ``append`` returns the byte offset at which the record
+  starts; ``read_range`` slices by UTF-8 bytes. Appended records are stored
+  natively by every backend (list entries, rows, ``O_APPEND`` writes), so an
+  append costs O(record), never O(file).
+* Lines are ``"\\n"``-terminated; ``read_lines``/``line_count`` see a final
+  unterminated fragment as a line. The hub appends one JSON line per envelope.
+
+Durability is per store and documented in each module docstring. The contract
+common to all: when an awaited mutation returns, a later read through the same
+store sees it, and appends to one path land in call order.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "ChangeCallback",
+    "check_range",
+    "ChangeSubscription",
+    "InvalidPathError",
+    "KnowledgeStore",
+    "KnowledgeStoreError",
+    "NoopChangeSubscription",
+    "PathConflictError",
+    "StoreClosedError",
+    "normalize_file_path",
+    "normalize_path",
+    "split_lines",
+]
+
+ChangeCallback = Callable[[str], Awaitable[None]]
+"""Async callback told the normalised path that changed."""
+
+
+class KnowledgeStoreError(Exception):
+    """Base class of every error a knowledge store raises on purpose.
+
+    Tree::
+
+        KnowledgeStoreError
+        ├── InvalidPathError (also ValueError)  malformed path ("..", NUL, root as a file)
+        ├── PathConflictError                   file where a directory is needed or vice versa
+        └── StoreClosedError                    operation after close()
+    """
+
+
+class InvalidPathError(KnowledgeStoreError, ValueError):
+    """The path is malformed: empty, contains NUL, ``.``/``..`` segments, or names the root."""
+
+
+class PathConflictError(KnowledgeStoreError):
+    """The path names a directory where a file is needed, or lies below a file."""
+
+
+class StoreClosedError(KnowledgeStoreError):
+    """The store was closed; no further operation is accepted."""
+
+
+def normalize_path(path: str) -> str:
+    """Return the canonical form of ``path``: leading "/", no empty segments, no trailing "/".
+
+    ``"a"`` → ``"/a"``, ``"//a//b/"`` → ``"/a/b"``, ``"/"`` → ``"/"``.
+
+    Raises:
+        InvalidPathError: ``path`` is not a string, is empty, contains NUL, or
+            has a ``.`` or ``..`` segment.
+    """
+    if type(path) is not str:
+        raise InvalidPathError(f"path must be a str, got {type(path).__name__}")
+    # Fast path: already canonical (the hub's own paths always are).
+    if (
+        path[:1] == "/"
+        and "//" not in path
+        and "/." not in path
+        and "\x00" not in path
+        and (path[-1] != "/" or len(path) == 1)
+    ):
+        return path
+    if not path:
+        raise InvalidPathError("empty path (use '/' for the root)")
+    if "\x00" in path:
+        raise InvalidPathError(f"path contains NUL: {path!r}")
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if part in (".", ".."):
+            raise InvalidPathError(f"'.' and '..' segments are not allowed: {path!r}")
+    return "/" + "/".join(parts)
+
+
+def normalize_file_path(path: str) -> str:
+    """Return ``normalize_path(path)``, rejecting the root, which can never be a file.
+
+    Raises:
+        InvalidPathError: as :func:`normalize_path`, or the path is the root.
+    """
+    norm = normalize_path(path)
+    if norm == "/":
+        raise InvalidPathError("the root '/' is a directory, not a file")
+    return norm
+
+
+def split_lines(text: str) -> list[str]:
+    """Split ``text`` on ``"\\n"`` only, dropping the terminators (no empty last line)."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def check_range(start: int, end: int | None) -> None:
+    """Raise ``ValueError`` if a byte or line range has a negative bound."""
+    if start < 0 or (end is not None and end < 0):
+        raise ValueError(f"range bounds must be >= 0, got start={start} end={end}")
+
+
+class ChangeSubscription(Protocol):
+    """Handle returned by :meth:`KnowledgeStore.on_change`; ``close()`` stops delivery."""
+
+    async def close(self) -> None:
+        """Stop delivering change notifications; idempotent."""
+        ...
+
+
+class NoopChangeSubscription:
+    """Subscription of a store that cannot observe changes; callers must poll instead."""
+
+    __slots__ = ()
+
+    async def close(self) -> None:
+        """Do nothing: there is nothing to stop."""
+        return None
+
+
+@runtime_checkable
+class KnowledgeStore(Protocol):
+    """Async virtual file system with native appends; see the module docstring for the model."""
+
+    async def read(self, path: str) -> str | None:
+        """Return the file's content, or ``None`` if it is missing or a directory."""
+        ...
+
+    async def write(self, path: str, content: str) -> None:
+        """Replace the file's content atomically, creating parent directories.
+
+        Raises:
+            InvalidPathError: bad path or the root.
+            PathConflictError: ``path`` is a directory or lies below a file.
+        """
+        ...
+
+    async def append(self, path: str, content: str) -> int:
+        """Append ``content`` and return the UTF-8 byte offset where it starts.
+
+        Creates the file if missing. Appends to one path land in call order.
+
+        Raises:
+            InvalidPathError: bad path or the root.
+            PathConflictError: ``path`` is a directory or lies below a file.
+        """
+        ...
+
+    async def read_range(self, path: str, start: int, end: int | None = None) -> str:
+        """Return the UTF-8 bytes ``[start, end)`` of the file decoded as text.
+
+        Offsets past the end are clamped; a missing file yields ``""``. Partial
+        characters at either edge decode to U+FFFD.
+
+        Raises:
+            ValueError: a negative bound.
+        """
+        ...
+
+    async def read_lines(
+        self, path: str, start_line: int = 0, end_line: int | None = None
+    ) -> builtins.list[str]:
+        """Return lines ``[start_line, end_line)`` without their ``"\\n"``; ``[]`` if missing.
+
+        Raises:
+            ValueError: a negative bound.
+        """
+        ...
+
+    async def line_count(self, path: str) -> int:
+        """Return the number of lines (a final unterminated fragment counts); 0 if missing."""
+        ...
+
+    async def list(self, path: str = "/") -> builtins.list[str]:
+        """Return the sorted names of the immediate children; directories end with ``"/"``.
+
+        A missing path or a file yields ``[]``.
+        """
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Delete the file or directory tree at ``path``; no-op if absent.
+
+        Empty parent directories vanish with it.
+        """
+        ...
+
+    async def exists(self, path: str) -> bool:
+        """Return whether ``path`` is a file or a (non-empty) directory; the root always exists."""
+        ...
+
+    async def on_change(self, path: str, callback: ChangeCallback) -> ChangeSubscription:
+        """Call ``callback(changed_path)`` after mutations at or below ``path``.
+
+        Stores that cannot observe changes return :class:`NoopChangeSubscription`.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Flush, release resources and refuse further operations; idempotent."""
+        ...

@@ -1,0 +1,368 @@
+"""``MemoryKnowledgeStore``: the in-process reference store (tests, demos, benchmarks).
+
+Durability: none. Everything lives in the process and is gone when it exits.
+
+Design: the file system is a tree of plain dicts (a directory is a ``dict``
+from child name to node), so an open session costs one small dict plus its
+files, and ``list``/``delete`` touch only the subtree involved. A written file
+is stored as the ``str`` itself; a file that has been appended to is a
+:class:`_Log` holding its ``"\\n"``-terminated lines as a list, so ``append`` is
+O(record) and ``read_lines``/``line_count`` never re-split the file.
+
+Concurrency: no operation awaits, so each one is atomic with respect to the
+event loop and no lock is needed; the store must be used from one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
+from typing import TypeAlias
+
+from hubbub.knowledge.base import (
+    ChangeCallback,
+    ChangeSubscription,
+    PathConflictError,
+    StoreClosedError,
+    check_range,
+    normalize_file_path,
+    normalize_path,
+    split_lines,
+)
+
+__all__ = ["MemoryKnowledgeStore"]
+
+_log = logging.getLogger(__name__)
+
+
+def _blen(text: str) -> int:
+    """Return the UTF-8 length of ``text`` (O(1) for ASCII)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+class _Log:
+    """An appended-to file: complete lines (with "\\n") plus the pieces of an open last line."""
+
+    __slots__ = ("lines", "nbytes", "starts", "tail")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.tail: list[str] | None = None
+        self.nbytes = 0
+        # Byte offset of every line start; built on the first read_range only.
+        self.starts: array[int] | None = None
+
+    @classmethod
+    def from_text(cls, text: str) -> _Log:
+        """Convert a written file so that it can be appended to."""
+        log = cls()
+        log.add(text)
+        return log
+
+    def add(self, content: str) -> int:
+        """Append ``content`` and return its starting byte offset."""
+        offset = self.nbytes
+        n = len(content)
+        if not n:
+            return offset
+        self.nbytes = offset + (n if content.isascii() else len(content.encode()))
+        if self.tail is None and content.find("\n") == n - 1:
+            # The hub's case: exactly one complete line.
+            if self.starts is not None:
+                self.starts.append(offset)
+            self.lines.append(content)
+            return offset
+        self._add_general(content, offset)
+        return offset
+
+    def _add_general(self, content: str, pos: int) -> None:
+        starts = self.starts
+        pieces = content.split("\n")
+        last = pieces.pop()
+        for piece in pieces:
+            if self.tail is not None:
+                self.tail.append(piece + "\n")
+                self.lines.append("".join(self.tail))
+                self.tail = None
+            else:
+                if starts is not None:
+                    starts.append(pos)
+                self.lines.append(piece + "\n")
+            pos += _blen(piece) + 1
+        if last:
+            if self.tail is None:
+                if starts is not None:
+                    starts.append(pos)
+                self.tail = [last]
+            else:
+                self.tail.append(last)
+
+    def text(self) -> str:
+        """Return the whole file."""
+        body = "".join(self.lines)
+        return body + "".join(self.tail) if self.tail else body
+
+    def line_count(self) -> int:
+        """Return the number of lines, the open last line included."""
+        return len(self.lines) + (1 if self.tail else 0)
+
+    def read_lines(self, start: int, end: int | None) -> list[str]:
+        """Return lines ``[start, end)`` without terminators."""
+        out = [line[:-1] for line in self.lines[start:end]]
+        n = len(self.lines)
+        if self.tail and start <= n and (end is None or end > n):
+            out.append("".join(self.tail))
+        return out
+
+    def read_range(self, start: int, end: int | None) -> str:
+        """Return bytes ``[start, end)`` decoded, touching only the lines that overlap."""
+        if start >= self.nbytes or (end is not None and end <= start):
+            return ""
+        starts = self.starts
+        if starts is None:
+            starts = self.starts = array("q")
+            pos = 0
+            for line in self.lines:
+                starts.append(pos)
+                pos += _blen(line)
+            if self.tail:
+                starts.append(pos)
+        first = bisect_right(starts, start) - 1
+        last = len(starts) if end is None else bisect_left(starts, end)
+        chunk = "".join(self.lines[first:last])
+        if self.tail and last > len(self.lines):
+            chunk += "".join(self.tail)
+        base = starts[first]
+        data = chunk.encode()[start - base : None if end is None else end - base]
+        return data.decode("utf-8", "replace")
+
+
+_Node: TypeAlias = "dict[str, _Node] | str | _Log"
+_Dir: TypeAlias = "dict[str, _Node]"
+
+
+class _Subscription:
+    """Handle for one memory-store change callback."""
+
+    __slots__ = ("_callback", "_key", "_store")
+
+    def __init__(self, store: MemoryKnowledgeStore, key: str, callback: ChangeCallback) -> None:
+        self._store: MemoryKnowledgeStore | None = store
+        self._key = key
+        self._callback = callback
+
+    async def close(self) -> None:
+        """Stop delivery; idempotent."""
+        store, self._store = self._store, None
+        if store is not None:
+            store._unsubscribe(self._key, self._callback)
+
+
+class MemoryKnowledgeStore:
+    """In-memory ``KnowledgeStore``: O(record) appends, change callbacks, no durability."""
+
+    def __init__(self) -> None:
+        self._root: _Dir = {}
+        self._closed = False
+        self._subs: dict[str, list[ChangeCallback]] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    # -- navigation -----------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("store is closed")
+
+    def _lookup(self, norm: str) -> _Node | None:
+        node: _Node = self._root
+        if norm == "/":
+            return node
+        for seg in norm[1:].split("/"):
+            if type(node) is not dict:
+                return None
+            child = node.get(seg)
+            if child is None:
+                return None
+            node = child
+        return node
+
+    def _parent(self, norm: str) -> tuple[_Dir, str]:
+        """Return (parent dict, name) for a file path, creating missing directories."""
+        segs = norm[1:].split("/")
+        node = self._root
+        for seg in segs[:-1]:
+            child = node.get(seg)
+            if child is None:
+                new: _Dir = {}
+                node[seg] = new
+                node = new
+            elif type(child) is dict:
+                node = child
+            else:
+                raise PathConflictError(f"{norm!r} lies below a file")
+        return node, segs[-1]
+
+    # -- reads ----------------------------------------------------------
+
+    async def read(self, path: str) -> str | None:
+        """Return the file's content, or ``None`` if missing or a directory."""
+        self._check_open()
+        node = self._lookup(normalize_path(path))
+        if type(node) is str:
+            return node
+        if type(node) is _Log:
+            return node.text()
+        return None
+
+    async def read_range(self, path: str, start: int, end: int | None = None) -> str:
+        """Return UTF-8 bytes ``[start, end)`` of the file; ``""`` if missing."""
+        self._check_open()
+        check_range(start, end)
+        node = self._lookup(normalize_path(path))
+        if type(node) is _Log:
+            return node.read_range(start, end)
+        if type(node) is str:
+            return node.encode()[start:end].decode("utf-8", "replace")
+        return ""
+
+    async def read_lines(
+        self, path: str, start_line: int = 0, end_line: int | None = None
+    ) -> builtins.list[str]:
+        """Return lines ``[start_line, end_line)`` without ``"\\n"``; ``[]`` if missing."""
+        self._check_open()
+        check_range(start_line, end_line)
+        node = self._lookup(normalize_path(path))
+        if type(node) is _Log:
+            return node.read_lines(start_line, end_line)
+        if type(node) is str:
+            return split_lines(node)[start_line:end_line]
+        return []
+
+    async def line_count(self, path: str) -> int:
+        """Return the number of lines; 0 if missing."""
+        self._check_open()
+        node = self._lookup(normalize_path(path))
+        if type(node) is _Log:
+            return node.line_count()
+        if type(node) is str:
+            return len(split_lines(node))
+        return 0
+
+    async def list(self, path: str = "/") -> builtins.list[str]:
+        """Return sorted child names, directories suffixed with "/"."""
+        self._check_open()
+        node = self._lookup(normalize_path(path))
+        if type(node) is not dict:
+            return []
+        return sorted(name + "/" if type(child) is dict else name for name, child in node.items())
+
+    async def exists(self, path: str) -> bool:
+        """Return whether the path is a file or a directory."""
+        self._check_open()
+        return self._lookup(normalize_path(path)) is not None
+
+    # -- mutations ------------------------------------------------------
+
+    async def write(self, path: str, content: str) -> None:
+        """Replace the file's content."""
+        self._check_open()
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        norm = normalize_file_path(path)
+        parent, name = self._parent(norm)
+        if type(parent.get(name)) is dict:
+            raise PathConflictError(f"{norm!r} is a directory")
+        parent[sys.intern(name)] = content
+        if self._subs:
+            self._notify(norm, subtree=False)
+
+    async def append(self, path: str, content: str) -> int:
+        """Append ``content``; return the byte offset where it starts."""
+        self._check_open()
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        norm = normalize_file_path(path)
+        parent, name = self._parent(norm)
+        node = parent.get(name)
+        if type(node) is _Log:
+            log = node
+        elif node is None:
+            log = parent[sys.intern(name)] = _Log()
+        elif type(node) is str:
+            log = parent[name] = _Log.from_text(node)
+        else:
+            raise PathConflictError(f"{norm!r} is a directory")
+        offset = log.add(content)
+        if self._subs:
+            self._notify(norm, subtree=False)
+        return offset
+
+    async def delete(self, path: str) -> None:
+        """Delete the file or tree; prune empty parents; no-op if absent."""
+        self._check_open()
+        norm = normalize_path(path)
+        if norm == "/":
+            if self._root:
+                self._root = {}
+                if self._subs:
+                    self._notify(norm, subtree=True)
+            return
+        chain: list[tuple[_Dir, str]] = []
+        node: _Node = self._root
+        for seg in norm[1:].split("/"):
+            if type(node) is not dict or seg not in node:
+                return
+            chain.append((node, seg))
+            node = node[seg]
+        parent, name = chain.pop()
+        del parent[name]
+        while not parent and chain:
+            parent, name = chain.pop()
+            del parent[name]
+        if self._subs:
+            self._notify(norm, subtree=True)
+
+    # -- change notification --------------------------------------------
+
+    async def on_change(self, path: str, callback: ChangeCallback) -> ChangeSubscription:
+        """Call ``callback(path)`` (as a task) after each mutation at or below ``path``."""
+        self._check_open()
+        key = normalize_path(path)
+        self._subs.setdefault(key, []).append(callback)
+        return _Subscription(self, key, callback)
+
+    def _unsubscribe(self, key: str, callback: ChangeCallback) -> None:
+        callbacks = self._subs.get(key)
+        if callbacks and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._subs[key]
+
+    def _notify(self, norm: str, *, subtree: bool) -> None:
+        keys = ["/"]
+        if norm != "/":
+            segs = norm[1:].split("/")
+            keys.extend("/" + "/".join(segs[: i + 1]) for i in range(len(segs)))
+        if subtree:
+            prefix = "/" if norm == "/" else norm + "/"
+            keys.extend(k for k in self._subs if k.startswith(prefix) and k != "/")
+        for key in keys:
+            for callback in tuple(self._subs.get(key, ())):
+                task = asyncio.ensure_future(callback(norm))
+                self._tasks.add(task)
+                task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("knowledge change callback failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        """Drop all data and callbacks; idempotent. Pending callback tasks still run."""
+        self._closed = True
+        self._root = {}
+        self._subs.clear()

@@ -1,0 +1,68 @@
+"""MemoryKnowledgeStore specifics: change callbacks and the cheap append path."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hubbub.knowledge import MemoryKnowledgeStore
+
+
+async def test_on_change_prefix_callbacks() -> None:
+    store = MemoryKnowledgeStore()
+    seen: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    def recorder(tag: str):  # type: ignore[no-untyped-def]
+        async def callback(path: str) -> None:
+            await seen.put((tag, path))
+
+        return callback
+
+    sub_s = await store.on_change("/sessions", recorder("sessions"))
+    await store.on_change("/sessions/s1/wal.jsonl", recorder("wal"))
+    await store.on_change("/agents", recorder("agents"))
+
+    await store.append("/sessions/s1/wal.jsonl", "e\n")
+    got = {await asyncio.wait_for(seen.get(), 5) for _ in range(2)}
+    assert got == {("sessions", "/sessions/s1/wal.jsonl"), ("wal", "/sessions/s1/wal.jsonl")}
+
+    await store.write("/sessions/s2/metadata.json", "{}")
+    assert await asyncio.wait_for(seen.get(), 5) == ("sessions", "/sessions/s2/metadata.json")
+
+    await store.delete("/sessions")  # the subtree delete reaches the deeper watcher too
+    got = {await asyncio.wait_for(seen.get(), 5) for _ in range(2)}
+    assert got == {("sessions", "/sessions"), ("wal", "/sessions")}
+
+    await sub_s.close()
+    await store.write("/sessions/s3/x", "1")
+    await store.write("/agents/a", "1")
+    assert await asyncio.wait_for(seen.get(), 5) == ("agents", "/agents/a")
+    assert seen.empty()
+    await store.close()
+
+
+async def test_failing_callback_does_not_break_mutation() -> None:
+    store = MemoryKnowledgeStore()
+    done = asyncio.Event()
+
+    async def boom(path: str) -> None:
+        done.set()
+        raise RuntimeError(path)
+
+    await store.on_change("/", boom)
+    assert await store.append("/x", "1\n") == 0
+    await asyncio.wait_for(done.wait(), 5)
+    await asyncio.sleep(0)  # let the done-callback log the failure
+    assert await store.read("/x") == "1\n"
+    await store.close()
+
+
+async def test_appended_lines_are_kept_as_records() -> None:
+    store = MemoryKnowledgeStore()
+    for i in range(1000):
+        await store.append("/wal", f'{{"i": {i}}}\n')
+    log = store._root["wal"]
+    assert not isinstance(log, (str, dict))
+    assert len(log.lines) == 1000 and log.tail is None
+    assert await store.line_count("/wal") == 1000
+    assert await store.read_lines("/wal", 998) == ['{"i": 998}', '{"i": 999}']
+    await store.close()
