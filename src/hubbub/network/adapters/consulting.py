@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters.base import AdapterResult, BaseAdapter, STAY
 from hubbub.network.envelope import EV_TEXT, Envelope
@@ -15,7 +15,11 @@ from hubbub.network.session import (
     SessionMetadata,
     SessionState,
 )
-from hubbub.network.views import FullTranscript, ViewPolicy
+
+if TYPE_CHECKING:
+    # Not imported at runtime: views imports adapters.base, which runs this
+    # package's __init__, so a top-level import here is a cycle when views loads first.
+    from hubbub.network.views import ViewPolicy
 
 __all__ = ["CONSULTING_TYPE", "ConsultingAdapter", "ConsultingState"]
 
@@ -93,4 +97,6 @@ class ConsultingAdapter(BaseAdapter):
 
     def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:
         """The whole (two-message) transcript."""
+        from hubbub.network.views import FullTranscript
+
         return FullTranscript()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters.base import BaseAdapter
 from hubbub.network.envelope import EV_TEXT, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import Expectation, ParticipantSchema, SessionManifest, SessionMetadata
-from hubbub.network.views import ViewPolicy, WindowedSummary
+
+if TYPE_CHECKING:
+    # Not imported at runtime: views imports adapters.base, which runs this
+    # package's __init__, so a top-level import here is a cycle when views loads first.
+    from hubbub.network.views import ViewPolicy
 
 __all__ = ["CONVERSATION_TYPE", "ConversationAdapter", "ConversationState"]
 
@@ -64,4 +68,6 @@ class ConversationAdapter(BaseAdapter):
 
     def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:
         """The last ten messages plus a summary line."""
+        from hubbub.network.views import WindowedSummary
+
         return WindowedSummary(recent_n=10)
