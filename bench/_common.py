@@ -1,0 +1,76 @@
+"""Helpers shared by both workload scripts (stdlib + optional psutil only).
+
+Each workload script is run in a fresh subprocess by ``bench/run.py`` and prints
+exactly one line starting with ``RESULT `` followed by a JSON object of metrics.
+Everything else it prints (stderr, warnings) is ignored by the runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+RESULT_PREFIX = "RESULT "
+
+Metrics = dict[str, Any]
+Workload = Callable[[argparse.Namespace], Awaitable[Metrics]]
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, after a full garbage collection."""
+    gc.collect()
+    gc.collect()
+    try:
+        import psutil
+
+        return int(psutil.Process(os.getpid()).memory_info().rss)
+    except ImportError:  # pragma: no cover - fallback without psutil
+        with open(f"/proc/{os.getpid()}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def allocated_blocks() -> int:
+    """Live Python heap blocks (exact, cheap): a leak signal independent of RSS."""
+    gc.collect()
+    gc.collect()
+    return sys.getallocatedblocks()
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+async def wait_until(
+    cond: Callable[[], bool], *, limit: float, interval: float = 0.002, what: str = ""
+) -> None:
+    """Poll a cheap in-memory condition every ``interval`` seconds."""
+    deadline = time.perf_counter() + limit
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out after {limit}s waiting for {what or 'condition'}")
+        await asyncio.sleep(interval)
+
+
+def rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def main(workloads: dict[str, Workload]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload", choices=sorted(workloads))
+    parser.add_argument("--n", type=int, default=0, help="size (turns, sessions, envelopes)")
+    parser.add_argument(
+        "--variant", default="default", help="workload variant (e.g. attached / detached)"
+    )
+    parser.add_argument("--timeout", type=float, default=110.0, help="in-process safety timeout")
+    args = parser.parse_args()
+    metrics = asyncio.run(asyncio.wait_for(workloads[args.workload](args), args.timeout))
+    sys.stdout.write(RESULT_PREFIX + json.dumps(metrics) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,503 @@
+"""Side-by-side benchmark runner: hubbub vs the reference (``ag2==1.2.1``).
+
+Every workload runs in a fresh subprocess under its own interpreter::
+
+    .bench-ref/bin/python bench/workloads_ref.py     <workload> --n N [--variant V]
+    .venv/bin/python      bench/workloads_hubbub.py  <workload> --n N [--variant V]
+
+each repeated (3x by default, runs interleaved ref/hubbub), and the median of
+every metric goes into a Markdown table printed to stdout and written to
+``bench/results/latest.md``. Use ``scripts/bench`` rather than calling this
+directly: it creates the two virtualenvs first.
+
+Standard library only, so it runs under any Python >= 3.11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULT_PREFIX = "RESULT "
+
+IMPLS = {
+    "ref": (os.path.join(ROOT, ".bench-ref", "bin", "python"), "workloads_ref.py"),
+    "hubbub": (os.path.join(ROOT, ".venv", "bin", "python"), "workloads_hubbub.py"),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One workload invocation (same arguments for both implementations)."""
+
+    key: str
+    workload: str
+    n: int
+    variant: str = "default"
+    group: str = ""  # the --only name that selects it
+    optional: bool = False  # durable-hub workloads: only with --durable
+
+
+def runs_for(quick: bool) -> list[Run]:
+    q = quick
+    return [
+        Run("conv_small", "conversation", 100, group="conversation"),
+        Run("conv_large", "conversation", 300 if q else 1000, group="conversation"),
+        Run("consult", "consulting", 100 if q else 300, group="consulting"),
+        Run("raw_detached", "raw_post", 4000 if q else 10_000, "detached", group="raw_post"),
+        Run("raw_attached", "raw_post", 4000 if q else 10_000, "attached", group="raw_post"),
+        Run("mem_hub", "memory", 500 if q else 2000, "hub", group="memory"),
+        Run("mem_agents", "memory", 500 if q else 2000, "agents", group="memory"),
+        # (e)/(f): the durable hub (SQLite). Optional until hubbub has a SQLite store.
+        Run("durable", "durable_append", 2000 if q else 10_000, group="durable", optional=True),
+        Run("hydrate", "hydrate", 20_000 if q else 100_000, group="hydrate", optional=True),
+    ]
+
+
+@dataclass
+class Outcome:
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    def median(self, metric: str) -> float | None:
+        vals = [s[metric] for s in self.samples if isinstance(s.get(metric), int | float)]
+        return statistics.median(vals) if vals else None
+
+
+def run_once(impl: str, run: Run, timeout: float) -> dict[str, Any]:
+    python, script = IMPLS[impl]
+    cmd = [
+        python,
+        os.path.join(HERE, script),
+        run.workload,
+        "--n",
+        str(run.n),
+        "--variant",
+        run.variant,
+        "--timeout",
+        str(max(10.0, timeout - 10.0)),
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f}s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return dict(json.loads(line[len(RESULT_PREFIX) :]))
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(t.strip() for t in tail)}
+
+
+def probe(impl: str) -> str | None:
+    """None if the implementation's interpreter can import what it needs."""
+    python, _ = IMPLS[impl]
+    if not os.path.exists(python):
+        return f"no interpreter at {os.path.relpath(python, ROOT)}"
+    mod = "ag2.network" if impl == "ref" else "hubbub.network"
+    names = "Hub, HubClient, LocalLink, Passport, Resume, Envelope, EV_TEXT"
+    env = dict(os.environ)
+    if impl == "hubbub":  # as workloads_hubbub.py does: fall back to the checkout's src/
+        env["PYTHONPATH"] = os.path.join(ROOT, "src")
+    proc = subprocess.run(
+        [python, "-c", f"import psutil; from {mod} import {names}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return f"`from {mod} import ...` failed: {last}"
+    return None
+
+
+def version_of(impl: str) -> str:
+    python, _ = IMPLS[impl]
+    mod = "ag2" if impl == "ref" else "hubbub"
+    code = (
+        f"import platform, importlib.metadata as m, {mod};"
+        "v = getattr(" + mod + ", '__version__', None)\n"
+        "if v is None: v = m.version(" + repr(mod) + ")\n"
+        "print('python', platform.python_version() + ',', " + repr(mod) + ", v)"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")) if impl == "hubbub" else None
+    try:
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, timeout=60, env=env
+        )
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+# ── table ────────────────────────────────────────────────────────────────────
+
+
+def fmt(v: float | None, unit: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    a = abs(v)
+    if a >= 100:
+        s = f"{v:,.0f}"
+    elif a >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.2f}"
+    return f"{s}{unit}"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    key: str
+    metric: str
+    unit: str = ""
+    higher_is_better: bool = True
+    target: str = ""
+    # check(ref_value, hubbub_value) -> met?
+    check: Callable[[float | None, float], bool] | None = None
+
+
+def rel(factor: float) -> Callable[[float | None, float], bool]:
+    return lambda r, h: r is not None and h >= factor * r
+
+
+def at_least(x: float) -> Callable[[float | None, float], bool]:
+    return lambda r, h: h >= x
+
+
+def at_most(x: float) -> Callable[[float | None, float], bool]:
+    return lambda r, h: h <= x
+
+
+def rows_for(runs: dict[str, Run]) -> list[Row]:
+    small, large = runs["conv_small"].n, runs["conv_large"].n
+    nraw = runs["raw_detached"].n
+    nmem = runs["mem_agents"].n
+    return [
+        Row(
+            f"(a) conversation, 2 agents, turns/s @{small}",
+            "conv_small",
+            "turns_per_s",
+            target="≥ 20x ref",
+            check=rel(20),
+        ),
+        Row(
+            f"(a) conversation, 2 agents, turns/s @{large}",
+            "conv_large",
+            "turns_per_s",
+            target="≥ 20x ref",
+            check=rel(20),
+        ),
+        Row(
+            f"(a) rate @{large} / rate @{small}",
+            "conv_ratio",
+            "ratio",
+            target="≥ 0.90",
+            check=at_least(0.90),
+        ),
+        Row(
+            "(b) consulting open+ask+answer+auto-close, sequential, /s",
+            "consult",
+            "consults_per_s",
+            target="≥ 10x ref",
+            check=rel(10),
+        ),
+        Row(
+            f"(c) raw post_envelope, 1 session, {nraw:,} env, no receiver: env/s",
+            "raw_detached",
+            "post_per_s",
+            target="≥ 100,000/s",
+            check=at_least(100_000),
+        ),
+        Row("(c) … no receiver: env/s, first chunk", "raw_detached", "first_chunk_per_s"),
+        Row("(c) … no receiver: env/s, last chunk", "raw_detached", "last_chunk_per_s"),
+        Row(
+            "(c) … no receiver: last / first chunk",
+            "raw_detached",
+            "last_over_first",
+            target="≥ 0.90 (no slowdown)",
+            check=at_least(0.90),
+        ),
+        Row(
+            "(c) raw post_envelope, receiver attached (LocalLink): posted env/s",
+            "raw_attached",
+            "post_per_s",
+        ),
+        Row(
+            "(c) … receiver attached: delivered env/s (until all received)",
+            "raw_attached",
+            "delivered_per_s",
+        ),
+        Row(
+            "(c) … receiver attached: last / first chunk",
+            "raw_attached",
+            "last_over_first",
+            target="≥ 0.90",
+            check=at_least(0.90),
+        ),
+        Row(
+            f"(d) hub memory per open session, hub-only, RSS KiB ({nmem:,} sessions)",
+            "mem_hub",
+            "rss_kib_per_session",
+            higher_is_better=False,
+            target="≤ 3 KiB",
+            check=at_most(3.0),
+        ),
+        Row(
+            "(d) … hub-only: heap blocks per open session",
+            "mem_hub",
+            "blocks_per_session",
+            higher_is_better=False,
+        ),
+        Row(
+            "(d) … hub-only: heap blocks per session still held after close",
+            "mem_hub",
+            "blocks_per_session_after_close",
+            higher_is_better=False,
+            target="≈ 0",
+            check=at_most(1.0),
+        ),
+        Row(
+            "(d) memory per open session with 2 Agents, RSS KiB",
+            "mem_agents",
+            "rss_kib_per_session",
+            higher_is_better=False,
+        ),
+        Row(
+            "(d) … 2 Agents: RSS KiB per session after close (RSS rarely shrinks)",
+            "mem_agents",
+            "rss_kib_per_session_after_close",
+            higher_is_better=False,
+        ),
+        Row(
+            "(d) … 2 Agents: heap blocks per session still held after close",
+            "mem_agents",
+            "blocks_per_session_after_close",
+            higher_is_better=False,
+            target="≈ 0",
+            check=at_most(1.0),
+        ),
+        Row("(d) … 2 Agents: sessions opened/s (handshake)", "mem_agents", "open_per_s"),
+        Row(
+            "(e) durable appends, 100 sessions, SQLite: env/s acknowledged",
+            "durable",
+            "env_per_s",
+            target="≥ 20,000/s",
+            check=at_least(20_000),
+        ),
+        Row(
+            "(f) Hub.open on a SQLite store with many envelopes: seconds",
+            "hydrate",
+            "open_seconds",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def derived(
+    key: str, outcome: Outcome, outcomes: dict[tuple[str, str], Outcome], impl: str, metric: str
+) -> float | None:
+    if key == "conv_ratio":
+        s = outcomes.get((impl, "conv_small"))
+        b = outcomes.get((impl, "conv_large"))
+        if not s or not b:
+            return None
+        sv, bv = s.median("turns_per_s"), b.median("turns_per_s")
+        return bv / sv if sv and bv is not None else None
+    if metric == "last_over_first":
+        vals = [
+            x["last_chunk_per_s"] / x["first_chunk_per_s"]
+            for x in outcome.samples
+            if x.get("first_chunk_per_s")
+        ]
+        return statistics.median(vals) if vals else None
+    return outcome.median(metric)
+
+
+def render(
+    runs: dict[str, Run],
+    outcomes: dict[tuple[str, str], Outcome],
+    impls: list[str],
+    reps: int,
+    notes: list[str],
+    header: str,
+) -> str:
+    lines = [
+        header,
+        "",
+        "| metric | reference (ag2 1.2.1) | hubbub | ratio | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    footnotes: list[str] = []
+    for row in rows_for(runs):
+        src = "conv_large" if row.key == "conv_ratio" else row.key
+        if src not in runs or not any((i, src) in outcomes for i in impls):
+            continue
+        cells: dict[str, str] = {}
+        values: dict[str, float | None] = {}
+        for impl in ("ref", "hubbub"):
+            oc = outcomes.get((impl, src))
+            if oc is None:
+                cells[impl], values[impl] = "not run", None
+                continue
+            if oc.skipped:
+                cells[impl], values[impl] = "n/a¹", None
+                footnotes.append(f"{impl} `{src}`: skipped — {oc.skipped}")
+                continue
+            v = derived(row.key, oc, outcomes, impl, row.metric)
+            values[impl] = v
+            cells[impl] = fmt(v, row.unit)
+            if oc.errors:
+                mark = f" ({len(oc.errors)}/{reps} failed)" if oc.samples else " error"
+                cells[impl] = (cells[impl] if oc.samples else "") + mark
+                footnotes.append(f"{impl} `{src}`: {oc.errors[0]}")
+        r, h = values["ref"], values["hubbub"]
+        ratio = ""
+        if r and h and row.key != "conv_ratio" and row.metric != "last_over_first":
+            if row.higher_is_better:
+                ratio = f"{h / r:.1f}x faster" if h >= r else f"{r / h:.1f}x slower"
+            else:
+                ratio = f"{r / h:.1f}x smaller" if h <= r else f"{h / r:.1f}x larger"
+        target = row.target
+        if row.check and h is not None:
+            target += " ✅" if row.check(r, h) else " ❌"
+        lines.append(f"| {row.label} | {cells['ref']} | {cells['hubbub']} | {ratio} | {target} |")
+    if footnotes or notes:
+        lines.append("")
+        for note in notes:
+            lines.append(f"- {note}")
+        for fn in dict.fromkeys(footnotes):  # dedupe, keep order
+            lines.append(f"- {fn}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 repetition, smaller N")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only this workload group (repeatable): conversation, consulting, "
+        "raw_post, memory, durable, hydrate",
+    )
+    ap.add_argument("--impl", choices=["both", "ref", "hubbub"], default="both")
+    ap.add_argument("--durable", action="store_true", help="also run (e)/(f) durable-hub workloads")
+    ap.add_argument("--timeout", type=float, default=120.0, help="per-subprocess timeout, s")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
+    ap.add_argument("--json", default=None, help="also dump raw samples to this JSON file")
+    args = ap.parse_args()
+
+    reps = args.reps or (1 if args.quick else 3)
+    all_runs = runs_for(args.quick)
+    selected = [
+        r
+        for r in all_runs
+        if (not args.only or r.group in args.only or r.workload in args.only)
+        and (not r.optional or args.durable or r.group in args.only)
+    ]
+    if not selected:
+        ap.error(f"nothing selected by --only {args.only}")
+    impls = ["ref", "hubbub"] if args.impl == "both" else [args.impl]
+
+    notes: list[str] = []
+    available: list[str] = []
+    for impl in impls:
+        why = probe(impl)
+        if why:
+            notes.append(f"{impl}: not run — {why}")
+            print(f"[bench] {impl}: not run — {why}", file=sys.stderr)
+        else:
+            available.append(impl)
+
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    t_start = time.perf_counter()
+    for rep in range(reps):
+        for run in selected:
+            for impl in available:
+                oc = outcomes.setdefault((impl, run.key), Outcome())
+                if oc.skipped:
+                    continue
+                t0 = time.perf_counter()
+                res = run_once(impl, run, args.timeout)
+                dt = time.perf_counter() - t0
+                if "skipped" in res:
+                    oc.skipped = str(res["skipped"])
+                    status = f"skipped: {oc.skipped}"
+                elif "error" in res:
+                    oc.errors.append(str(res["error"]))
+                    status = f"ERROR {res['error'][:300]}"
+                else:
+                    oc.samples.append(res)
+                    status = ", ".join(
+                        f"{k}={fmt(v)}" for k, v in res.items() if isinstance(v, int | float)
+                    )
+                print(
+                    f"[bench] rep {rep + 1}/{reps} {impl:6s} {run.key:13s} "
+                    f"n={run.n:<6d} {dt:6.1f}s  {status}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    by_key = {r.key: r for r in selected}
+    versions = {impl: version_of(impl) for impl in available}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    header = "\n".join(
+        [
+            "# hubbub vs reference — side-by-side benchmark",
+            "",
+            f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} · "
+            f"`scripts/bench {' '.join(sys.argv[1:])}`".rstrip()
+            + " · "
+            f"{os.cpu_count()} CPUs ({cpu}) · median of {reps} fresh-process run(s) each · "
+            f"wall {time.perf_counter() - t_start:.0f}s",
+            "",
+            "Interpreters (python, package version): "
+            + "; ".join(f"{k}: {v}" for k, v in versions.items()),
+            "",
+            "Zero-latency scripted model (every model call answers a short text at once), "
+            "in-process hub, LocalLink, memory store unless stated.",
+        ]
+    )
+    table = render(by_key, outcomes, impls, reps, notes, header)
+    print(table)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(table)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                {f"{i}:{k}": vars(o) for (i, k), o in outcomes.items()}, fh, indent=1, default=str
+            )
+    failed = any(o.errors and not o.samples for o in outcomes.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
