@@ -10,11 +10,14 @@ event for a subscriber; the triggering request for a prompt hook).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Annotated, Any
 
 from hubbub.context import ConversationContext
@@ -131,13 +134,38 @@ class Param:
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    target = fn
+    """Resolve annotations; per parameter on failure (unresolvable names become ``Any``)."""
+    target: Any = fn
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         target = getattr(fn, "__call__", fn)  # noqa: B004 - callable objects
     try:
         return typing.get_type_hints(target, include_extras=True)
     except Exception:
-        return {}
+        pass
+    func = getattr(target, "__func__", target)
+    globalns = dict(getattr(func, "__globals__", {}))
+    # Like pydantic's parent-namespace lookup: names local to the defining scope (common with
+    # ``from __future__ import annotations``) are taken from the first caller frame outside
+    # hubbub, i.e. the user's code creating the tool/plugin/agent.
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("hubbub."):
+        frame = frame.f_back
+    if frame is not None:
+        globalns.update(frame.f_locals)
+    code, closure = getattr(func, "__code__", None), getattr(func, "__closure__", None)
+    if code is not None and closure:
+        for name, cell in zip(code.co_freevars, closure, strict=False):
+            with contextlib.suppress(ValueError):
+                globalns[name] = cell.cell_contents
+    hints: dict[str, Any] = {}
+    for name, ann in getattr(func, "__annotations__", {}).items():
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, globalns)  # annotations are code by definition
+            except Exception:
+                ann = Any
+        hints[name] = ann
+    return hints
 
 
 def _classify(annotation: Any, default: Any) -> tuple[ParamKind, Any, Any]:
