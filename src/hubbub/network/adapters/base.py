@@ -193,7 +193,7 @@ class BaseAdapter:
 
     def require_two_party(self, metadata: SessionMetadata) -> None:
         """Raise ProtocolError unless there is exactly one initiator and one respondent."""
-        self.validate_create(metadata)
+        BaseAdapter.validate_create(self, metadata)
         roles = sorted(p.role for p in metadata.participants)
         if roles != sorted([ParticipantRole.INITIATOR, ParticipantRole.RESPONDENT]):
             raise ProtocolError(

@@ -1,0 +1,65 @@
+"""The hub: registry, post pipeline, dispatch, lifecycle, sweepers, audit, recovery."""
+
+from __future__ import annotations
+
+from hubbub.network.hub.audit import (
+    AUDIT_KIND_AGENT_REGISTERED,
+    AUDIT_KIND_AGENT_UNREGISTERED,
+    AUDIT_KIND_EXPECTATION_VIOLATED,
+    AUDIT_KIND_RESUME_SET,
+    AUDIT_KIND_RULE_SET,
+    AUDIT_KIND_SESSION_CLOSED,
+    AUDIT_KIND_SESSION_CREATED,
+    AUDIT_KIND_SESSION_EXPIRED,
+    AUDIT_KIND_SKILL_SET,
+    AUDIT_KIND_TASK_TERMINATED,
+    AUDIT_KIND_TURN_FAILED,
+    RESUME_SOURCE_OBSERVED,
+    RESUME_SOURCE_TENANT,
+    AuditLog,
+)
+from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.core import Hub
+from hubbub.network.hub.recovery import ReplayError
+from hubbub.network.hub.violations import (
+    AuditHandler,
+    AutoCloseHandler,
+    NotifySessionHandler,
+    ViolationHandler,
+    default_handlers,
+)
+from hubbub.network.expectations import (
+    ExpectationContext,
+    ExpectationEvaluator,
+    Violation,
+    default_evaluators,
+)
+
+__all__ = [
+    "AUDIT_KIND_AGENT_REGISTERED",
+    "AUDIT_KIND_AGENT_UNREGISTERED",
+    "AUDIT_KIND_EXPECTATION_VIOLATED",
+    "AUDIT_KIND_RESUME_SET",
+    "AUDIT_KIND_RULE_SET",
+    "AUDIT_KIND_SESSION_CLOSED",
+    "AUDIT_KIND_SESSION_CREATED",
+    "AUDIT_KIND_SESSION_EXPIRED",
+    "AUDIT_KIND_SKILL_SET",
+    "AUDIT_KIND_TASK_TERMINATED",
+    "AUDIT_KIND_TURN_FAILED",
+    "RESUME_SOURCE_OBSERVED",
+    "RESUME_SOURCE_TENANT",
+    "AuditHandler",
+    "AuditLog",
+    "AutoCloseHandler",
+    "Connection",
+    "ExpectationContext",
+    "ExpectationEvaluator",
+    "Hub",
+    "NotifySessionHandler",
+    "ReplayError",
+    "Violation",
+    "ViolationHandler",
+    "default_evaluators",
+    "default_handlers",
+]

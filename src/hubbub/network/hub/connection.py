@@ -1,0 +1,199 @@
+"""Connection: the hub's API bound to one link endpoint's identity.
+
+Everything a client may do goes through its Connection, in-process and over a
+wire alike: the agents registered through it are the only identities it may
+act as, and session reads/closes require being a participant. The Hub's own
+methods stay the trusted operator surface.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hubbub.network.envelope import Envelope, visible_to
+from hubbub.network.errors import AccessDeniedError, ProtocolError
+from hubbub.network.identity import Passport, Resume
+from hubbub.network.rule import Rule
+from hubbub.network.session import SessionMetadata
+
+if TYPE_CHECKING:
+    from hubbub.network.adapters.base import SessionAdapter
+    from hubbub.network.hub.core import Hub
+    from hubbub.network.views import ViewPolicy
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """Authorised access to the hub for the agents registered through one endpoint."""
+
+    def __init__(self, hub: Hub, endpoint: Any) -> None:
+        self.hub = hub
+        self.endpoint = endpoint
+        self.endpoint_id: str = endpoint.endpoint_id
+        self.agent_ids: set[str] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------------ checks
+
+    def _own(self, agent_id: str) -> None:
+        if self._closed:
+            raise ProtocolError("connection is closed")
+        if agent_id not in self.agent_ids:
+            raise AccessDeniedError(f"agent {agent_id!r} is not registered through this connection")
+
+    async def _participant(self, session_id: str, caller_id: str) -> SessionMetadata:
+        self._own(caller_id)
+        live = await self.hub._find(session_id)
+        if not live.meta.is_participant(caller_id):
+            raise AccessDeniedError(f"{caller_id} is not a participant of session {session_id}")
+        return live.meta
+
+    # ------------------------------------------------------------------ identity
+
+    async def register(
+        self, passport: Passport, resume: Resume | None = None, *, skill_md: str | None = None, rule: Rule | None = None
+    ) -> Passport:
+        """Register an agent and bind it to this connection."""
+        if self._closed:
+            raise ProtocolError("connection is closed")
+        stamped = await self.hub.register(passport, resume, skill_md=skill_md, rule=rule)
+        assert stamped.agent_id is not None
+        self.agent_ids.add(stamped.agent_id)
+        self.hub.bind_endpoint(self.endpoint_id, stamped.agent_id)
+        return stamped
+
+    async def unregister(self, agent_id: str) -> None:
+        """Unregister one of this connection's agents."""
+        self._own(agent_id)
+        self.agent_ids.discard(agent_id)
+        await self.hub.unregister(agent_id)
+
+    async def get_agent(self, name_or_id: str) -> Passport:
+        """A passport by name or id."""
+        return await self.hub.get_agent(name_or_id)
+
+    async def get_resume(self, agent_id: str) -> Resume:
+        """An agent's resume."""
+        return await self.hub.get_resume(agent_id)
+
+    async def get_skill(self, agent_id: str) -> str | None:
+        """An agent's SKILL.md or None."""
+        return await self.hub.get_skill(agent_id)
+
+    async def list_agents(self, **filters: Any) -> list[Passport]:
+        """Registered agents matching the filters (see Hub.list_agents)."""
+        return await self.hub.list_agents(**filters)
+
+    async def set_resume(self, agent_id: str, resume: Resume) -> Resume:
+        """Replace an own agent's resume."""
+        self._own(agent_id)
+        return await self.hub.set_resume(agent_id, resume)
+
+    async def set_skill(self, agent_id: str, skill_md: str | None) -> None:
+        """Replace or delete an own agent's skill."""
+        self._own(agent_id)
+        await self.hub.set_skill(agent_id, skill_md)
+
+    async def set_rule(self, agent_id: str, rule: Rule) -> Rule:
+        """Replace an own agent's rule."""
+        self._own(agent_id)
+        return await self.hub.set_rule(agent_id, rule)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def create_session(
+        self,
+        *,
+        creator_id: str,
+        manifest_type: str,
+        participants: list[str],
+        manifest_version: int = 1,
+        ttl: str | int | None = None,
+        knobs: dict[str, Any] | None = None,
+        intent: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> SessionMetadata:
+        """Create a session as one of this connection's agents; returns when ACTIVE."""
+        self._own(creator_id)
+        return await self.hub.create_session(
+            creator_id=creator_id,
+            manifest_type=manifest_type,
+            participants=participants,
+            manifest_version=manifest_version,
+            ttl=ttl,
+            knobs=knobs,
+            intent=intent,
+            labels=labels,
+        )
+
+    async def post(self, envelope: Envelope) -> Envelope:
+        """Admit an envelope whose sender is one of this connection's agents; returns the stamped copy."""
+        if not isinstance(envelope, Envelope):
+            raise ProtocolError(f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope")
+        self._own(envelope.sender_id)
+        return await self.hub._admit(envelope)
+
+    async def close_session(self, session_id: str, *, caller_id: str, reason: str = "") -> SessionMetadata:
+        """Close a session the caller participates in."""
+        await self._participant(session_id, caller_id)
+        return await self.hub.close_session(session_id, reason=reason)
+
+    async def get_session(self, session_id: str, *, caller_id: str) -> SessionMetadata:
+        """A session's metadata, for a participant."""
+        return (await self._participant(session_id, caller_id)).copy()
+
+    async def list_sessions(
+        self, *, caller_id: str, include_terminal: bool = False, limit: int = 50
+    ) -> list[SessionMetadata]:
+        """Sessions the caller participates in."""
+        self._own(caller_id)
+        return await self.hub.list_sessions(agent_id=caller_id, include_terminal=include_terminal, limit=limit)
+
+    async def read_wal(
+        self, session_id: str, *, caller_id: str, since: int = 0, until: int | None = None
+    ) -> list[Envelope]:
+        """The part of a session's WAL visible to the caller (a participant)."""
+        await self._participant(session_id, caller_id)
+        return [e for e in await self.hub.read_wal(session_id, since=since, until=until) if visible_to(e, caller_id)]
+
+    def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
+        """Would the hub admit a blank envelope from an own agent right now?"""
+        if sender_id not in self.agent_ids:
+            return False
+        return self.hub.can_send(session_id, sender_id, event_type=event_type)
+
+    def adapter_for(self, session_id: str) -> SessionAdapter:
+        """The adapter running a session."""
+        return self.hub.adapter_for(session_id)
+
+    def adapter_state(self, session_id: str, *, caller_id: str) -> Any:
+        """A session's adapter state, for a participant."""
+        self._own(caller_id)
+        live = self.hub._live(session_id)
+        if not live.meta.is_participant(caller_id):
+            raise AccessDeniedError(f"{caller_id} is not a participant of session {session_id}")
+        return live.state
+
+    def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
+        """The view a participant's turns are built from."""
+        return self.hub.default_view_policy(session_id, participant_id)
+
+    # ------------------------------------------------------------------ delivery
+
+    def receipt(self, recipient_id: str, envelope: Envelope) -> None:
+        """An own agent finished handling a delivered envelope."""
+        if recipient_id in self.agent_ids:
+            self.hub.receipt(recipient_id, envelope)
+
+    async def report_turn_failure(self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException) -> None:
+        """Audit a failed turn of an own agent."""
+        self._own(agent_id)
+        await self.hub.report_turn_failure(session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc)
+
+    async def close(self) -> None:
+        """Detach from the hub (agents stay registered but receive nothing); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.hub.detach_endpoint(self.endpoint_id)

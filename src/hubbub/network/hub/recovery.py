@@ -1,0 +1,100 @@
+"""Recovery: rebuild the hub's state from its store by folding every WAL."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import orjson
+
+from hubbub.network.clock import iso_to_seconds
+from hubbub.network.envelope import Envelope, is_protocol_event
+from hubbub.network.expectations import SessionActivity
+from hubbub.network.hub import layout
+from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.lifecycle import apply_lifecycle_event
+from hubbub.network.session import SessionMetadata, SessionState
+
+if TYPE_CHECKING:
+    from hubbub.network.hub.core import Hub
+
+__all__ = ["ReplayError", "hydrate", "load_session", "replay"]
+
+log = logging.getLogger(__name__)
+
+
+class ReplayError(Exception):
+    """A WAL does not replay: out-of-order sequence, wrong session, or undecodable line."""
+
+
+def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
+    """Fold a session's WAL lines over its creation record; raises ReplayError on a bad log."""
+    adapter = hub._adapters.get((meta.manifest.type, meta.manifest.version))
+    created_s = iso_to_seconds(meta.created_at) if meta.created_at else 0.0
+    activity = SessionActivity(created_s, created_s)
+    state = adapter.initial_state(meta) if adapter is not None else None
+    expires_at_s = iso_to_seconds(meta.expires_at) if meta.expires_at else None
+    live = LiveSession(meta, adapter, state, layout.wal_path(meta.session_id), activity, expires_at_s)
+    pids = meta.participant_ids()
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        try:
+            env = Envelope.from_json(line)
+        except Exception as exc:
+            raise ReplayError(f"session {meta.session_id}: WAL line {number} does not decode: {exc}") from exc
+        if env.session_id != meta.session_id:
+            raise ReplayError(f"session {meta.session_id}: WAL line {number} belongs to session {env.session_id}")
+        if env.sequence != live.seq + 1:
+            raise ReplayError(
+                f"session {meta.session_id}: WAL line {number} has sequence {env.sequence}, expected {live.seq + 1}"
+            )
+        live.seq = env.sequence
+        if adapter is not None:
+            live.state = adapter.fold(env, live.state)
+        if is_protocol_event(env.event_type):
+            apply_lifecycle_event(meta, env)
+        elif env.created_at:
+            activity.observe(env, iso_to_seconds(env.created_at), pids)
+    return live
+
+
+async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
+    """Read one session back from the store (None if it does not exist)."""
+    raw = await hub.store.read(layout.session_meta_path(session_id))
+    if raw is None:
+        return None
+    meta = SessionMetadata.from_dict(orjson.loads(raw))
+    lines = await hub.store.read_lines(layout.wal_path(session_id))
+    return replay(hub, meta, lines)
+
+
+async def hydrate(hub: Hub) -> None:
+    """Clear the hub's caches and rebuild them from the store.
+
+    Live sessions come back with the state their WAL folds to. A session still
+    PENDING had a creator waiting in a process that is gone; it is closed with
+    reason ``invite_interrupted``.
+    """
+    hub._sessions.clear()
+    hub._closed.clear()
+    hub._by_agent.clear()
+    hub._ttl_heap.clear()
+    hub._pending_inbox.clear()
+    await hub._registry.load()
+    await hub._audit_log.open()
+    interrupted = []
+    for entry in await hub.store.list(layout.SESSIONS_DIR):
+        session_id = entry.rstrip("/")
+        live = await load_session(hub, session_id)
+        if live is None:
+            log.warning("session folder %s has no creation record; ignored", session_id)
+            continue
+        if live.meta.is_terminal():
+            hub._remember_closed(live)
+            continue
+        hub._add_live(live)
+        if live.meta.state is SessionState.PENDING:
+            interrupted.append(live)
+    for live in interrupted:
+        await hub._terminate(live, SessionState.CLOSED, "invite_interrupted")

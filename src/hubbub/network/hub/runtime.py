@@ -1,0 +1,42 @@
+"""Per-session runtime record kept by the hub for every live session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hubbub.network.adapters.base import SessionAdapter
+from hubbub.network.expectations import SessionActivity
+from hubbub.network.session import SessionMetadata
+
+__all__ = ["LiveSession"]
+
+
+class LiveSession:
+    """Metadata + adapter state + admission counters of one session.
+
+    Small on purpose (``__slots__``, lazily created extras): the hub keeps one
+    per open session and the target is a few KiB of memory each.
+    """
+
+    __slots__ = ("activity", "adapter", "closing", "expires_at_s", "fired", "meta", "seq", "state", "waiter", "wal")
+
+    def __init__(
+        self,
+        meta: SessionMetadata,
+        adapter: SessionAdapter | None,
+        state: Any,
+        wal: str,
+        activity: SessionActivity,
+        expires_at_s: float | None,
+    ) -> None:
+        self.meta = meta
+        self.adapter = adapter
+        self.state = state
+        self.wal = wal
+        self.seq = 0
+        self.activity = activity
+        self.expires_at_s = expires_at_s
+        self.closing: str | None = None
+        self.fired: set[tuple[int, str, str]] | None = None
+        self.waiter: asyncio.Future[None] | None = None
