@@ -19,6 +19,7 @@ from typing import Protocol
 import pytest
 
 from hubbub.knowledge import DiskKnowledgeStore, KnowledgeStore, MemoryKnowledgeStore
+from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 
 
 class StoreFactory(Protocol):
@@ -75,10 +76,24 @@ class DiskFactory:
         return None
 
 
+class SqliteFactory:
+    """SQLite stores on a database file in the test's temp dir."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.path = tmp / "store.sqlite"
+
+    async def open(self) -> KnowledgeStore:
+        return SqliteKnowledgeStore(self.path)
+
+    async def cleanup(self) -> None:
+        return None
+
+
 STORES: dict[str, StoreSpec] = {
     "memory": StoreSpec(MemoryFactory, durable=False),
     "disk": StoreSpec(lambda tmp: DiskFactory(tmp, fsync=True), durable=True),
     "disk-nofsync": StoreSpec(lambda tmp: DiskFactory(tmp, fsync=False), durable=True),
+    "sqlite": StoreSpec(SqliteFactory, durable=True),
 }
 
 

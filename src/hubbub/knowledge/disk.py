@@ -34,11 +34,11 @@ import itertools
 import os
 import shutil
 import stat
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from hubbub.knowledge._batch import BatchThread
 from hubbub.knowledge.base import (
     ChangeCallback,
     ChangeSubscription,
@@ -71,17 +71,7 @@ class _Handle:
         self.dirty = False
 
 
-_Op = tuple[int, str, bytes, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
-
-
-def _resolve(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
-    for fut, result in pairs:
-        if fut.done():
-            continue
-        if isinstance(result, BaseException):
-            fut.set_exception(result)
-        else:
-            fut.set_result(result)
+_Op = tuple[int, str, bytes]
 
 
 def _wrap(exc: OSError, what: str) -> KnowledgeStoreError:
@@ -111,11 +101,10 @@ class DiskKnowledgeStore:
         self._fsync = fsync
         self._max_open = max(1, max_open_files)
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
-        self._pending: builtins.list[_Op] = []
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
         self._tmp_ids = itertools.count()
+        self._worker: BatchThread[_Op] = BatchThread(
+            f"hubbub-disk-writer:{self._root}", self._process, teardown=self._close_all
+        )
 
     @property
     def root(self) -> str:
@@ -225,7 +214,7 @@ class DiskKnowledgeStore:
         return await asyncio.to_thread(os.path.lexists, full)
 
     def _check(self, path: str) -> str:
-        if self._closed:
+        if self._worker.closed:
             raise StoreClosedError("store is closed")
         return self._abs(normalize_path(path))
 
@@ -251,38 +240,18 @@ class DiskKnowledgeStore:
         await self._submit(_DELETE, norm, b"")
 
     def _submit(self, kind: int, norm: str, data: bytes) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        with self._cond:
-            if self._closed:
-                raise StoreClosedError("store is closed")
-            self._pending.append((kind, norm, data, fut, loop))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"hubbub-disk-writer:{self._root}", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-        return fut
+        return self._worker.submit((kind, norm, data))
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                batch, self._pending = self._pending, []
-            if not batch:
-                break
-            self._process(batch)
+    def _close_all(self) -> None:
         for handle in self._handles.values():
             self._close_handle(handle)
         self._handles.clear()
 
-    def _process(self, batch: builtins.list[_Op]) -> None:
+    def _process(self, batch: builtins.list[_Op]) -> builtins.list[object]:
         results: builtins.list[object] = []
         dirs: set[str] = set()
         dirty: builtins.list[_Handle] = []
-        for kind, norm, data, _, _ in batch:
+        for kind, norm, data in batch:
             try:
                 if kind == _APPEND:
                     results.append(self._do_append(norm, data, dirs, dirty))
@@ -312,16 +281,7 @@ class DiskKnowledgeStore:
         else:
             for handle in dirty:
                 handle.dirty = False
-        by_loop: dict[
-            asyncio.AbstractEventLoop, builtins.list[tuple[asyncio.Future[Any], object]]
-        ] = {}
-        for (_, _, _, fut, loop), result in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append((fut, result))
-        for loop, pairs in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_resolve, pairs)
-            except RuntimeError:  # the caller's loop is closed; nobody is waiting
-                pass
+        return results
 
     @staticmethod
     def _fsync_dir(d: str) -> None:
@@ -486,9 +446,4 @@ class DiskKnowledgeStore:
 
     async def close(self) -> None:
         """Finish queued mutations, close descriptors; idempotent."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            await asyncio.to_thread(thread.join)
+        await self._worker.close()

@@ -1,0 +1,400 @@
+"""``SqliteKnowledgeStore``: the embedded store for a real hub (stdlib ``sqlite3``, WAL mode).
+
+Durability guarantees (``synchronous``, default ``"FULL"``):
+
+* ``"FULL"``: every commit is fsynced; an operation that returned survives a
+  kill -9 of the process *and* a power loss / OS crash.
+* ``"NORMAL"``: in WAL mode commits are not fsynced (checkpoints are); an
+  operation that returned survives a kill -9 of the process but the last
+  commits may be lost on power loss. The database is never corrupted.
+
+Layout: ``files(path, content, base_lines, aligned)`` holds one row per file
+(``content`` is what ``write`` stored, ``""`` for files created by ``append``);
+``records(path, seq, off, data)`` holds one row per appended record, so an
+append is one INSERT, never a rewrite. ``read`` concatenates content and
+records. While a file is *line-aligned* (its content ends with ``"\\n"`` or is
+empty and every record is exactly one line) line ``i`` is a row lookup, so
+``read_lines``/``line_count`` do not read the file.
+
+Group commit: all SQL runs on one dedicated thread. It takes every queued
+operation, runs them in order inside one transaction, commits once and then
+resolves the whole batch; a failed commit fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sqlite3
+from collections import OrderedDict
+from typing import Any, Literal
+
+from hubbub.knowledge._batch import BatchThread
+from hubbub.knowledge.base import (
+    ChangeCallback,
+    ChangeSubscription,
+    KnowledgeStoreError,
+    NoopChangeSubscription,
+    PathConflictError,
+    StoreClosedError,
+    check_range,
+    normalize_file_path,
+    normalize_path,
+    split_lines,
+)
+
+__all__ = ["SqliteKnowledgeStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY,
+    content TEXT NOT NULL,
+    base_lines INTEGER NOT NULL,
+    aligned INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records(
+    path TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    off INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (path, seq)
+) WITHOUT ROWID;
+"""
+
+_Op = tuple[str, str, Any, Any]
+_CACHE_SIZE = 4096
+
+
+def _blen(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _is_one_line(text: str) -> bool:
+    return text.find("\n") == len(text) - 1
+
+
+def _base_meta(content: str) -> tuple[int, int]:
+    """Return (base_lines, aligned) for written content."""
+    if content and not content.endswith("\n"):
+        return len(split_lines(content)), 0
+    return content.count("\n"), 1
+
+
+class _Tail:
+    """Writer-side cache of a file's size, next record number and alignment."""
+
+    __slots__ = ("aligned", "seq", "size")
+
+    def __init__(self, size: int, seq: int, aligned: bool) -> None:
+        self.size = size
+        self.seq = seq
+        self.aligned = aligned
+
+
+def _bounds(norm: str) -> tuple[str, str]:
+    """Return the [lo, hi) key range of every path strictly below ``norm``."""
+    return ("/", "0") if norm == "/" else (norm + "/", norm + "0")
+
+
+class SqliteKnowledgeStore:
+    """``KnowledgeStore`` in one SQLite file: row per record, WAL journal, group commit."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL",
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        """Prepare the store; the database is opened on the store's thread at first use.
+
+        Args:
+            path: database file (created if missing) or ``":memory:"``.
+            synchronous: SQLite ``synchronous`` pragma; see the module docstring.
+            busy_timeout_s: how long to wait for another process's lock.
+        """
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self._path = os.fspath(path)
+        self._synchronous = synchronous
+        self._busy_ms = int(busy_timeout_s * 1000)
+        self._db: sqlite3.Connection | None = None
+        self._tails: OrderedDict[str, _Tail] = OrderedDict()
+        self._worker: BatchThread[_Op] = BatchThread(
+            f"hubbub-sqlite:{self._path}", self._process, setup=self._open, teardown=self._close_db
+        )
+
+    # -- thread side ------------------------------------------------------
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _process(self, batch: builtins.list[_Op]) -> builtins.list[object]:
+        db = self._db
+        assert db is not None
+        results: list[object] = []
+        try:
+            db.execute("BEGIN")
+            for kind, norm, a, b in batch:
+                try:
+                    results.append(getattr(self, "_op_" + kind)(db, norm, a, b))
+                except KnowledgeStoreError as exc:
+                    results.append(exc)  # raised before the operation changed anything
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._tails.clear()
+            err = KnowledgeStoreError(f"sqlite: {exc}")
+            err.__cause__ = exc
+            return [err] * len(batch)
+        return results
+
+    def _file_row(self, db: sqlite3.Connection, norm: str) -> tuple[str, int, int] | None:
+        row = db.execute(
+            "SELECT content, base_lines, aligned FROM files WHERE path = ?", (norm,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def _check_new_file(self, db: sqlite3.Connection, norm: str) -> None:
+        lo, hi = _bounds(norm)
+        if db.execute(
+            "SELECT 1 FROM files WHERE path >= ? AND path < ? LIMIT 1", (lo, hi)
+        ).fetchone():
+            raise PathConflictError(f"{norm!r} is a directory")
+        segs = norm[1:].split("/")[:-1]
+        ancestors = ["/" + "/".join(segs[: i + 1]) for i in range(len(segs))]
+        if ancestors:
+            marks = ",".join("?" * len(ancestors))
+            if db.execute(
+                f"SELECT 1 FROM files WHERE path IN ({marks}) LIMIT 1", ancestors
+            ).fetchone():
+                raise PathConflictError(f"{norm!r} lies below a file")
+
+    def _tail(self, db: sqlite3.Connection, norm: str) -> _Tail | None:
+        tail = self._tails.get(norm)
+        if tail is not None:
+            self._tails.move_to_end(norm)
+            return tail
+        row = self._file_row(db, norm)
+        if row is None:
+            return None
+        last = db.execute(
+            "SELECT seq, off, data FROM records WHERE path = ? ORDER BY seq DESC LIMIT 1", (norm,)
+        ).fetchone()
+        if last is None:
+            tail = _Tail(_blen(row[0]), 0, bool(row[2]))
+        else:
+            tail = _Tail(last[1] + _blen(last[2]), last[0] + 1, bool(row[2]))
+        self._remember(norm, tail)
+        return tail
+
+    def _remember(self, norm: str, tail: _Tail) -> None:
+        self._tails[norm] = tail
+        if len(self._tails) > _CACHE_SIZE:
+            self._tails.popitem(last=False)
+
+    def _op_append(self, db: sqlite3.Connection, norm: str, content: str, _: Any) -> int:
+        tail = self._tail(db, norm)
+        if tail is None:
+            self._check_new_file(db, norm)
+            db.execute("INSERT INTO files VALUES (?, '', 0, 1)", (norm,))
+            tail = _Tail(0, 0, True)
+            self._remember(norm, tail)
+        offset = tail.size
+        if not content:
+            return offset
+        db.execute("INSERT INTO records VALUES (?, ?, ?, ?)", (norm, tail.seq, offset, content))
+        tail.seq += 1
+        tail.size = offset + _blen(content)
+        if tail.aligned and not _is_one_line(content):
+            tail.aligned = False
+            db.execute("UPDATE files SET aligned = 0 WHERE path = ?", (norm,))
+        return offset
+
+    def _op_write(self, db: sqlite3.Connection, norm: str, content: str, _: Any) -> None:
+        if norm not in self._tails and self._file_row(db, norm) is None:
+            self._check_new_file(db, norm)
+        base_lines, aligned = _base_meta(content)
+        db.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "content = excluded.content, base_lines = excluded.base_lines, aligned = excluded.aligned",
+            (norm, content, base_lines, aligned),
+        )
+        db.execute("DELETE FROM records WHERE path = ?", (norm,))
+        self._remember(norm, _Tail(_blen(content), 0, bool(aligned)))
+
+    def _op_delete(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> None:
+        lo, hi = _bounds(norm)
+        for table in ("files", "records"):
+            db.execute(
+                f"DELETE FROM {table} WHERE path = ? OR (path >= ? AND path < ?)", (norm, lo, hi)
+            )
+        for key in [k for k in self._tails if k == norm or lo <= k < hi]:
+            del self._tails[key]
+
+    def _text(self, db: sqlite3.Connection, norm: str) -> str | None:
+        row = self._file_row(db, norm)
+        if row is None:
+            return None
+        rows = db.execute("SELECT data FROM records WHERE path = ? ORDER BY seq", (norm,))
+        return row[0] + "".join(r[0] for r in rows)
+
+    def _op_read(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> str | None:
+        return self._text(db, norm)
+
+    def _op_read_range(self, db: sqlite3.Connection, norm: str, start: int, end: int | None) -> str:
+        row = self._file_row(db, norm)
+        if row is None or (end is not None and end <= start):
+            return ""
+        base = row[0].encode()
+        parts = [base[start:end]] if start < len(base) else []
+        # Binary search for the last record starting at or before ``start``.
+        lo, hi = 0, self._count(db, norm) - 1
+        first = 0
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            off = db.execute(
+                "SELECT off FROM records WHERE path = ? AND seq = ?", (norm, mid)
+            ).fetchone()[0]
+            if off <= start:
+                first, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        rows = db.execute(
+            "SELECT off, data FROM records WHERE path = ? AND seq >= ? AND off < ? ORDER BY seq",
+            (norm, first, (1 << 62) if end is None else end),
+        )
+        for off, data in rows:
+            raw = data.encode()
+            cut_lo = max(start - off, 0)
+            cut_hi = None if end is None else max(end - off, 0)
+            parts.append(raw[cut_lo:cut_hi])
+        return b"".join(parts).decode("utf-8", "replace")
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, norm: str) -> int:
+        row = db.execute("SELECT max(seq) FROM records WHERE path = ?", (norm,)).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def _op_read_lines(
+        self, db: sqlite3.Connection, norm: str, start: int, end: int | None
+    ) -> list[str]:
+        row = self._file_row(db, norm)
+        if row is None:
+            return []
+        content, base_lines, aligned = row
+        if not aligned:
+            return split_lines(self._text(db, norm) or "")[start:end]
+        out = split_lines(content)[start:end] if start < base_lines else []
+        lo = max(start - base_lines, 0)
+        hi = (1 << 62) if end is None else end - base_lines
+        if hi > lo:
+            rows = db.execute(
+                "SELECT data FROM records WHERE path = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                (norm, lo, hi),
+            )
+            out.extend(r[0][:-1] for r in rows)
+        return out
+
+    def _op_line_count(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> int:
+        row = self._file_row(db, norm)
+        if row is None:
+            return 0
+        if not row[2]:
+            return len(split_lines(self._text(db, norm) or ""))
+        return int(row[1]) + self._count(db, norm)
+
+    def _op_list(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> list[str]:
+        lo, hi = _bounds(norm)
+        names: set[str] = set()
+        for (path,) in db.execute("SELECT path FROM files WHERE path >= ? AND path < ?", (lo, hi)):
+            name, sep, _ = path[len(lo) :].partition("/")
+            names.add(name + sep)
+        return sorted(names)
+
+    def _op_exists(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> bool:
+        if norm == "/" or self._file_row(db, norm) is not None:
+            return True
+        lo, hi = _bounds(norm)
+        row = db.execute("SELECT 1 FROM files WHERE path >= ? AND path < ? LIMIT 1", (lo, hi))
+        return row.fetchone() is not None
+
+    # -- async API ----------------------------------------------------------
+
+    async def _call(self, kind: str, norm: str, a: Any = None, b: Any = None) -> Any:
+        return await self._worker.submit((kind, norm, a, b))
+
+    async def read(self, path: str) -> str | None:
+        """Return the file's content (written content + records), or ``None``."""
+        result: str | None = await self._call("read", normalize_path(path))
+        return result
+
+    async def write(self, path: str, content: str) -> None:
+        """Replace the file's content and drop its records, in one transaction."""
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        await self._call("write", normalize_file_path(path), content)
+
+    async def append(self, path: str, content: str) -> int:
+        """Insert one record row; return its byte offset after the batch commits."""
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        result: int = await self._call("append", normalize_file_path(path), content)
+        return result
+
+    async def read_range(self, path: str, start: int, end: int | None = None) -> str:
+        """Return UTF-8 bytes ``[start, end)``, reading only the overlapping records."""
+        check_range(start, end)
+        result: str = await self._call("read_range", normalize_path(path), start, end)
+        return result
+
+    async def read_lines(
+        self, path: str, start_line: int = 0, end_line: int | None = None
+    ) -> builtins.list[str]:
+        """Return lines ``[start_line, end_line)``; row lookups while the file is line-aligned."""
+        check_range(start_line, end_line)
+        result: list[str] = await self._call(
+            "read_lines", normalize_path(path), start_line, end_line
+        )
+        return result
+
+    async def line_count(self, path: str) -> int:
+        """Return the number of lines; a count of rows while the file is line-aligned."""
+        result: int = await self._call("line_count", normalize_path(path))
+        return result
+
+    async def list(self, path: str = "/") -> builtins.list[str]:
+        """Return sorted child names, directories suffixed with "/"."""
+        result: list[str] = await self._call("list", normalize_path(path))
+        return result
+
+    async def delete(self, path: str) -> None:
+        """Delete the file or tree (files and records) in one transaction."""
+        await self._call("delete", normalize_path(path))
+
+    async def exists(self, path: str) -> bool:
+        """Return whether the path is a file or a directory."""
+        result: bool = await self._call("exists", normalize_path(path))
+        return result
+
+    async def on_change(self, path: str, callback: ChangeCallback) -> ChangeSubscription:
+        """Return ``NoopChangeSubscription``: callers poll."""
+        if self._worker.closed:
+            raise StoreClosedError("store is closed")
+        normalize_path(path)
+        return NoopChangeSubscription()
+
+    async def close(self) -> None:
+        """Commit what is queued and close the database; idempotent."""
+        await self._worker.close()
