@@ -1,0 +1,40 @@
+"""The client side of the network: HubClient, AgentClient, Session, default handler, tools."""
+
+from __future__ import annotations
+
+from hubbub.network.client.agent_client import AgentClient, EnvelopeHandler
+from hubbub.network.client.handlers import (
+    default_handler,
+    read_wal_until,
+    resolve_view_policy,
+    stamp_dependencies,
+)
+from hubbub.network.client.hub_client import HubClient
+from hubbub.network.client.inject import (
+    AgentClientInject,
+    HubInject,
+    SessionInject,
+    SessionStateInject,
+    TaskInject,
+)
+from hubbub.network.client.plugin import NetworkContextPolicy, NetworkPlugin, identity_line
+from hubbub.network.client.session import Session
+
+__all__ = [
+    "AgentClient",
+    "AgentClientInject",
+    "EnvelopeHandler",
+    "HubClient",
+    "HubInject",
+    "NetworkContextPolicy",
+    "NetworkPlugin",
+    "Session",
+    "SessionInject",
+    "SessionStateInject",
+    "TaskInject",
+    "default_handler",
+    "identity_line",
+    "read_wal_until",
+    "resolve_view_policy",
+    "stamp_dependencies",
+]

@@ -1,0 +1,557 @@
+"""AgentClient: one registered agent's view of the network.
+
+Delivered envelopes are processed **concurrently across sessions and strictly in
+order within a session**: each session with work gets one worker task, created on
+demand and retired as soon as its queue is empty, so a slow turn in one session never
+delays another (and a handler may wait on a second session without deadlocking).
+Every delivered envelope also lands in the session's bounded inbox, which
+``wait_for_session_event`` consumes; per-session state is dropped soon after the
+session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from hubbub.network.client.handlers import default_handler, resolve_view_policy
+from hubbub.network.client.session import Predicate, Session, _SessionRecord, _Waiter
+from hubbub.network.envelope import Envelope, is_protocol_event
+from hubbub.network.errors import AccessDeniedError
+from hubbub.network.identity import Passport, Resume, ResumeExample
+from hubbub.network.rule import Rule
+from hubbub.network.session import SessionMetadata
+
+if TYPE_CHECKING:
+    from hubbub.agent import Agent
+    from hubbub.network.client.hub_client import HubClient
+    from hubbub.network.client.plugin import NetworkPlugin
+    from hubbub.network.hub import Connection, Hub
+
+__all__ = ["AgentClient", "EnvelopeHandler"]
+
+log = logging.getLogger(__name__)
+
+EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
+
+_HANDLING: contextvars.ContextVar[tuple[AgentClient, Envelope] | None] = contextvars.ContextVar(
+    "hubbub_handling", default=None
+)
+
+
+class AgentClient:
+    """A registered agent: open sessions, send, wait for events, run the notify handler.
+
+    Built by :meth:`HubClient.register`; not constructed directly.
+
+    Attributes:
+        inbox_size: Envelopes kept per session for ``wait_for_session_event``
+            (oldest dropped first).
+        retain_ended: How many ended sessions keep their inbox (so a close that
+            arrived before the wait is still found).
+    """
+
+    inbox_size = 256
+    retain_ended = 64
+
+    def __init__(
+        self,
+        *,
+        agent: Agent,
+        passport: Passport,
+        resume: Resume,
+        rule: Rule,
+        hub: Hub | None,
+        hub_client: HubClient,
+        attach_default_handler: bool = True,
+    ) -> None:
+        self._agent = agent
+        self._passport = passport
+        self._resume = resume
+        self._rule = rule
+        self._hub = hub
+        self._hub_client = hub_client
+        self._handler: EnvelopeHandler | None = None if attach_default_handler else _ignore
+        self._records: dict[str, _SessionRecord] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._closed = False
+        self._plugin: NetworkPlugin | None = None
+
+    def __repr__(self) -> str:
+        return f"AgentClient({self._passport.name!r}, agent_id={self._passport.agent_id!r})"
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def agent(self) -> Agent:
+        """The wrapped Agent."""
+        return self._agent
+
+    @property
+    def passport(self) -> Passport:
+        """The hub-stamped passport."""
+        return self._passport
+
+    @property
+    def resume(self) -> Resume:
+        """The resume as last set through this client."""
+        return self._resume
+
+    @property
+    def rule(self) -> Rule:
+        """The rule as last set through this client."""
+        return self._rule
+
+    @property
+    def agent_id(self) -> str:
+        """The hub-assigned id.
+
+        Raises:
+            RuntimeError: the passport was never stamped by a hub.
+        """
+        agent_id = self._passport.agent_id
+        if not agent_id:
+            raise RuntimeError("agent has no hub-stamped agent_id (not registered)")
+        return agent_id
+
+    @property
+    def hub(self) -> Hub | None:
+        """The in-process hub, when the HubClient was given one."""
+        return self._hub
+
+    @property
+    def hub_client(self) -> HubClient:
+        """The HubClient this agent is registered through."""
+        return self._hub_client
+
+    @property
+    def connection(self) -> Connection:
+        """The hub connection, bound to this client's identity.
+
+        Raises:
+            RuntimeError: the client is disconnected.
+        """
+        if self._closed:
+            raise RuntimeError(f"agent client {self._passport.name!r} is disconnected")
+        return self._hub_client.connection
+
+    @property
+    def connected(self) -> bool:
+        """False after ``disconnect``/``unregister``/``close``."""
+        return not self._closed and not self._hub_client.closed
+
+    @property
+    def current_handling_depth(self) -> int:
+        """Depth of the envelope this client is handling in the current task; 0 outside."""
+        current = _HANDLING.get()
+        if current is None or current[0] is not self:
+            return 0
+        return current[1].depth
+
+    # -- handlers ------------------------------------------------------------------------
+
+    def on_envelope(self, callback: EnvelopeHandler) -> EnvelopeHandler:
+        """Replace the default handler with ``callback`` (an async callable of the envelope).
+
+        Usable as a decorator; returns ``callback``.
+        """
+        self._handler = callback
+        return callback
+
+    def _suppress_handler(self, session_id: str) -> None:
+        """Stop running the handler for one session (its inbox still fills)."""
+        self._record(session_id).suppressed = True
+
+    def _unsuppress_handler(self, session_id: str) -> None:
+        """Undo ``_suppress_handler``."""
+        record = self._records.get(session_id)
+        if record is not None:
+            record.suppressed = False
+
+    # -- sessions ------------------------------------------------------------------------
+
+    async def open(
+        self,
+        *,
+        type: str,
+        target: str | list[str],
+        ttl: str | int | None = None,
+        knobs: dict[str, Any] | None = None,
+        intent: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Session:
+        """Create a session with ``target`` (names or ids) and return it once ACTIVE.
+
+        Raises:
+            RuntimeError: the client is disconnected.
+            NotFoundError: a target or the session type is unknown.
+            ProtocolError: an invitee did not ack in time or rejected.
+        """
+        conn = self.connection
+        targets = [target] if isinstance(target, str) else list(target)
+        ids = [await self._resolve_agent(t) for t in targets]
+        meta = await conn.create_session(
+            creator_id=self.agent_id,
+            manifest_type=type,
+            participants=ids,
+            ttl=ttl,
+            knobs=knobs,
+            intent=intent,
+            labels=labels,
+        )
+        record = self._adopt(meta)
+        if not record.terminal and record.adapter is None:
+            self._build_turn_state(record)
+        return self._handle(record)
+
+    async def get_session(self, session_id: str) -> SessionMetadata:
+        """Fresh metadata of a session this agent participates in."""
+        meta = await self.connection.get_session(session_id, caller_id=self.agent_id)
+        self._adopt(meta)
+        return meta
+
+    async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
+        """Close a session this agent participates in (``reason`` "" → "explicit_close")."""
+        meta = await self.connection.close_session(
+            session_id, caller_id=self.agent_id, reason=reason
+        )
+        self._adopt(meta)
+        return meta
+
+    async def list_sessions(
+        self, *, include_terminal: bool = False, limit: int = 50
+    ) -> list[SessionMetadata]:
+        """Sessions this agent participates in (live ones unless ``include_terminal``)."""
+        return await self.connection.list_sessions(
+            caller_id=self.agent_id, include_terminal=include_terminal, limit=limit
+        )
+
+    async def read_wal(
+        self, session_id: str, *, since: int = 0, until: int | None = None
+    ) -> list[Envelope]:
+        """The session's WAL as this agent may see it (participants only)."""
+        return await self.connection.read_wal(
+            session_id, caller_id=self.agent_id, since=since, until=until
+        )
+
+    def adapter_state(self, session_id: str) -> Any:
+        """The session's current adapter state."""
+        return self.connection.adapter_state(session_id, caller_id=self.agent_id)
+
+    def session(self, session_id: str) -> Session | None:
+        """The handle of a session this client has seen opened, or None."""
+        record = self._records.get(session_id)
+        if record is None or record.metadata is None:
+            return None
+        return self._handle(record)
+
+    def ensure_session_inbox(self, session_id: str) -> None:
+        """Make sure envelopes of ``session_id`` are buffered for ``wait_for_session_event``."""
+        self._record(session_id)
+
+    def discard_session_inbox(self, session_id: str) -> None:
+        """Drop the buffered envelopes of ``session_id``."""
+        record = self._records.get(session_id)
+        if record is None:
+            return
+        record.inbox.clear()
+        if record.worker is None and not record.waiters and record.metadata is None:
+            del self._records[session_id]
+
+    async def wait_for_session_event(
+        self,
+        *,
+        session_id: str,
+        predicate: Predicate,
+        timeout: float | None = 300.0,  # noqa: ASYNC109 - public API (spec §16.2)
+    ) -> Envelope:
+        """Return the next envelope of the session matching ``predicate``.
+
+        Consumes the session's inbox: buffered envelopes are examined oldest first and
+        non-matching ones are discarded; envelopes delivered before the call are found.
+
+        Raises:
+            asyncio.TimeoutError: nothing matched within ``timeout`` seconds.
+            RuntimeError: the client was disconnected while waiting.
+        """
+        record = self._record(session_id)
+        inbox = record.inbox
+        while inbox:
+            envelope = inbox.popleft()
+            if predicate(envelope):
+                return envelope
+        if self._closed:
+            raise RuntimeError(f"agent client {self._passport.name!r} is disconnected")
+        waiter = _Waiter(predicate, asyncio.get_running_loop().create_future())
+        record.waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter.future, timeout)
+        finally:
+            record.waiters.remove(waiter)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send_envelope(self, envelope: Envelope) -> str:
+        """Post ``envelope`` as this agent (a blank ``sender_id`` is filled); return its id.
+
+        Raises:
+            RuntimeError: the client is disconnected.
+            AccessDeniedError: ``sender_id`` names another agent.
+            ProtocolError: the session refused the envelope.
+        """
+        return (await self.post(envelope)).envelope_id
+
+    async def post(self, envelope: Envelope) -> Envelope:
+        """Like ``send_envelope`` but return the stamped, admitted envelope."""
+        conn = self.connection
+        me = self.agent_id
+        if not envelope.sender_id:
+            envelope.sender_id = me
+        elif envelope.sender_id != me:
+            raise AccessDeniedError(
+                f"agent {me} cannot post as {envelope.sender_id}", code="access_denied"
+            )
+        stamped = await conn.post(envelope)
+        if not is_protocol_event(stamped.event_type):
+            record = self._records.get(stamped.session_id)
+            if record is None or (record.adapter is None and not record.terminal):
+                try:
+                    record = await self._turn_record(stamped.session_id)
+                except Exception:
+                    log.debug("no view state for session %s", stamped.session_id, exc_info=True)
+                    record = None
+            if record is not None and record.projection is not None:
+                record.projection.add(stamped)
+        return stamped
+
+    async def report_turn_failure(self, envelope: Envelope, exc: BaseException) -> None:
+        """Tell the hub that handling ``envelope`` failed (audited as ``turn_failed``)."""
+        try:
+            await self.connection.report_turn_failure(
+                session_id=envelope.session_id,
+                agent_id=self.agent_id,
+                envelope_id=envelope.envelope_id,
+                exc=exc,
+            )
+        except Exception:
+            log.warning("could not report a turn failure to the hub", exc_info=True)
+
+    # -- identity ------------------------------------------------------------------------
+
+    async def set_resume(self, resume: Resume) -> None:
+        """Replace this agent's resume on the hub."""
+        await self.connection.set_resume(self.agent_id, resume)
+        self._resume = resume
+
+    async def add_example(self, example: ResumeExample) -> None:
+        """Append one example to the resume and publish it."""
+        resume = Resume.from_dict(self._resume.to_dict())
+        resume.examples.append(example)
+        await self.set_resume(resume)
+
+    async def set_skill(self, skill_md: str | None) -> None:
+        """Replace (None: delete) this agent's SKILL.md on the hub."""
+        await self.connection.set_skill(self.agent_id, skill_md)
+
+    async def set_rule(self, rule: Rule) -> None:
+        """Replace this agent's rule on the hub."""
+        await self.connection.set_rule(self.agent_id, rule)
+        self._rule = rule
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def unregister(self) -> None:
+        """Remove this agent from the hub and disconnect this client (idempotent)."""
+        await self._hub_client.unregister(self.agent_id)
+
+    async def close(self) -> None:
+        """Unregister the agent and disconnect this client (the HubClient stays open)."""
+        if not self._closed and not self._hub_client.closed:
+            await self.unregister()
+        await self.disconnect()
+
+    async def disconnect(self) -> None:
+        """Stop handling envelopes: cancel session workers, fail waiters (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        plugin = self._plugin
+        if plugin is not None:
+            plugin.detach(self._agent)
+            self._plugin = None
+        current = asyncio.current_task()
+        workers = [
+            r.worker
+            for r in self._records.values()
+            if r.worker is not None and r.worker is not current
+        ]
+        for record in self._records.values():
+            for waiter in record.waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(
+                        RuntimeError(f"agent client {self._passport.name!r} disconnected")
+                    )
+        for task in workers:
+            task.cancel()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+        self._records.clear()
+        self._ended.clear()
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- delivery (called by the HubClient's receive loop; never blocks) -----------------
+
+    def _deliver(self, envelope: Envelope) -> None:
+        """Take one delivered envelope: track state, feed waiters, queue it for the handler."""
+        if self._closed:
+            return
+        record = self._record(envelope.session_id)
+        if is_protocol_event(envelope.event_type) and record.observe(envelope):
+            self._ended_now(record)
+        self._offer(record, envelope)
+        record.pending.append(envelope)
+        if record.worker is None:
+            record.worker = asyncio.get_running_loop().create_task(
+                self._work(record), name=f"hubbub-session-{envelope.session_id[:8]}"
+            )
+
+    def _offer(self, record: _SessionRecord, envelope: Envelope) -> None:
+        waiters = record.waiters
+        if not waiters:
+            record.inbox.append(envelope)
+            return
+        for waiter in waiters:
+            if waiter.future.done():
+                continue
+            try:
+                matched = waiter.predicate(envelope)
+            except Exception as exc:
+                waiter.future.set_exception(exc)
+                continue
+            if matched:
+                waiter.future.set_result(envelope)
+                return
+        # Waiting consumers discard what they do not match (spec §16.2).
+
+    async def _work(self, record: _SessionRecord) -> None:
+        pending = record.pending
+        try:
+            while pending:
+                await self._handle_one(record, pending.popleft())
+        finally:
+            record.worker = None
+
+    async def _handle_one(self, record: _SessionRecord, envelope: Envelope) -> None:
+        _HANDLING.set((self, envelope))
+        try:
+            if (
+                record.adapter is None
+                and not record.terminal
+                and not is_protocol_event(envelope.event_type)
+            ):
+                try:
+                    await self._turn_record(record.session_id)
+                except Exception:
+                    log.debug("no view state for session %s", record.session_id, exc_info=True)
+            projection = record.projection
+            if projection is not None and envelope.sender_id != self.agent_id:
+                projection.add(envelope)
+            if not record.suppressed:
+                handler = self._handler
+                if handler is None:
+                    await default_handler(envelope, self)
+                else:
+                    await handler(envelope)
+        except Exception:
+            log.exception(
+                "handler of %s failed on envelope %s", self._passport.name, envelope.envelope_id
+            )
+        finally:
+            try:
+                self._hub_client.connection.receipt(self.agent_id, envelope)
+            except Exception:
+                log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
+
+    # -- records -------------------------------------------------------------------------
+
+    def _record(self, session_id: str) -> _SessionRecord:
+        record = self._records.get(session_id)
+        if record is None:
+            record = self._records[session_id] = _SessionRecord(session_id, self.inbox_size)
+        return record
+
+    def _adopt(self, metadata: SessionMetadata) -> _SessionRecord:
+        record = self._record(metadata.session_id)
+        was_terminal = record.terminal
+        record.adopt(metadata.copy())
+        if record.terminal and not was_terminal:
+            self._ended_now(record)
+        return record
+
+    def _ended_now(self, record: _SessionRecord) -> None:
+        """Drop an ended session's turn machinery; keep a bounded number of inboxes."""
+        record.retire()
+        ended = self._ended
+        ended[record.session_id] = None
+        while len(ended) > self.retain_ended:
+            old, _ = ended.popitem(last=False)
+            old_record = self._records.get(old)
+            if old_record is not None and old_record.terminal:
+                del self._records[old]
+
+    def _handle(self, record: _SessionRecord) -> Session:
+        handle = record.handle
+        if handle is None:
+            assert record.metadata is not None
+            handle = record.handle = Session(metadata=record.metadata, client=self, _record=record)
+        return handle
+
+    def _build_turn_state(self, record: _SessionRecord) -> None:
+        """Adapter, view and incremental projection of a live session (sync, once)."""
+        metadata = record.metadata
+        assert metadata is not None
+        adapter = self.connection.adapter_for(record.session_id)
+        view = resolve_view_policy(self, metadata)
+        make = getattr(view, "projection", None)
+        record.projection = (
+            make(self.agent_id, metadata, adapter.render_envelope) if make is not None else None
+        )
+        record.view = view
+        record.adapter = adapter
+        self._handle(record)
+
+    async def _turn_record(self, session_id: str) -> _SessionRecord | None:
+        """The session's record with its turn state built, or None once the session ended."""
+        record = self._record(session_id)
+        if record.metadata is None:
+            self._adopt(await self.connection.get_session(session_id, caller_id=self.agent_id))
+        if record.terminal:
+            return None
+        if record.adapter is None:
+            self._build_turn_state(record)
+        return record
+
+    async def _resolve_agent(self, name_or_id: str) -> str:
+        passport = await self.connection.get_agent(name_or_id)
+        if not passport.agent_id:
+            raise RuntimeError(f"hub returned an unstamped passport for {name_or_id!r}")
+        return passport.agent_id
+
+
+async def _ignore(envelope: Envelope) -> None:
+    """The handler of a client built without the default handler."""
