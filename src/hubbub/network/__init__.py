@@ -77,8 +77,22 @@ from hubbub.network.identity import (
     ResumeExample,
 )
 from hubbub.network.ids import make_id
-from hubbub.network.policies import AGENT_CLIENT_DEP, HUB_DEP, SESSION_DEP, SESSION_STATE_DEP, TASK_DEP
-from hubbub.network.rule import AccessBlock, InboxBlock, LimitsBlock, RateBlock, Rule, SessionTypeAccess, parse_duration
+from hubbub.network.policies import (
+    AGENT_CLIENT_DEP,
+    HUB_DEP,
+    SESSION_DEP,
+    SESSION_STATE_DEP,
+    TASK_DEP,
+)
+from hubbub.network.rule import (
+    AccessBlock,
+    InboxBlock,
+    LimitsBlock,
+    RateBlock,
+    Rule,
+    SessionTypeAccess,
+    parse_duration,
+)
 from hubbub.network.session import (
     Expectation,
     Participant,

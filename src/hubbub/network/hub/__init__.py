@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from hubbub.network.expectations import (
+    ExpectationContext,
+    ExpectationEvaluator,
+    Violation,
+    default_evaluators,
+)
 from hubbub.network.hub.audit import (
     AUDIT_KIND_AGENT_REGISTERED,
     AUDIT_KIND_AGENT_UNREGISTERED,
@@ -27,12 +33,6 @@ from hubbub.network.hub.violations import (
     NotifySessionHandler,
     ViolationHandler,
     default_handlers,
-)
-from hubbub.network.expectations import (
-    ExpectationContext,
-    ExpectationEvaluator,
-    Violation,
-    default_evaluators,
 )
 
 __all__ = [

@@ -55,7 +55,9 @@ class AuditLog:
     drop old segments whole.
     """
 
-    def __init__(self, store: KnowledgeStore, *, clock: Clock | None = None, segment_records: int = 10_000) -> None:
+    def __init__(
+        self, store: KnowledgeStore, *, clock: Clock | None = None, segment_records: int = 10_000
+    ) -> None:
         if segment_records < 1:
             raise ValueError("segment_records must be >= 1")
         self._store = store
@@ -77,7 +79,9 @@ class AuditLog:
     async def segments(self) -> list[str]:
         """Existing segment paths, oldest first."""
         names = await self._store.list(AUDIT_DIR)
-        return sorted(f"{AUDIT_DIR}/{n}" for n in names if n.startswith("audit-") and n.endswith(".jsonl"))
+        return sorted(
+            f"{AUDIT_DIR}/{n}" for n in names if n.startswith("audit-") and n.endswith(".jsonl")
+        )
 
     async def append(self, record: dict[str, Any]) -> None:
         """Stamp ``at`` if missing and append the record; subscribers see it after it is stored."""

@@ -52,7 +52,12 @@ class Connection:
     # ------------------------------------------------------------------ identity
 
     async def register(
-        self, passport: Passport, resume: Resume | None = None, *, skill_md: str | None = None, rule: Rule | None = None
+        self,
+        passport: Passport,
+        resume: Resume | None = None,
+        *,
+        skill_md: str | None = None,
+        rule: Rule | None = None,
     ) -> Passport:
         """Register an agent and bind it to this connection."""
         if self._closed:
@@ -130,11 +135,15 @@ class Connection:
     async def post(self, envelope: Envelope) -> Envelope:
         """Admit an envelope whose sender is one of this connection's agents; returns the stamped copy."""
         if not isinstance(envelope, Envelope):
-            raise ProtocolError(f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope")
+            raise ProtocolError(
+                f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
+            )
         self._own(envelope.sender_id)
         return await self.hub._admit(envelope)
 
-    async def close_session(self, session_id: str, *, caller_id: str, reason: str = "") -> SessionMetadata:
+    async def close_session(
+        self, session_id: str, *, caller_id: str, reason: str = ""
+    ) -> SessionMetadata:
         """Close a session the caller participates in."""
         await self._participant(session_id, caller_id)
         return await self.hub.close_session(session_id, reason=reason)
@@ -148,14 +157,20 @@ class Connection:
     ) -> list[SessionMetadata]:
         """Sessions the caller participates in."""
         self._own(caller_id)
-        return await self.hub.list_sessions(agent_id=caller_id, include_terminal=include_terminal, limit=limit)
+        return await self.hub.list_sessions(
+            agent_id=caller_id, include_terminal=include_terminal, limit=limit
+        )
 
     async def read_wal(
         self, session_id: str, *, caller_id: str, since: int = 0, until: int | None = None
     ) -> list[Envelope]:
         """The part of a session's WAL visible to the caller (a participant)."""
         await self._participant(session_id, caller_id)
-        return [e for e in await self.hub.read_wal(session_id, since=since, until=until) if visible_to(e, caller_id)]
+        return [
+            e
+            for e in await self.hub.read_wal(session_id, since=since, until=until)
+            if visible_to(e, caller_id)
+        ]
 
     def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
         """Would the hub admit a blank envelope from an own agent right now?"""
@@ -186,10 +201,14 @@ class Connection:
         if recipient_id in self.agent_ids:
             self.hub.receipt(recipient_id, envelope)
 
-    async def report_turn_failure(self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException) -> None:
+    async def report_turn_failure(
+        self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException
+    ) -> None:
         """Audit a failed turn of an own agent."""
         self._own(agent_id)
-        await self.hub.report_turn_failure(session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc)
+        await self.hub.report_turn_failure(
+            session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc
+        )
 
     async def close(self) -> None:
         """Detach from the hub (agents stay registered but receive nothing); idempotent."""

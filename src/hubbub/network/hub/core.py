@@ -44,7 +44,13 @@ from hubbub.network.envelope import (
     Envelope,
     is_protocol_event,
 )
-from hubbub.network.errors import AccessDeniedError, InboxFull, NetworkError, NotFoundError, ProtocolError
+from hubbub.network.errors import (
+    AccessDeniedError,
+    InboxFull,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+)
 from hubbub.network.expectations import ExpectationEvaluator, SessionActivity, default_evaluators
 from hubbub.network.hub import layout
 from hubbub.network.hub.audit import (
@@ -77,7 +83,15 @@ log = logging.getLogger(__name__)
 _ACTIVE = SessionState.ACTIVE
 _PENDING = SessionState.PENDING
 #: Lifecycle events only the hub may write.
-HUB_ONLY_EVENTS = frozenset({EV_SESSION_INVITE, EV_SESSION_OPENED, EV_SESSION_CLOSED, EV_SESSION_EXPIRED, EV_EXPECTATION_VIOLATED})
+HUB_ONLY_EVENTS = frozenset(
+    {
+        EV_SESSION_INVITE,
+        EV_SESSION_OPENED,
+        EV_SESSION_CLOSED,
+        EV_SESSION_EXPIRED,
+        EV_EXPECTATION_VIOLATED,
+    }
+)
 _NO_FOLLOW: tuple[str, str] | None = None
 
 
@@ -189,7 +203,9 @@ class Hub:
         if self.ttl_sweep_interval > 0:
             self._sweepers.setdefault("ttl", (self.ttl_sweep_interval, self.expire_due))
         if self.expectation_sweep_interval > 0:
-            self._sweepers.setdefault("expectations", (self.expectation_sweep_interval, self._expectation_tick))
+            self._sweepers.setdefault(
+                "expectations", (self.expectation_sweep_interval, self._expectation_tick)
+            )
         for name in list(self._sweepers):
             self._spawn_sweeper(name)
 
@@ -206,7 +222,9 @@ class Hub:
 
         self._sweeper_tasks[name] = asyncio.create_task(loop(), name=f"hubbub-sweeper-{name}")
 
-    def register_sweeper(self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+    def register_sweeper(
+        self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[None]]
+    ) -> None:
         """Run ``fn`` every ``interval_seconds`` (replaces a sweeper of the same name)."""
         self._sweepers[name] = (interval_seconds, fn)
         if self._started:
@@ -264,7 +282,9 @@ class Hub:
         """Make an evaluator available under its ``name``."""
         self._evaluators[evaluator.name] = evaluator
 
-    def register_violation_handler(self, handler: ViolationHandler, *, name: str | None = None) -> None:
+    def register_violation_handler(
+        self, handler: ViolationHandler, *, name: str | None = None
+    ) -> None:
         """Make a violation handler available under ``name`` (default: its ``name``)."""
         self._handlers[name or handler.name] = handler
 
@@ -285,10 +305,17 @@ class Hub:
     # ================================================================ registry
 
     async def register(
-        self, passport: Passport, resume: Resume | None = None, *, skill_md: str | None = None, rule: Rule | None = None
+        self,
+        passport: Passport,
+        resume: Resume | None = None,
+        *,
+        skill_md: str | None = None,
+        rule: Rule | None = None,
     ) -> Passport:
         """Register an agent; returns the passport stamped with ``agent_id`` and ``created_at``."""
-        return await self._registry.register(passport, resume or Resume(), skill_md=skill_md, rule=rule)
+        return await self._registry.register(
+            passport, resume or Resume(), skill_md=skill_md, rule=rule
+        )
 
     async def unregister(self, agent_id: str) -> None:
         """Forget an agent (its sessions and WALs stay)."""
@@ -325,7 +352,9 @@ class Hub:
         limit: int = 50,
     ) -> list[Passport]:
         """Registered agents matching the filters."""
-        return self._registry.list_agents(capability=capability, query=query, kind=kind, sort_by=sort_by, limit=limit)
+        return self._registry.list_agents(
+            capability=capability, query=query, kind=kind, sort_by=sort_by, limit=limit
+        )
 
     def agents_with_capability(self, capability: str) -> list[str]:
         """Sorted ids of agents claiming or having shown ``capability``."""
@@ -408,13 +437,21 @@ class Hub:
                 raise AccessDeniedError(f"{name} does not accept {manifest_type!r} sessions")
         cap = creator_rule.limits.max_concurrent_sessions
         if cap and len(self._by_agent.get(creator_id, ())) >= cap:
-            raise AccessDeniedError(f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)")
+            raise AccessDeniedError(
+                f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)"
+            )
 
         now = self._clock()
         now_s = iso_to_seconds(now)
         manifest = adapter.manifest
-        ttl_value = ttl if ttl is not None else (
-            manifest.ttl_default if manifest.ttl_default is not None else creator_rule.limits.session_ttl_default
+        ttl_value = (
+            ttl
+            if ttl is not None
+            else (
+                manifest.ttl_default
+                if manifest.ttl_default is not None
+                else creator_rule.limits.session_ttl_default
+            )
         )
         try:
             ttl_s = parse_duration(ttl_value)
@@ -425,7 +462,9 @@ class Hub:
         parts = [
             Participant(
                 pid,
-                ParticipantRole.INITIATOR if i == 0 else (ParticipantRole.RESPONDENT if two_party else ParticipantRole.PARTICIPANT),
+                ParticipantRole.INITIATOR
+                if i == 0
+                else (ParticipantRole.RESPONDENT if two_party else ParticipantRole.PARTICIPANT),
                 i,
                 now,
             )
@@ -450,8 +489,12 @@ class Hub:
         )
         adapter.validate_create(meta)
         live = LiveSession(
-            meta, adapter, adapter.initial_state(meta), layout.wal_path(session_id),
-            SessionActivity(now_s, now_s), expires_at_s,
+            meta,
+            adapter,
+            adapter.initial_state(meta),
+            layout.wal_path(session_id),
+            SessionActivity(now_s, now_s),
+            expires_at_s,
         )
         await self._store.write(layout.session_meta_path(session_id), _dumps(meta.to_dict()))
         self._add_live(live)
@@ -496,7 +539,9 @@ class Hub:
             await asyncio.wait_for(asyncio.shield(waiter), timeout=self.invite_ack_timeout)
         except TimeoutError:
             await self._terminate(live, SessionState.CLOSED, "invite_timeout")
-            raise ProtocolError(f"session {session_id} ack timeout after {self.invite_ack_timeout}s") from None
+            raise ProtocolError(
+                f"session {session_id} ack timeout after {self.invite_ack_timeout}s"
+            ) from None
         finally:
             live.waiter = None
         return meta.copy()
@@ -522,7 +567,9 @@ class Hub:
         """Sessions (live ones, plus recently closed with ``include_terminal``) matching the filters."""
         wanted = SessionState(state) if state is not None else None
         pool: list[LiveSession] = list(self._sessions.values())
-        if include_terminal or (wanted is not None and wanted in (SessionState.CLOSED, SessionState.EXPIRED)):
+        if include_terminal or (
+            wanted is not None and wanted in (SessionState.CLOSED, SessionState.EXPIRED)
+        ):
             pool.extend(self._closed.values())
         out = []
         for live in pool:
@@ -540,7 +587,9 @@ class Hub:
         """The adapter running a session; NotFoundError / ProtocolError if unregistered."""
         live = self._live(session_id)
         if live.adapter is None:
-            raise ProtocolError(f"no adapter registered for session {session_id}'s type {live.meta.manifest.type!r}")
+            raise ProtocolError(
+                f"no adapter registered for session {session_id}'s type {live.meta.manifest.type!r}"
+            )
         return live.adapter
 
     def adapter_state(self, session_id: str) -> Any:
@@ -553,7 +602,9 @@ class Hub:
         live = self._live(session_id)
         return self.adapter_for(session_id).default_view_policy(live.meta, participant_id)
 
-    async def read_wal(self, session_id: str, *, since: int = 0, until: int | None = None) -> list[Envelope]:
+    async def read_wal(
+        self, session_id: str, *, since: int = 0, until: int | None = None
+    ) -> list[Envelope]:
         """A session's logged envelopes in admission order (``since``/``until`` are list indices)."""
         if not isinstance(session_id, str) or not session_id or "/" in session_id:
             return []
@@ -590,7 +641,9 @@ class Hub:
 
     async def _admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
         if not isinstance(env, Envelope):
-            raise ProtocolError(f"expected an Envelope, got {type(env).__name__}", code="bad_envelope")
+            raise ProtocolError(
+                f"expected an Envelope, got {type(env).__name__}", code="bad_envelope"
+            )
         reg = self._registry
         if not internal:
             env.check_shape()
@@ -605,7 +658,9 @@ class Hub:
             raise ProtocolError(f"session {meta.session_id} is closed")
         adapter = live.adapter
         if adapter is None:
-            raise ProtocolError(f"no adapter registered for {meta.manifest.type!r}@v{meta.manifest.version}")
+            raise ProtocolError(
+                f"no adapter registered for {meta.manifest.type!r}@v{meta.manifest.version}"
+            )
         et = env.event_type
         sender = env.sender_id
         if not internal:
@@ -615,9 +670,21 @@ class Hub:
         # ---- stamp, fold and start the append: one synchronous step --------
         now = self._clock()
         stamped = Envelope(
-            env.session_id, sender, None if env.audience is None else list(env.audience), et,
-            env.event_data, make_id(), env.task_id, env.causation_id, env.trace_id, env.priority,
-            env.depth, env.idempotency_key, now, env.ttl_seconds, live.seq + 1,
+            env.session_id,
+            sender,
+            None if env.audience is None else list(env.audience),
+            et,
+            env.event_data,
+            make_id(),
+            env.task_id,
+            env.causation_id,
+            env.trace_id,
+            env.priority,
+            env.depth,
+            env.idempotency_key,
+            now,
+            env.ttl_seconds,
+            live.seq + 1,
         )
         line = stamped.to_json()
         if len(line) > self.max_envelope_bytes:
@@ -642,7 +709,10 @@ class Hub:
             if result.next_state is not None and result.next_state is not _ACTIVE:
                 reason = result.auto_close_reason or "adapter_closed"
                 live.closing = reason
-                follow = ("expire" if result.next_state is SessionState.EXPIRED else "close", reason)
+                follow = (
+                    "expire" if result.next_state is SessionState.EXPIRED else "close",
+                    reason,
+                )
         await self._store.append(live.wal, line + "\n")
 
         # ---- durable: acknowledge, dispatch, then consequences ---------------
@@ -654,7 +724,9 @@ class Hub:
                 await self._activate(live)
             else:
                 live.closing = None
-                await self._terminate(live, SessionState.EXPIRED if kind == "expire" else SessionState.CLOSED, reason)
+                await self._terminate(
+                    live, SessionState.EXPIRED if kind == "expire" else SessionState.CLOSED, reason
+                )
         return stamped
 
     def _check_send(self, live: LiveSession, env: Envelope, et: str, sender: str) -> None:
@@ -666,7 +738,9 @@ class Hub:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
         protocol = is_protocol_event(et)
         if not protocol and meta.state is not _ACTIVE:
-            raise ProtocolError(f"session {meta.session_id} is not active (state={meta.state.value})")
+            raise ProtocolError(
+                f"session {meta.session_id} is not active (state={meta.state.value})"
+            )
         if et in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
             if meta.state is not _PENDING or sender not in meta.pending_acks:
                 raise ProtocolError(f"{sender} has no pending invite to session {meta.session_id}")
@@ -675,20 +749,24 @@ class Hub:
         rule = reg.rules[sender]
         depth_cap = rule.limits.delegation_depth
         if depth_cap and env.depth > depth_cap:
-            raise AccessDeniedError(f"delegation depth {env.depth} exceeds {depth_cap} for {reg.passports[sender].name}")
+            raise AccessDeniedError(
+                f"delegation depth {env.depth} exceeds {depth_cap} for {reg.passports[sender].name}"
+            )
         audience = env.audience
         if audience:
             for rid in audience:
                 if rid == sender:
                     continue
                 if not meta.is_participant(rid):
-                    raise ProtocolError(f"audience member {rid!r} is not a participant of session {meta.session_id}")
+                    raise ProtocolError(
+                        f"audience member {rid!r} is not a participant of session {meta.session_id}"
+                    )
                 if not glob_match(reg.passports[rid].name, rule.access.outbound_to):
                     raise AccessDeniedError(
                         f"{reg.passports[sender].name} may not send to {reg.passports[rid].name} (outbound_to)"
                     )
         if not protocol:
-            for rid in (audience if audience is not None else meta.participant_ids()):
+            for rid in audience if audience is not None else meta.participant_ids():
                 if rid == sender:
                     continue
                 pending = self._pending_inbox.get(rid, 0)
@@ -711,7 +789,11 @@ class Hub:
                 continue
             rule = reg.rules.get(rid)
             sender_p = reg.passports.get(sender)
-            if rule is not None and sender_p is not None and not glob_match(sender_p.name, rule.access.inbound_from):
+            if (
+                rule is not None
+                and sender_p is not None
+                and not glob_match(sender_p.name, rule.access.inbound_from)
+            ):
                 continue
             if substantive:
                 self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
@@ -733,9 +815,17 @@ class Hub:
         meta = live.meta
         opened, line = self._stamp_internal(
             live,
-            Envelope(meta.session_id, meta.creator_id, meta.participant_ids(), EV_SESSION_OPENED, {"session_id": meta.session_id}),
+            Envelope(
+                meta.session_id,
+                meta.creator_id,
+                meta.participant_ids(),
+                EV_SESSION_OPENED,
+                {"session_id": meta.session_id},
+            ),
         )
-        live.state = live.adapter.fold(opened, live.state) if live.adapter is not None else live.state
+        live.state = (
+            live.adapter.fold(opened, live.state) if live.adapter is not None else live.state
+        )
         apply_lifecycle_event(meta, opened)
         await self._store.append(live.wal, line)
         self._dispatch(opened, meta)
@@ -765,8 +855,14 @@ class Hub:
             waiter.set_exception(ProtocolError(msg))
         await self._store.append(live.wal, line)
         self._dispatch(env, meta)
-        kind = AUDIT_KIND_SESSION_EXPIRED if new_state is SessionState.EXPIRED else AUDIT_KIND_SESSION_CLOSED
-        await self._audit_log.append({"kind": kind, "session_id": meta.session_id, "reason": reason})
+        kind = (
+            AUDIT_KIND_SESSION_EXPIRED
+            if new_state is SessionState.EXPIRED
+            else AUDIT_KIND_SESSION_CLOSED
+        )
+        await self._audit_log.append(
+            {"kind": kind, "session_id": meta.session_id, "reason": reason}
+        )
 
     # ================================================================ bookkeeping
 
@@ -828,7 +924,13 @@ class Hub:
             return
         meta = live.meta
         await self._admit(
-            Envelope(session_id, meta.creator_id, meta.participant_ids(), EV_EXPECTATION_VIOLATED, envelope_data),
+            Envelope(
+                session_id,
+                meta.creator_id,
+                meta.participant_ids(),
+                EV_EXPECTATION_VIOLATED,
+                envelope_data,
+            ),
             internal=True,
         )
 

@@ -34,7 +34,9 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
     activity = SessionActivity(created_s, created_s)
     state = adapter.initial_state(meta) if adapter is not None else None
     expires_at_s = iso_to_seconds(meta.expires_at) if meta.expires_at else None
-    live = LiveSession(meta, adapter, state, layout.wal_path(meta.session_id), activity, expires_at_s)
+    live = LiveSession(
+        meta, adapter, state, layout.wal_path(meta.session_id), activity, expires_at_s
+    )
     pids = meta.participant_ids()
     for number, line in enumerate(lines, start=1):
         if not line:
@@ -42,9 +44,13 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
         try:
             env = Envelope.from_json(line)
         except Exception as exc:
-            raise ReplayError(f"session {meta.session_id}: WAL line {number} does not decode: {exc}") from exc
+            raise ReplayError(
+                f"session {meta.session_id}: WAL line {number} does not decode: {exc}"
+            ) from exc
         if env.session_id != meta.session_id:
-            raise ReplayError(f"session {meta.session_id}: WAL line {number} belongs to session {env.session_id}")
+            raise ReplayError(
+                f"session {meta.session_id}: WAL line {number} belongs to session {env.session_id}"
+            )
         if env.sequence != live.seq + 1:
             raise ReplayError(
                 f"session {meta.session_id}: WAL line {number} has sequence {env.sequence}, expected {live.seq + 1}"

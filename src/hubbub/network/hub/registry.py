@@ -41,7 +41,9 @@ def glob_match(name: str, patterns: list[str]) -> bool:
 class Registry:
     """Registered agents, their resumes, rules and skills; the hub's identity authority."""
 
-    def __init__(self, store: KnowledgeStore, clock: Clock, audit: AuditLog, auth: AuthRegistry) -> None:
+    def __init__(
+        self, store: KnowledgeStore, clock: Clock, audit: AuditLog, auth: AuthRegistry
+    ) -> None:
         self._store = store
         self._clock = clock
         self._audit = audit
@@ -95,7 +97,12 @@ class Registry:
     # ------------------------------------------------------------------ mutations
 
     async def register(
-        self, passport: Passport, resume: Resume, *, skill_md: str | None = None, rule: Rule | None = None
+        self,
+        passport: Passport,
+        resume: Resume,
+        *,
+        skill_md: str | None = None,
+        rule: Rule | None = None,
     ) -> Passport:
         """Validate the passport's credential, stamp an agent_id, persist, audit; ProtocolError on a taken name."""
         if not isinstance(passport, Passport):
@@ -118,7 +125,12 @@ class Registry:
         if skill_md is not None:
             await self._store.write(layout.skill_path(agent_id), skill_md)
         await self._audit.append(
-            {"kind": AUDIT_KIND_AGENT_REGISTERED, "agent_id": agent_id, "name": stamped.name, "owner": stamped.owner}
+            {
+                "kind": AUDIT_KIND_AGENT_REGISTERED,
+                "agent_id": agent_id,
+                "name": stamped.name,
+                "owner": stamped.owner,
+            }
         )
         return stamped
 
@@ -132,7 +144,9 @@ class Registry:
             del self.by_name[passport.name]
         self._index_capabilities(agent_id, resume.capabilities(), set())
         await self._store.delete(layout.agent_dir(agent_id))
-        await self._audit.append({"kind": AUDIT_KIND_AGENT_UNREGISTERED, "agent_id": agent_id, "name": passport.name})
+        await self._audit.append(
+            {"kind": AUDIT_KIND_AGENT_UNREGISTERED, "agent_id": agent_id, "name": passport.name}
+        )
         return passport
 
     async def set_resume(self, agent_id: str, resume: Resume) -> Resume:
@@ -143,7 +157,12 @@ class Registry:
         self._index_capabilities(agent_id, old.capabilities(), new.capabilities())
         await self._store.write(layout.resume_path(agent_id), _dumps(new.to_dict()))
         await self._audit.append(
-            {"kind": AUDIT_KIND_RESUME_SET, "agent_id": agent_id, "version": new.version, "source": RESUME_SOURCE_TENANT}
+            {
+                "kind": AUDIT_KIND_RESUME_SET,
+                "agent_id": agent_id,
+                "version": new.version,
+                "source": RESUME_SOURCE_TENANT,
+            }
         )
         return new
 
@@ -154,7 +173,9 @@ class Registry:
             await self._store.delete(layout.skill_path(agent_id))
         else:
             await self._store.write(layout.skill_path(agent_id), skill_md)
-        await self._audit.append({"kind": AUDIT_KIND_SKILL_SET, "agent_id": agent_id, "removed": skill_md is None})
+        await self._audit.append(
+            {"kind": AUDIT_KIND_SKILL_SET, "agent_id": agent_id, "removed": skill_md is None}
+        )
 
     async def set_rule(self, agent_id: str, rule: Rule) -> Rule:
         """Replace the rule (version bumped), audit."""
@@ -164,7 +185,9 @@ class Registry:
         new = Rule.from_dict({**rule.to_dict(), "version": old.version + 1})
         self.rules[agent_id] = new
         await self._store.write(layout.rule_path(agent_id), _dumps(new.to_dict()))
-        await self._audit.append({"kind": AUDIT_KIND_RULE_SET, "agent_id": agent_id, "version": new.version})
+        await self._audit.append(
+            {"kind": AUDIT_KIND_RULE_SET, "agent_id": agent_id, "version": new.version}
+        )
         return new
 
     # ------------------------------------------------------------------ queries

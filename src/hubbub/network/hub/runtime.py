@@ -19,7 +19,18 @@ class LiveSession:
     per open session and the target is a few KiB of memory each.
     """
 
-    __slots__ = ("activity", "adapter", "closing", "expires_at_s", "fired", "meta", "seq", "state", "waiter", "wal")
+    __slots__ = (
+        "activity",
+        "adapter",
+        "closing",
+        "expires_at_s",
+        "fired",
+        "meta",
+        "seq",
+        "state",
+        "waiter",
+        "wal",
+    )
 
     def __init__(
         self,

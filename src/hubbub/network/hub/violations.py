@@ -75,7 +75,9 @@ class AutoCloseHandler:
 
     async def handle(self, hub: Hub, session_id: str, violation: Violation) -> None:
         """Close the session if it is still live."""
-        await hub.close_session(session_id, reason=f"expectation_violated:{violation.expectation.name}")
+        await hub.close_session(
+            session_id, reason=f"expectation_violated:{violation.expectation.name}"
+        )
 
 
 def default_handlers() -> dict[str, ViolationHandler]:
@@ -116,7 +118,9 @@ async def run_expectation_tick(
             try:
                 violation = evaluator.evaluate(expectation, context)
             except Exception:
-                log.exception("evaluator %s failed on session %s", expectation.name, meta.session_id)
+                log.exception(
+                    "evaluator %s failed on session %s", expectation.name, meta.session_id
+                )
                 continue
             if violation is None:
                 continue
@@ -141,6 +145,8 @@ async def run_expectation_tick(
             try:
                 await handler.handle(hub, meta.session_id, violation)
             except Exception:
-                log.exception("violation handler %s failed on session %s", handler.name, meta.session_id)
+                log.exception(
+                    "violation handler %s failed on session %s", handler.name, meta.session_id
+                )
             if meta.is_terminal() or live.closing is not None:
                 break
