@@ -8,8 +8,7 @@ import sys
 import types
 
 
-async def _run(path: str) -> None:
-    source = open(path, encoding="utf-8").read()
+async def _run(path: str, source: str) -> None:
     code = compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     module = types.ModuleType("__seed__")
     result = eval(code, module.__dict__)
@@ -18,4 +17,6 @@ async def _run(path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_run(sys.argv[1]))
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        text = fh.read()
+    asyncio.run(_run(sys.argv[1], text))
