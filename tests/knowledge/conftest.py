@@ -11,6 +11,7 @@ Server-backed stores (Redis, PostgreSQL) skip when their server is down, but
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,11 +90,89 @@ class SqliteFactory:
         return None
 
 
+class RedisFactory:
+    """Redis stores under a unique key prefix, deleted afterwards."""
+
+    url = os.environ.get("HUBBUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+    def __init__(self, tmp: Path) -> None:
+        del tmp
+        self.prefix = f"hubbub-test:{uuid.uuid4().hex}"
+        self.checked = False
+
+    async def open(self) -> KnowledgeStore:
+        from hubbub.knowledge.redis import RedisKnowledgeStore
+
+        if not self.checked:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(self.url, socket_connect_timeout=2)
+            try:
+                await client.ping()
+            except Exception as exc:
+                unavailable(f"Redis at {self.url} is not reachable: {exc}")
+            finally:
+                await client.aclose()
+            self.checked = True
+        return RedisKnowledgeStore(self.url, key_prefix=self.prefix)
+
+    async def cleanup(self) -> None:
+        if not self.checked:
+            return
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(self.url)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{self.prefix}:*", count=1000)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+class PostgresFactory:
+    """PostgreSQL stores in a unique schema, dropped afterwards."""
+
+    dsn = os.environ.get("HUBBUB_TEST_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
+
+    def __init__(self, tmp: Path) -> None:
+        del tmp
+        self.schema = f"hubbub_test_{uuid.uuid4().hex[:16]}"
+        self.checked = False
+
+    async def open(self) -> KnowledgeStore:
+        from hubbub.knowledge.postgres import PostgresKnowledgeStore
+
+        if not self.checked:
+            import asyncpg
+
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+            except Exception as exc:
+                unavailable(f"PostgreSQL at {self.dsn} is not reachable: {exc}")
+            await conn.close()
+            self.checked = True
+        return PostgresKnowledgeStore(self.dsn, schema=self.schema)
+
+    async def cleanup(self) -> None:
+        if not self.checked:
+            return
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn, timeout=5)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        finally:
+            await conn.close()
+
+
 STORES: dict[str, StoreSpec] = {
     "memory": StoreSpec(MemoryFactory, durable=False),
     "disk": StoreSpec(lambda tmp: DiskFactory(tmp, fsync=True), durable=True),
     "disk-nofsync": StoreSpec(lambda tmp: DiskFactory(tmp, fsync=False), durable=True),
     "sqlite": StoreSpec(SqliteFactory, durable=True),
+    "redis": StoreSpec(RedisFactory, durable=True),
+    "postgres": StoreSpec(PostgresFactory, durable=True),
 }
 
 

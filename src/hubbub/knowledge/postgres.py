@@ -1,0 +1,406 @@
+"""``PostgresKnowledgeStore``: the knowledge tree in PostgreSQL (``asyncpg``, optional dependency).
+
+Durability: a mutation returns after its transaction committed, so it is as
+durable as the server makes a commit: with the defaults (``fsync=on``,
+``synchronous_commit=on``) it survives a kill -9 of the hub, a crash of the
+server and a power loss.
+
+Layout in ``schema`` (created if missing): ``files(path, content, base_lines,
+aligned)`` with one row per file and ``records(path, seq, off, data)`` with
+one row per appended record (primary key ``(path, seq)``), so an append is an
+INSERT, never a rewrite. Paths use the ``"C"`` collation so a directory is a
+key range. While a file is line-aligned (every record exactly one line) line
+``i`` is a row lookup.
+
+Group commit: mutations queue in call order; one flusher runs everything
+queued so far in one transaction — consecutive appends as a single bulk
+INSERT — and resolves the batch after COMMIT. File rows are locked
+(``FOR UPDATE``) while their next offset is computed, so concurrent writers in
+other processes serialise per file instead of corrupting offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import re
+from typing import Any
+
+from hubbub.knowledge._abatch import AsyncBatcher
+from hubbub.knowledge.base import (
+    ChangeCallback,
+    ChangeSubscription,
+    KnowledgeStoreError,
+    NoopChangeSubscription,
+    PathConflictError,
+    StoreClosedError,
+    check_range,
+    normalize_file_path,
+    normalize_path,
+    split_lines,
+)
+
+__all__ = ["PostgresKnowledgeStore"]
+
+_Op = tuple[str, str, str]
+_MAX = 1 << 62
+
+
+def _blen(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _bounds(norm: str) -> tuple[str, str]:
+    return ("/", "0") if norm == "/" else (norm + "/", norm + "0")
+
+
+def _ancestors(norm: str) -> list[str]:
+    segs = norm[1:].split("/")[:-1]
+    return ["/" + "/".join(segs[: i + 1]) for i in range(len(segs))]
+
+
+class PostgresKnowledgeStore:
+    """``KnowledgeStore`` in PostgreSQL: row per record, bulk group commit per batch."""
+
+    def __init__(
+        self,
+        dsn: str = "postgresql://127.0.0.1:5432/test",
+        *,
+        schema: str = "hubbub",
+        min_size: int = 1,
+        max_size: int = 4,
+    ) -> None:
+        """Prepare the store; the pool and tables are created on first use.
+
+        Args:
+            dsn: asyncpg connection string.
+            schema: schema holding the two tables (lowercase identifier).
+            min_size: minimum pool size.
+            max_size: maximum pool size (reads run concurrently with the flusher).
+        """
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise ValueError(f"schema must be a lowercase SQL identifier, got {schema!r}")
+        self._dsn = dsn
+        self._schema = schema
+        self._files = f"{schema}.files"
+        self._records = f"{schema}.records"
+        self._sizes = (min_size, max_size)
+        self._pool: Any = None
+        self._pool_init: Any = None
+        self._batcher: AsyncBatcher[_Op] = AsyncBatcher(self._flush)
+
+    async def _get_pool(self, *, flushing: bool = False) -> Any:
+        if self._batcher.closed and not flushing:
+            raise StoreClosedError("store is closed")
+        if self._pool is None:
+            if self._pool_init is None:
+                self._pool_init = asyncio.ensure_future(self._create_pool())
+            self._pool = await asyncio.shield(self._pool_init)
+        return self._pool
+
+    async def _create_pool(self) -> Any:
+        import asyncpg  # optional dependency
+
+        pool = await asyncpg.create_pool(
+            self._dsn, min_size=self._sizes[0], max_size=self._sizes[1]
+        )
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"""
+                CREATE SCHEMA IF NOT EXISTS {self._schema};
+                CREATE TABLE IF NOT EXISTS {self._files} (
+                    path text COLLATE "C" PRIMARY KEY,
+                    content text NOT NULL,
+                    base_lines integer NOT NULL,
+                    aligned boolean NOT NULL);
+                CREATE TABLE IF NOT EXISTS {self._records} (
+                    path text COLLATE "C" NOT NULL,
+                    seq bigint NOT NULL,
+                    off bigint NOT NULL,
+                    data text NOT NULL,
+                    PRIMARY KEY (path, seq));
+                """
+            )
+        return pool
+
+    # -- group commit ----------------------------------------------------------
+
+    async def _flush(self, batch: builtins.list[_Op]) -> builtins.list[object]:
+        pool = await self._get_pool(flushing=True)
+        results: list[object] = []
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                i = 0
+                while i < len(batch):
+                    j = i
+                    while j < len(batch) and batch[j][0] == "append":
+                        j += 1
+                    if j > i:
+                        results.extend(await self._appends(conn, batch[i:j]))
+                        i = j
+                        continue
+                    kind, norm, content = batch[i]
+                    try:
+                        if kind == "write":
+                            await self._write_one(conn, norm, content)
+                        else:
+                            await self._delete_one(conn, norm)
+                        results.append(None)
+                    except KnowledgeStoreError as exc:
+                        results.append(exc)
+                    i += 1
+        except KnowledgeStoreError:
+            raise
+        except Exception as exc:
+            raise KnowledgeStoreError(f"postgres: {exc}") from exc
+        return results
+
+    async def _check_new_file(self, conn: Any, norm: str) -> None:
+        lo, hi = _bounds(norm)
+        q = f"SELECT 1 FROM {self._files} WHERE path >= $1 AND path < $2 LIMIT 1"
+        if await conn.fetchval(q, lo, hi):
+            raise PathConflictError(f"{norm!r} is a directory")
+        q = f"SELECT 1 FROM {self._files} WHERE path = ANY($1::text[]) LIMIT 1"
+        if await conn.fetchval(q, _ancestors(norm)):
+            raise PathConflictError(f"{norm!r} lies below a file")
+
+    async def _appends(self, conn: Any, run: builtins.list[_Op]) -> builtins.list[object]:
+        paths = sorted({norm for _, norm, _ in run})
+        rows = await conn.fetch(
+            f"""
+            SELECT f.path, f.aligned,
+                   COALESCE(r.off + octet_length(r.data), octet_length(f.content)) AS size,
+                   COALESCE(r.seq + 1, 0) AS next_seq
+            FROM {self._files} f
+            LEFT JOIN LATERAL (
+                SELECT seq, off, data FROM {self._records} WHERE path = f.path
+                ORDER BY seq DESC LIMIT 1) r ON true
+            WHERE f.path = ANY($1::text[])
+            ORDER BY f.path
+            FOR UPDATE OF f
+            """,
+            paths,
+        )
+        tails: dict[str, list[Any]] = {
+            r["path"]: [int(r["size"]), int(r["next_seq"]), r["aligned"]] for r in rows
+        }
+        failed: dict[str, KnowledgeStoreError] = {}
+        for norm in paths:
+            if norm not in tails:
+                try:
+                    await self._check_new_file(conn, norm)
+                except KnowledgeStoreError as exc:
+                    failed[norm] = exc
+                    continue
+                await conn.execute(f"INSERT INTO {self._files} VALUES ($1, '', 0, true)", norm)
+                tails[norm] = [0, 0, True]
+        results: list[object] = []
+        r_path: list[str] = []
+        r_seq: list[int] = []
+        r_off: list[int] = []
+        r_data: list[str] = []
+        unaligned: list[str] = []
+        for _, norm, content in run:
+            if norm in failed:
+                results.append(failed[norm])
+                continue
+            tail = tails[norm]
+            results.append(tail[0])
+            if not content:
+                continue
+            r_path.append(norm)
+            r_seq.append(tail[1])
+            r_off.append(tail[0])
+            r_data.append(content)
+            tail[0] += _blen(content)
+            tail[1] += 1
+            if tail[2] and content.find("\n") != len(content) - 1:
+                tail[2] = False
+                unaligned.append(norm)
+        if r_path:
+            await conn.execute(
+                f"INSERT INTO {self._records} (path, seq, off, data) "
+                "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])",
+                r_path,
+                r_seq,
+                r_off,
+                r_data,
+            )
+        if unaligned:
+            await conn.execute(
+                f"UPDATE {self._files} SET aligned = false WHERE path = ANY($1::text[])", unaligned
+            )
+        return results
+
+    async def _write_one(self, conn: Any, norm: str, content: str) -> None:
+        q = f"SELECT 1 FROM {self._files} WHERE path = $1 FOR UPDATE"
+        if not await conn.fetchval(q, norm):
+            await self._check_new_file(conn, norm)
+        aligned = not content or content.endswith("\n")
+        base_lines = content.count("\n") if aligned else len(split_lines(content))
+        await conn.execute(
+            f"INSERT INTO {self._files} VALUES ($1, $2, $3, $4) ON CONFLICT (path) DO UPDATE "
+            "SET content = EXCLUDED.content, base_lines = EXCLUDED.base_lines, "
+            "aligned = EXCLUDED.aligned",
+            norm,
+            content,
+            base_lines,
+            aligned,
+        )
+        await conn.execute(f"DELETE FROM {self._records} WHERE path = $1", norm)
+
+    async def _delete_one(self, conn: Any, norm: str) -> None:
+        lo, hi = _bounds(norm)
+        for table in (self._files, self._records):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE path = $1 OR (path >= $2 AND path < $3)", norm, lo, hi
+            )
+
+    # -- mutations ------------------------------------------------------------
+
+    async def write(self, path: str, content: str) -> None:
+        """Replace the file's content and drop its records in one transaction."""
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        await self._batcher.submit(("write", normalize_file_path(path), content))
+
+    async def append(self, path: str, content: str) -> int:
+        """Insert one record row; return its byte offset after the batch commits."""
+        if type(content) is not str:
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        result: int = await self._batcher.submit(("append", normalize_file_path(path), content))
+        return result
+
+    async def delete(self, path: str) -> None:
+        """Delete the file or tree in one transaction; no-op if absent."""
+        await self._batcher.submit(("delete", normalize_path(path), ""))
+
+    # -- reads ------------------------------------------------------------------
+
+    async def _fetchrow(self, query: str, *args: Any) -> Any:
+        pool = await self._get_pool()
+        return await pool.fetchrow(query, *args)
+
+    async def read(self, path: str) -> str | None:
+        """Return the written content followed by the records, or ``None``."""
+        norm = normalize_path(path)
+        row = await self._fetchrow(
+            f"SELECT f.content || COALESCE((SELECT string_agg(data, '' ORDER BY seq) "
+            f"FROM {self._records} WHERE path = $1), '') AS text FROM {self._files} f "
+            "WHERE f.path = $1",
+            norm,
+        )
+        return None if row is None else str(row["text"])
+
+    async def read_range(self, path: str, start: int, end: int | None = None) -> str:
+        """Return UTF-8 bytes ``[start, end)``, fetching only the overlapping records."""
+        check_range(start, end)
+        norm = normalize_path(path)
+        pool = await self._get_pool()
+        row = await pool.fetchrow(f"SELECT content FROM {self._files} WHERE path = $1", norm)
+        if row is None or (end is not None and end <= start):
+            return ""
+        stop = _MAX if end is None else end
+        base = row["content"].encode()
+        parts = [base[start:stop]] if start < len(base) else []
+        rows = await pool.fetch(
+            f"SELECT off, data FROM {self._records} WHERE path = $1 AND off < $3 "
+            "AND off + octet_length(data) > $2 ORDER BY seq",
+            norm,
+            start,
+            stop,
+        )
+        for r in rows:
+            off = r["off"]
+            parts.append(r["data"].encode()[max(start - off, 0) : max(stop - off, 0)])
+        return b"".join(parts).decode("utf-8", "replace")
+
+    async def read_lines(
+        self, path: str, start_line: int = 0, end_line: int | None = None
+    ) -> builtins.list[str]:
+        """Return lines ``[start_line, end_line)``; a seq-range query while line-aligned."""
+        check_range(start_line, end_line)
+        norm = normalize_path(path)
+        row = await self._fetchrow(
+            f"SELECT content, base_lines, aligned FROM {self._files} WHERE path = $1", norm
+        )
+        if row is None:
+            return []
+        if not row["aligned"]:
+            return split_lines((await self.read(norm)) or "")[start_line:end_line]
+        base_lines = int(row["base_lines"])
+        out = split_lines(row["content"])[start_line:end_line] if start_line < base_lines else []
+        lo = max(start_line - base_lines, 0)
+        hi = _MAX if end_line is None else end_line - base_lines
+        if hi > lo:
+            pool = await self._get_pool()
+            rows = await pool.fetch(
+                f"SELECT data FROM {self._records} WHERE path = $1 AND seq >= $2 AND seq < $3 "
+                "ORDER BY seq",
+                norm,
+                lo,
+                hi,
+            )
+            out.extend(r["data"][:-1] for r in rows)
+        return out
+
+    async def line_count(self, path: str) -> int:
+        """Return the number of lines; base lines + record count while line-aligned."""
+        norm = normalize_path(path)
+        row = await self._fetchrow(
+            f"SELECT base_lines, aligned, (SELECT COALESCE(max(seq) + 1, 0) FROM {self._records} "
+            f"WHERE path = $1) AS n FROM {self._files} WHERE path = $1",
+            norm,
+        )
+        if row is None:
+            return 0
+        if not row["aligned"]:
+            return len(split_lines((await self.read(norm)) or ""))
+        return int(row["base_lines"]) + int(row["n"])
+
+    async def list(self, path: str = "/") -> builtins.list[str]:
+        """Return sorted child names, directories suffixed with "/"."""
+        lo, hi = _bounds(normalize_path(path))
+        pool = await self._get_pool()
+        rows = await pool.fetch(
+            f"SELECT path FROM {self._files} WHERE path >= $1 AND path < $2", lo, hi
+        )
+        names = set()
+        for r in rows:
+            name, sep, _ = r["path"][len(lo) :].partition("/")
+            names.add(name + sep)
+        return sorted(names)
+
+    async def exists(self, path: str) -> bool:
+        """Return whether the path is a file or a directory."""
+        norm = normalize_path(path)
+        if norm == "/":
+            await self._get_pool()
+            return True
+        lo, hi = _bounds(norm)
+        row = await self._fetchrow(
+            f"SELECT 1 FROM {self._files} WHERE path = $1 OR (path >= $2 AND path < $3) LIMIT 1",
+            norm,
+            lo,
+            hi,
+        )
+        return row is not None
+
+    async def on_change(self, path: str, callback: ChangeCallback) -> ChangeSubscription:
+        """Return ``NoopChangeSubscription``: callers poll."""
+        if self._batcher.closed:
+            raise StoreClosedError("store is closed")
+        normalize_path(path)
+        return NoopChangeSubscription()
+
+    async def close(self) -> None:
+        """Commit queued mutations and close the pool; idempotent."""
+        if self._batcher.closed:
+            await self._batcher.drain()
+            return
+        await self._batcher.close()
+        pool, self._pool = self._pool, None
+        if pool is None and self._pool_init is not None and self._pool_init.done():
+            pool = self._pool_init.result()
+        if pool is not None:
+            await pool.close()
