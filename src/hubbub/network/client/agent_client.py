@@ -243,11 +243,18 @@ class AgentClient:
         """The session's current adapter state."""
         return self.connection.adapter_state(session_id, caller_id=self.agent_id)
 
-    def session(self, session_id: str) -> Session | None:
-        """The handle of a session this client has seen opened, or None."""
+    async def session(self, session_id: str) -> Session:
+        """The handle of a session this agent participates in (the one its turns get).
+
+        Raises:
+            NotFoundError: unknown session.
+            AccessDeniedError: this agent is not a participant.
+        """
         record = self._records.get(session_id)
         if record is None or record.metadata is None:
-            return None
+            record = self._adopt(
+                await self.connection.get_session(session_id, caller_id=self.agent_id)
+            )
         return self._handle(record)
 
     def ensure_session_inbox(self, session_id: str) -> None:

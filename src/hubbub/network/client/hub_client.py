@@ -22,6 +22,7 @@ from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope, visible_to
+from hubbub.network.errors import AccessDeniedError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
@@ -252,7 +253,9 @@ class HubClient:
                 for c in self._clients.values():
                     if c.passport.name == chosen:
                         return c
-                raise ValueError(f"agent {chosen!r} is not registered through this HubClient")
+                raise AccessDeniedError(
+                    f"agent {chosen!r} is not registered through this HubClient"
+                )
             return client
         if len(self._clients) == 1:
             return next(iter(self._clients.values()))
