@@ -629,3 +629,56 @@ async def test_environment_settings_are_honoured(
     assert response.content == "from env"
     headers = anthropic_server.requests[0].headers
     assert "env-key" in (headers.get("x-api-key", "") + headers.get("authorization", ""))
+
+
+# --------------------------------------------------------------------------- lifecycle / imports
+
+
+def test_sdk_client_is_closed_when_its_loop_shuts_down() -> None:
+    import asyncio
+
+    from hubbub.context import ConversationContext
+
+    class Sink:
+        async def send(self, event: Any, context: Any = None) -> None:
+            pass
+
+    with FakeAnthropicServer(default="hi") as server:
+        config = cfg(server)
+
+        async def turn() -> Any:
+            ctx = ConversationContext(stream=Sink())  # type: ignore[arg-type]
+            await config.create()([request("hello")], ctx)
+            return await config.sdk_client()
+
+        first = asyncio.run(turn())
+        assert first.is_closed()  # closed by loop.shutdown_asyncgens(), inside its loop
+        second = asyncio.run(turn())
+        assert second is not first
+        assert len(server.requests) == 2
+
+
+def test_provider_modules_import_their_sdk_lazily() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hubbub.config, hubbub.config.anthropic, hubbub.config.openai;"
+        "from hubbub.config import AnthropicConfig, OpenAIConfig;"
+        "AnthropicConfig(model='m'); OpenAIConfig(model='m');"
+        "print(sorted(m for m in ('anthropic', 'openai') if m in sys.modules))"
+    )
+    import os
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.stdout.strip() == "[]"
