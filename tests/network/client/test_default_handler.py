@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from hubbub.events import ModelRequest, ModelResponse, TextInput, ToolCallEvent
+import dataclasses
+
+from hubbub.events import ModelMessage, ModelRequest, ModelResponse, TextInput, ToolCallEvent
+from hubbub.network.adapters import ConversationAdapter
 from hubbub.network.client import SessionInject, default_handler
 from hubbub.network.envelope import EV_SESSION_CLOSED, EV_TEXT, Envelope
 from hubbub.network.hub import AUDIT_KIND_TURN_FAILED
@@ -171,3 +174,45 @@ def _shape(event: object) -> tuple[str, str]:
         assert event.message is not None
         return ("assistant", event.message.content)
     return (type(event).__name__, "")
+
+
+class _BatchOnlyView:
+    """A custom view policy without ``projection()``: the handler falls back to the WAL."""
+
+    name = "batch_only"
+
+    async def project(self, wal_slice, *, participant_id, session, render_envelope=None):
+        out = []
+        for env in wal_slice:
+            text = render_envelope(env) if render_envelope is not None else None
+            if text is None:
+                continue
+            if env.sender_id == participant_id:
+                out.append(ModelResponse(ModelMessage(f"[me] {text}")))
+            else:
+                out.append(ModelRequest([TextInput(f"[them] {text}")]))
+        return out
+
+
+class _BatchConversation(ConversationAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.manifest = dataclasses.replace(self.manifest, type="batch_conversation")
+
+    def default_view_policy(self, metadata, participant_id):
+        return _BatchOnlyView()
+
+
+async def test_custom_view_without_projection_reads_the_wal(net, tap) -> None:
+    net.hub.register_adapter(_BatchConversation())
+    tracking = TrackingConfig(TestConfig("noted"))
+    alice = await net.agent("alice", "unused")
+    bob = await net.agent("bob", config=tracking)
+    alice_tap = tap(alice, quiet=True)
+    session = await alice.open(type="batch_conversation", target="bob")
+    await session.send("one")
+    await alice_tap.wait(_text_from(bob.agent_id))
+    await session.send("two")
+    await alice_tap.wait(lambda e: len([x for x in alice_tap.seen if x.event_type == EV_TEXT]) == 2)
+    shaped = [_shape(m) for m in tracking.calls[-1].messages]
+    assert shaped == [("user", "[them] one"), ("assistant", "[me] noted"), ("user", "two")]

@@ -52,12 +52,14 @@ class AgentClient:
     Attributes:
         inbox_size: Envelopes kept per session for ``wait_for_session_event``
             (oldest dropped first).
-        retain_ended: How many ended sessions keep their inbox (so a close that
-            arrived before the wait is still found).
+        retain_ended: How many ended sessions keep the tail of their inbox (so a
+            close that arrived before the wait is still found).
+        ended_tail: How many of an ended session's last envelopes are kept.
     """
 
-    inbox_size = 256
-    retain_ended = 64
+    inbox_size = 64
+    retain_ended = 256
+    ended_tail = 8
 
     def __init__(
         self,
@@ -513,6 +515,9 @@ class AgentClient:
     def _ended_now(self, record: _SessionRecord) -> None:
         """Drop an ended session's turn machinery; keep a bounded number of inboxes."""
         record.retire()
+        inbox = record.inbox
+        while len(inbox) > self.ended_tail:
+            inbox.popleft()
         ended = self._ended
         ended[record.session_id] = None
         while len(ended) > self.retain_ended:

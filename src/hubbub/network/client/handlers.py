@@ -113,6 +113,8 @@ async def _ack_invite(envelope: Envelope, client: AgentClient) -> None:
 
 async def _substantive(envelope: Envelope, client: AgentClient) -> None:
     session_id = envelope.session_id
+    if envelope.sender_id == client.agent_id:
+        return  # never answer yourself (an audience may list its own sender)
     try:
         record = await client._turn_record(session_id)
         if record is None or record.state is not SessionState.ACTIVE:
