@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -269,7 +269,7 @@ class AgentClient:
         if record is None:
             return
         record.inbox.clear()
-        if record.worker is None and not record.waiters and record.metadata is None:
+        if record.worker is None and record.waiters is None and record.metadata is None:
             del self._records[session_id]
 
     async def wait_for_session_event(
@@ -291,17 +291,23 @@ class AgentClient:
         record = self._record(session_id)
         inbox = record.inbox
         while inbox:
-            envelope = inbox.popleft()
+            envelope = inbox.pop(0)
             if predicate(envelope):
                 return envelope
         if self._closed:
             raise RuntimeError(f"agent client {self._passport.name!r} is disconnected")
         waiter = _Waiter(predicate, asyncio.get_running_loop().create_future())
+        if record.waiters is None:
+            record.waiters = []
         record.waiters.append(waiter)
         try:
             return await asyncio.wait_for(waiter.future, timeout)
         finally:
-            record.waiters.remove(waiter)
+            waiters = record.waiters
+            if waiters is not None:
+                waiters.remove(waiter)
+                if not waiters:
+                    record.waiters = None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -400,7 +406,7 @@ class AgentClient:
             if r.worker is not None and r.worker is not current
         ]
         for record in self._records.values():
-            for waiter in record.waiters:
+            for waiter in record.waiters or ():
                 if not waiter.future.done():
                     waiter.future.set_exception(
                         RuntimeError(f"agent client {self._passport.name!r} disconnected")
@@ -433,7 +439,10 @@ class AgentClient:
         if is_protocol_event(envelope.event_type) and record.observe(envelope):
             self._ended_now(record)
         self._offer(record, envelope)
-        record.pending.append(envelope)
+        pending = record.pending
+        if pending is None:
+            pending = record.pending = deque()
+        pending.append(envelope)
         if record.worker is None:
             record.worker = asyncio.get_running_loop().create_task(
                 self._work(record), name=f"hubbub-session-{envelope.session_id[:8]}"
@@ -442,7 +451,7 @@ class AgentClient:
     def _offer(self, record: _SessionRecord, envelope: Envelope) -> None:
         waiters = record.waiters
         if not waiters:
-            record.inbox.append(envelope)
+            record.buffer(envelope)
             return
         for waiter in waiters:
             if waiter.future.done():
@@ -459,11 +468,14 @@ class AgentClient:
 
     async def _work(self, record: _SessionRecord) -> None:
         pending = record.pending
+        assert pending is not None
         try:
             while pending:
                 await self._handle_one(record, pending.popleft())
         finally:
             record.worker = None
+            if not pending:
+                record.pending = None  # an idle session holds no queue
 
     async def _handle_one(self, record: _SessionRecord, envelope: Envelope) -> None:
         _HANDLING.set((self, envelope))
@@ -516,8 +528,8 @@ class AgentClient:
         """Drop an ended session's turn machinery; keep a bounded number of inboxes."""
         record.retire()
         inbox = record.inbox
-        while len(inbox) > self.ended_tail:
-            inbox.popleft()
+        if len(inbox) > self.ended_tail:
+            del inbox[: len(inbox) - self.ended_tail]
         ended = self._ended
         ended[record.session_id] = None
         while len(ended) > self.retain_ended:

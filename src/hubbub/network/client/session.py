@@ -67,14 +67,16 @@ class _SessionRecord:
     """Everything one client keeps about one session (dropped soon after it ends).
 
     ``inbox`` is a bounded buffer of delivered envelopes for
-    ``wait_for_session_event``; ``pending`` is the ordered queue of the session's
-    worker; ``projection`` is the incremental view the default handler seeds turns from.
+    ``wait_for_session_event`` (a short list: most sessions hold a handful);
+    ``pending`` is the ordered queue of the session's worker, present only while it
+    runs; ``projection`` is the incremental view the default handler seeds turns from.
     """
 
     __slots__ = (
         "adapter",
         "handle",
         "inbox",
+        "inbox_size",
         "metadata",
         "pending",
         "projection",
@@ -90,15 +92,23 @@ class _SessionRecord:
         self.session_id = session_id
         self.metadata: SessionMetadata | None = None
         self.state = SessionState.PENDING
-        self.inbox: deque[Envelope] = deque(maxlen=inbox_size)
-        self.waiters: list[_Waiter] = []
-        self.pending: deque[Envelope] = deque()
+        self.inbox: list[Envelope] = []
+        self.inbox_size = inbox_size
+        self.waiters: list[_Waiter] | None = None
+        self.pending: deque[Envelope] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.projection: Projection | None = None
         self.view: ViewPolicy | None = None
         self.adapter: SessionAdapter | None = None
         self.handle: Session | None = None
         self.suppressed = False
+
+    def buffer(self, envelope: Envelope) -> None:
+        """Keep ``envelope`` for waiters, dropping the oldest beyond ``inbox_size``."""
+        inbox = self.inbox
+        inbox.append(envelope)
+        if len(inbox) > self.inbox_size:
+            del inbox[0]
 
     @property
     def terminal(self) -> bool:
