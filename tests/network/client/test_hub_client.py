@@ -129,3 +129,17 @@ async def test_sessions_and_peers_tools(net) -> None:
     assert err.startswith("Error")
     done = await tools["sessions"].fn(action="close", session_id=sid, session=None, client=None)
     assert "closed_by_agent" in done
+
+
+async def test_a_hub_closing_the_link_disconnects_the_client(hub) -> None:
+    hc = HubClient(LocalLink(hub), hub=hub)
+    client = await hc.register(Agent("a", config=TestConfig("x")), Passport(name="a"), Resume())
+    receiver = hc._receiver
+    assert receiver is not None
+    await hub.close()
+    await receiver  # the receive loop ends when the hub closes the link
+    assert not hc.connected and not client.connected
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.open(type="conversation", target="a")
+    await client.close()
+    await hc.close()

@@ -145,7 +145,7 @@ class AgentClient:
     @property
     def connected(self) -> bool:
         """False after ``disconnect``/``unregister``/``close``."""
-        return not self._closed and not self._hub_client.closed
+        return not self._closed and self._hub_client.connected
 
     @property
     def current_handling_depth(self) -> int:
@@ -386,7 +386,7 @@ class AgentClient:
 
     async def close(self) -> None:
         """Unregister the agent and disconnect this client (the HubClient stays open)."""
-        if not self._closed and not self._hub_client.closed:
+        if not self._closed and self._hub_client.connected:
             await self.unregister()
         await self.disconnect()
 

@@ -56,6 +56,7 @@ class HubClient:
         self._receiver: asyncio.Task[None] | None = None
         self._clients: dict[str, AgentClient] = {}
         self._closed = False
+        self._lost = False
 
     def __repr__(self) -> str:
         return f"HubClient(agents={[c.passport.name for c in self._clients.values()]})"
@@ -86,9 +87,16 @@ class HubClient:
         """
         if self._closed:
             raise RuntimeError("HubClient is closed")
+        if self._lost:
+            raise RuntimeError("the hub closed this HubClient's link")
         if self._connection is None:
             raise RuntimeError("HubClient is not connected (register an agent first)")
         return self._connection
+
+    @property
+    def connected(self) -> bool:
+        """True while the link to the hub is open."""
+        return self._connection is not None and not self._closed and not self._lost
 
     @property
     def agents(self) -> dict[str, AgentClient]:
@@ -120,6 +128,9 @@ class HubClient:
                     log.debug("HubClient ignoring frame %r", frame)
             except Exception:
                 log.exception("HubClient failed routing a frame")
+        if not self._closed:
+            self._lost = True
+            log.info("the hub closed the link of %r", self)
 
     def _route(self, frame: NotifyFrame) -> None:
         envelope = frame.envelope
@@ -192,7 +203,7 @@ class HubClient:
         """Unregister one of this client's agents and disconnect its AgentClient."""
         client = self._clients.pop(agent_id, None)
         try:
-            if not self._closed:
+            if self.connected:
                 await self.connection.unregister(agent_id)
         finally:
             if client is not None:
