@@ -210,3 +210,9 @@ async def store(store_factory: StoreFactory) -> AsyncIterator[KnowledgeStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+def server_unavailable() -> Callable[[str], None]:
+    """The skip-or-fail policy for missing servers, for tests of the policy itself."""
+    return unavailable

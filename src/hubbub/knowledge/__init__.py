@@ -1,8 +1,11 @@
 """Knowledge stores: the virtual file system the hub persists into.
 
 ``KnowledgeStore`` is the protocol; ``MemoryKnowledgeStore`` and
-``DiskKnowledgeStore`` ship here, the SQLite, Redis and PostgreSQL stores live in
-their own modules (the latter two import optional dependencies lazily).
+``DiskKnowledgeStore`` are re-exported here. ``hubbub.knowledge.sqlite``
+(``SqliteKnowledgeStore``, stdlib), ``hubbub.knowledge.redis``
+(``RedisKnowledgeStore``, needs ``redis``) and ``hubbub.knowledge.postgres``
+(``PostgresKnowledgeStore``, needs ``asyncpg``) are imported explicitly so the
+optional dependencies stay optional. Each module docstring states its durability.
 """
 
 from __future__ import annotations

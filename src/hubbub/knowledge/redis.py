@@ -150,6 +150,7 @@ class RedisKnowledgeStore:
         self._append = self._r.register_script(_APPEND)
         self._write = self._r.register_script(_WRITE)
         self._delete = self._r.register_script(_DELETE)
+        self._loaded = False
         self._batcher: AsyncBatcher[tuple[Any, list[Any]]] = AsyncBatcher(self._flush)
 
     @property
@@ -160,16 +161,34 @@ class RedisKnowledgeStore:
     async def _flush(
         self, batch: builtins.list[tuple[Any, builtins.list[Any]]]
     ) -> builtins.list[object]:
-        pipe = self._r.pipeline(transaction=False)
-        for script, args in batch:
-            await script(keys=self._keys, args=args, client=pipe)  # queues an EVALSHA
         try:
+            if not self._loaded:
+                for script in (self._append, self._write, self._delete):
+                    await self._r.script_load(script.script)
+                self._loaded = True
+            # Plain EVALSHA: a redis-py pipeline of Script objects re-checks SCRIPT EXISTS
+            # on every execute, which doubles the round trips.
+            pipe = self._r.pipeline(transaction=False)
+            for script, args in batch:
+                pipe.evalsha(script.sha, len(self._keys), *self._keys, *args)
             replies = await pipe.execute(raise_on_error=False)
         except Exception as exc:
             raise KnowledgeStoreError(f"redis: {exc}") from exc
+        lost = [
+            i for i, r in enumerate(replies) if isinstance(r, Exception) and "NOSCRIPT" in str(r)
+        ]
+        if lost:
+            # The server lost its script cache (restart, SCRIPT FLUSH): those did not run.
+            self._loaded = False
+            redone = await self._flush([batch[i] for i in lost])
+            replies = list(replies)
+            for i, reply in zip(lost, redone, strict=True):
+                replies[i] = reply
         results: list[object] = []
         for reply in replies:
-            if isinstance(reply, Exception):
+            if isinstance(reply, KnowledgeStoreError):  # already mapped by a redo
+                results.append(reply)
+            elif isinstance(reply, Exception):
                 msg = str(reply)
                 if "CONFLICT" in msg:
                     results.append(PathConflictError(msg[msg.index("CONFLICT") + 9 :]))
