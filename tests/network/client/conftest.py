@@ -11,6 +11,7 @@ import pytest
 from hubbub.agent import Agent
 from hubbub.knowledge.memory import MemoryKnowledgeStore
 from hubbub.network.client import AgentClient, HubClient, default_handler
+from hubbub.network.clock import MockClock
 from hubbub.network.envelope import Envelope, is_protocol_event
 from hubbub.network.hub import Hub
 from hubbub.network.identity import Passport, Resume
@@ -94,9 +95,15 @@ class Tap:
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[Hub]:
+def clock() -> MockClock:
+    return MockClock()
+
+
+@pytest.fixture
+async def hub(clock: MockClock) -> AsyncIterator[Hub]:
     h = await Hub.open(
         MemoryKnowledgeStore(),
+        clock=clock,
         ttl_sweep_interval=0,
         expectation_sweep_interval=0,
         invite_ack_timeout=5.0,

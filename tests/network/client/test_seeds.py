@@ -7,6 +7,7 @@ import itertools
 from hubbub.network.client import AgentClient
 from hubbub.network.envelope import (
     EV_SESSION_CLOSED,
+    EV_SESSION_EXPIRED,
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
     EV_SESSION_OPENED,
@@ -115,3 +116,20 @@ async def test_handshake_from_both_sides(net) -> None:
     assert bob_view.state is SessionState.ACTIVE
     info = await bob_view.info()
     assert info.state is SessionState.ACTIVE
+
+
+async def test_ttl_expiry_reaches_the_session_handle(net, clock) -> None:
+    alice = await net.agent("alice")
+    bob = await net.agent("bob")
+    session = await alice.open(type="conversation", target="bob", ttl=60)
+    clock.advance(61)
+    await net.hub.expire_due()
+    for client in (alice, bob):
+        env = await client.wait_for_session_event(
+            session_id=session.session_id,
+            predicate=lambda e: e.event_type == EV_SESSION_EXPIRED,
+            timeout=5.0,
+        )
+        assert env.event_data["reason"] == "ttl_expired"
+    assert session.state is SessionState.EXPIRED
+    assert (await bob.session(session.session_id)).state is SessionState.EXPIRED
