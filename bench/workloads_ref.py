@@ -16,6 +16,8 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,7 +31,7 @@ from _common import (
     wait_until,
 )
 from ag2 import Agent
-from ag2.knowledge import MemoryKnowledgeStore
+from ag2.knowledge import DiskKnowledgeStore, MemoryKnowledgeStore, SqliteKnowledgeStore
 from ag2.network import (
     EV_CHANNEL_CLOSED,
     EV_CHANNEL_INVITE_ACK,
@@ -37,6 +39,7 @@ from ag2.network import (
     Envelope,
     Hub,
     HubClient,
+    InboxFull,
     LocalLink,
     Passport,
     Resume,
@@ -48,13 +51,15 @@ logging.disable(logging.WARNING)
 REPLY = "ok, noted."
 
 
-async def open_hub() -> Hub:
+async def open_hub(store: Any = None) -> Hub:
     return await Hub.open(
-        MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0
+        store if store is not None else MemoryKnowledgeStore(),
+        ttl_sweep_interval=0,
+        expectation_sweep_interval=0,
     )
 
 
-async def two_agents(hub: Hub) -> tuple[HubClient, HubClient, object, object]:
+async def two_agents(hub: Hub) -> tuple[Any, Any, Any, Any]:
     link = LocalLink(hub)
     alice_hc = HubClient(link, hub=hub)
     bob_hc = HubClient(link, hub=hub)
@@ -72,7 +77,11 @@ async def two_agents(hub: Hub) -> tuple[HubClient, HubClient, object, object]:
     return alice_hc, bob_hc, alice, bob
 
 
-async def close_all(hub: Hub, *hcs: HubClient) -> None:
+def _discard_inbox(client: Any, cid: str) -> None:
+    client.discard_channel_inbox(cid)
+
+
+async def close_all(hub: Hub, *hcs: object) -> None:
     for hc in hcs:
         await hc.close()
     await hub.close()
@@ -180,7 +189,7 @@ async def raw_post(args: argparse.Namespace) -> Metrics:
     n = args.n or 10_000
     hub = await open_hub()
     received = 0
-    hcs: list[HubClient] = []
+    hcs: list[object] = []
     if args.variant == "detached":
         a_id, b_id, cid = await _hub_only_channel(hub)
     else:
@@ -207,17 +216,23 @@ async def raw_post(args: argparse.Namespace) -> Metrics:
     # Senders alternate: ag2 drains a recipient's inbox counter only when that
     # recipient posts (W3), so a one-way stream hits InboxFull at 1000.
     pair = ((a_id, [b_id]), (b_id, [a_id]))
+    waits = 0
     for i in range(n):
         sender, audience = pair[i & 1]
-        await hub.post_envelope(
-            Envelope(
-                channel_id=cid,
-                sender_id=sender,
-                audience=audience,
-                event_type=EV_TEXT,
-                event_data={"text": f"x{i}"},
-            )
+        env = Envelope(
+            channel_id=cid,
+            sender_id=sender,
+            audience=audience,
+            event_type=EV_TEXT,
+            event_data={"text": f"x{i}"},
         )
+        while True:
+            try:
+                await hub.post_envelope(env)
+                break
+            except InboxFull:  # backpressure: let the receiver drain its inbox
+                waits += 1
+                await asyncio.sleep(0)
         if (i + 1) % chunk == 0:
             marks.append(now())
     posted = now() - t0
@@ -228,6 +243,7 @@ async def raw_post(args: argparse.Namespace) -> Metrics:
         "first_chunk_per_s": rate(chunk, marks[0] - t0),
         "last_chunk_per_s": rate(chunk, marks[-1] - marks[-2]),
         "chunk": chunk,
+        "inbox_full_waits": waits,
     }
     if args.variant != "detached":
         await wait_until(lambda: received >= n, limit=args.timeout - 10, what="delivery")
@@ -237,17 +253,33 @@ async def raw_post(args: argparse.Namespace) -> Metrics:
     return metrics
 
 
+async def _store_bytes(store: Any, path: str = "/") -> int:
+    """Bytes of content held by a store (walked through list/read)."""
+    total = 0
+    for child in await store.list(path):
+        full = path.rstrip("/") + "/" + child
+        if child.endswith("/"):
+            total += await _store_bytes(store, full)
+        else:
+            total += len((await store.read(full)) or "")
+    return total
+
+
 # ── (d) memory per open channel ──────────────────────────────────────────────
 
 
 async def memory(args: argparse.Namespace) -> Metrics:
     """Variants: ``agents`` — two registered Agents, handshake through their
     default handlers (what an application sees); ``hub`` — two bare identities,
-    no client attached (hub-only state)."""
+    no client attached (hub-only state), memory store; ``hub-disk`` — the same on
+    a DiskKnowledgeStore, so RSS holds no store content, only the hub's own state."""
     n = args.n or 2000
-    hub = await open_hub()
-    hcs: list[HubClient] = []
-    if args.variant == "hub":
+    tmp = tempfile.TemporaryDirectory(prefix="bench-") if args.variant == "hub-disk" else None
+    store = DiskKnowledgeStore(tmp.name) if tmp else MemoryKnowledgeStore()
+    hub = await open_hub(store)
+    hcs: list[object] = []
+    clients: list[object] = []
+    if args.variant != "agents":
         a = await hub.register_identity(Passport(name="alice"), Resume())
         b = await hub.register_identity(Passport(name="bob"), Resume())
 
@@ -256,7 +288,7 @@ async def memory(args: argparse.Namespace) -> Metrics:
 
     else:
         alice_hc, bob_hc, alice, bob = await two_agents(hub)
-        hcs = [alice_hc, bob_hc]
+        hcs, clients = [alice_hc, bob_hc], [alice, bob]
 
         async def open_one() -> str:
             ch = await alice.open(type="conversation", target="bob")
@@ -269,23 +301,167 @@ async def memory(args: argparse.Namespace) -> Metrics:
     ids = [await open_one() for _ in range(n)]
     open_s = now() - t0
     rss1, blocks1 = rss_bytes(), allocated_blocks()
-    for cid in ids:
-        await hub.close_channel(cid)
-    if args.variant != "hub":
-        for client in (alice, bob):
+
+    async def close_and_drop(ids: list[str]) -> None:
+        for cid in ids:
+            await hub.close_channel(cid)
+        for client in clients:
             for cid in ids:
-                client.discard_channel_inbox(cid)
-    ids.clear()
-    await asyncio.sleep(0.05)
+                _discard_inbox(client, cid)
+        ids.clear()
+        await asyncio.sleep(0.05)
+
+    await close_and_drop(ids)
     rss2, blocks2 = rss_bytes(), allocated_blocks()
+    # A second batch, opened and closed: whatever closed sessions keep for ever
+    # grows again by the same amount; a bounded cache of closed sessions does not.
+    ids = [await open_one() for _ in range(n)]
+    await close_and_drop(ids)
+    rss3, blocks3 = rss_bytes(), allocated_blocks()
+    store_bytes = 0 if tmp else await _store_bytes(store)
     await close_all(hub, *hcs)
+    if tmp:
+        tmp.cleanup()
     return {
         "sessions": n,
+        "store_kib_per_session": store_bytes / 1024 / (2 * n + 50),
         "open_per_s": rate(n, open_s),
         "rss_kib_per_session": (rss1 - rss0) / 1024 / n,
         "blocks_per_session": (blocks1 - blocks0) / n,
         "rss_kib_per_session_after_close": (rss2 - rss0) / 1024 / n,
         "blocks_per_session_after_close": (blocks2 - blocks0) / n,
+        "rss_kib_growth_per_closed_session": (rss3 - rss2) / 1024 / n,
+        "blocks_growth_per_closed_session": (blocks3 - blocks2) / n,
+    }
+
+
+# ── (e) durable appends on SQLite, 100 concurrent sessions ───────────────────
+
+SESSIONS_E = 100
+
+
+async def durable_append(args: argparse.Namespace) -> Metrics:
+    """N EV_TEXT over 100 open channels, one concurrent poster per channel, on
+    the SQLite store; an envelope counts once ``post_envelope`` returned."""
+    n = args.n or 10_000
+    with tempfile.TemporaryDirectory(prefix="bench-ref-") as tmp:
+        hub = await Hub.open(
+            SqliteKnowledgeStore(os.path.join(tmp, "hub.db")),
+            ttl_sweep_interval=0,
+            expectation_sweep_interval=0,
+        )
+        a = await hub.register_identity(Passport(name="alice"), Resume())
+        b = await hub.register_identity(Passport(name="bob"), Resume())
+        cids = [
+            await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation")
+            for _ in range(SESSIONS_E)
+        ]
+        per = n // SESSIONS_E
+        pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
+        half_marks: list[float] = []
+
+        async def poster(cid: str) -> None:
+            for i in range(per):
+                sender, audience = pair[i & 1]
+                await hub.post_envelope(
+                    Envelope(
+                        channel_id=cid,
+                        sender_id=sender,
+                        audience=audience,
+                        event_type=EV_TEXT,
+                        event_data={"text": f"x{i}"},
+                    )
+                )
+                if i == per // 2 - 1:
+                    half_marks.append(now())
+
+        t0 = now()
+        await asyncio.gather(*(poster(c) for c in cids))
+        elapsed = now() - t0
+        await hub.close()
+    half = max(half_marks) - t0
+    total = per * SESSIONS_E
+    return {
+        "envelopes": total,
+        "sessions": SESSIONS_E,
+        "seconds": elapsed,
+        "env_per_s": rate(total, elapsed),
+        "first_half_per_s": rate(total / 2, half),
+        "second_half_per_s": rate(total / 2, elapsed - half),
+    }
+
+
+# ── (f) Hub.open on a SQLite store that holds many envelopes ─────────────────
+
+ENVELOPES_PER_SESSION_F = 100
+
+
+async def _copy_store(src: object, dst: object, path: str = "/") -> int:
+    """Copy every entry through the KnowledgeStore protocol (list/read/write)."""
+    copied = 0
+    for child in await src.list(path):
+        full = path.rstrip("/") + "/" + child
+        if child.endswith("/"):
+            copied += await _copy_store(src, dst, full)
+        else:
+            content = await src.read(full)
+            if content is not None:
+                await dst.write(full, content)
+                copied += 1
+    return copied
+
+
+async def hydrate(args: argparse.Namespace) -> Metrics:
+    """Fill a store with N envelopes over N/100 channels, then time ``Hub.open``.
+
+    ag2's SQLite store rewrites a channel's whole WAL blob per append (~900/s), so
+    the history is built on the memory store and copied entry by entry into SQLite;
+    the resulting database is exactly what ag2 would have written.
+    """
+    n = args.n or 100_000
+    sessions = max(1, n // ENVELOPES_PER_SESSION_F)
+    mem = MemoryKnowledgeStore()
+    hub = await Hub.open(mem, ttl_sweep_interval=0, expectation_sweep_interval=0)
+    a = await hub.register_identity(Passport(name="alice"), Resume())
+    b = await hub.register_identity(Passport(name="bob"), Resume())
+    pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
+    t_build = now()
+    posted = 0
+    for s_i in range(sessions):
+        cid = await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation")
+        for i in range(ENVELOPES_PER_SESSION_F):
+            sender, audience = pair[i & 1]
+            await hub.post_envelope(
+                Envelope(
+                    channel_id=cid,
+                    sender_id=sender,
+                    audience=audience,
+                    event_type=EV_TEXT,
+                    event_data={"text": f"message {s_i}/{i}"},
+                )
+            )
+            posted += 1
+    await hub.close()
+    build_s = now() - t_build
+    with tempfile.TemporaryDirectory(prefix="bench-ref-") as tmp:
+        db = os.path.join(tmp, "hub.db")
+        dst = SqliteKnowledgeStore(db)
+        entries = await _copy_store(mem, dst)
+        del mem, hub
+        dst = SqliteKnowledgeStore(db)  # a fresh store object: nothing cached
+        t0 = now()
+        hub2 = await Hub.open(dst, ttl_sweep_interval=0, expectation_sweep_interval=0)
+        open_s = now() - t0
+        loaded = len(hub2._channels)
+        await hub2.close()
+    return {
+        "envelopes": posted,
+        "sessions": sessions,
+        "store_entries": entries,
+        "build_seconds": build_s,
+        "open_seconds": open_s,
+        "env_per_s_hydrated": rate(posted, open_s),
+        "sessions_loaded": loaded,
     }
 
 
@@ -294,6 +470,8 @@ WORKLOADS = {
     "consulting": consulting,
     "raw_post": raw_post,
     "memory": memory,
+    "durable_append": durable_append,
+    "hydrate": hydrate,
 }
 
 if __name__ == "__main__":
