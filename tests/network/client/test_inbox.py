@@ -40,6 +40,7 @@ async def test_wait_times_out(net) -> None:
         await alice.wait_for_session_event(
             session_id="no-such-session", predicate=lambda e: True, timeout=0.01
         )
+    assert "no-such-session" not in alice._records  # a failed wait leaves nothing behind
 
 
 async def test_waiter_gets_an_envelope_delivered_while_waiting(net, tap) -> None:

@@ -269,8 +269,7 @@ class AgentClient:
         if record is None:
             return
         record.inbox.clear()
-        if record.worker is None and record.waiters is None and record.metadata is None:
-            del self._records[session_id]
+        self._forget_if_unused(record)
 
     async def wait_for_session_event(
         self,
@@ -308,6 +307,7 @@ class AgentClient:
                 waiters.remove(waiter)
                 if not waiters:
                     record.waiters = None
+            self._forget_if_unused(record)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -515,6 +515,18 @@ class AgentClient:
         if record is None:
             record = self._records[session_id] = _SessionRecord(session_id, self.inbox_size)
         return record
+
+    def _forget_if_unused(self, record: _SessionRecord) -> None:
+        """Drop a record that holds nothing (e.g. a wait on a session never seen)."""
+        if (
+            record.metadata is None
+            and record.worker is None
+            and record.waiters is None
+            and not record.inbox
+            and not record.suppressed
+            and self._records.get(record.session_id) is record
+        ):
+            del self._records[record.session_id]
 
     def _adopt(self, metadata: SessionMetadata) -> _SessionRecord:
         record = self._record(metadata.session_id)
