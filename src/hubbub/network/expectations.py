@@ -37,8 +37,9 @@ class SessionActivity:
 
     ``last_content_at``: last admitted envelope that is not a protocol event
     (falls back to the creation time). ``text_to``: per participant, when a text
-    was last addressed to them (broadcast or audience). ``text_from``: when they
-    last sent a text.
+    was last addressed to them (broadcast or audience) that they have not
+    answered yet (an entry is dropped when they send a text). ``text_from``: when
+    they last sent a text.
     """
 
     created_at: float
@@ -56,6 +57,10 @@ class SessionActivity:
             return
         sender = envelope.sender_id
         self.text_from[sender] = at
+        # The sender has answered whatever was addressed to it. Cleared here, in
+        # admission order, rather than compared by time in the evaluator: under a
+        # frozen (mock) clock a reply and a later question share one timestamp.
+        self.text_to.pop(sender, None)
         targets = participants if envelope.audience is None else envelope.audience
         for pid in targets:
             if pid != sender:
@@ -133,11 +138,8 @@ class ReplyWithin:
         act = context.activity
         late = []
         for pid in context.metadata.participant_ids():
-            addressed = act.text_to.get(pid)
+            addressed = act.text_to.get(pid)  # only unanswered texts are kept
             if addressed is None:
-                continue
-            replied = act.text_from.get(pid)
-            if replied is not None and replied >= addressed:
                 continue
             if context.now_seconds - addressed >= threshold:
                 late.append(pid)
