@@ -90,30 +90,55 @@ async def close_all(hub: Hub, *hcs: object) -> None:
 # ── (a) two-agent conversation ───────────────────────────────────────────────
 
 
+def stop_at_text(hub: Hub, n: int) -> tuple[asyncio.Event, list[float]]:
+    """Stamp the clock when the n-th EV_TEXT is folded: exact, no polling.
+
+    Wraps the hub's conversation adapter ``fold`` (called once per admitted
+    envelope, under the hub's ordering); install before opening the channel.
+    """
+    adapter = hub._adapters[("conversation", 1)]
+    fold = adapter.fold
+    seen: set[str] = set()
+    done = asyncio.Event()
+    stamp: list[float] = []  # clock at every tenth of n, the last one at n
+    tenth = max(1, n // 10)
+
+    def counting_fold(envelope: Any, state: Any) -> Any:
+        if envelope.event_type == EV_TEXT and len(seen) < n:
+            seen.add(envelope.envelope_id)
+            if len(seen) % tenth == 0 or len(seen) == n:
+                stamp.append(now())
+            if len(seen) == n:
+                done.set()
+        return fold(envelope, state)
+
+    adapter.fold = counting_fold
+    return done, stamp
+
+
 async def conversation(args: argparse.Namespace) -> Metrics:
     n = args.n or 100
     hub = await open_hub()
+    done, stamp = stop_at_text(hub, n)
     alice_hc, bob_hc, alice, _bob = await two_agents(hub)
     channel = await alice.open(type="conversation", target="bob")
     cid = channel.channel_id
-
-    def turns() -> int:
-        return hub._adapter_states[cid].turn_count  # operator API
-
     t0 = now()
     await channel.send("Hi bob, let's talk.")
-    await wait_until(lambda: turns() >= n, limit=args.timeout - 5, what=f"{n} texts")
-    elapsed = now() - t0
-    count = turns()
+    await asyncio.wait_for(done.wait(), args.timeout - 5)
+    elapsed = stamp[-1] - t0
+    tenth = max(1, n // 10)
     await channel.close()
     wal = await hub.read_wal(cid)
     texts = sum(1 for e in wal if e.event_type == EV_TEXT)
     await close_all(hub, alice_hc, bob_hc)
     return {
-        "turns": count,
+        "turns": n,
         "wal_texts": texts,
         "seconds": elapsed,
-        "turns_per_s": rate(count, elapsed),
+        "turns_per_s": rate(n, elapsed),
+        "first_tenth_per_s": rate(tenth, stamp[0] - t0),
+        "last_tenth_per_s": rate(tenth, stamp[9] - stamp[8]) if len(stamp) >= 10 else None,
     }
 
 
