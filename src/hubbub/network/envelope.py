@@ -143,7 +143,8 @@ class Envelope:
                 sender_id=data.get("sender_id", ""),
                 audience=data.get("audience"),
                 event_type=data["event_type"],
-                event_data=data.get("event_data") or {},
+                # Only null means "no payload": [] / "" / 0 must reach check_shape and fail.
+                event_data={} if data.get("event_data") is None else data["event_data"],
                 envelope_id=data.get("envelope_id", ""),
                 task_id=data.get("task_id"),
                 causation_id=data.get("causation_id"),
@@ -185,6 +186,9 @@ class Envelope:
             )
         if not isinstance(self.event_data, dict):
             raise ProtocolError("envelope.event_data must be an object", code="bad_envelope")
+        for name in ("envelope_id", "created_at"):
+            if not isinstance(getattr(self, name), str):
+                raise ProtocolError(f"envelope.{name} must be a string", code="bad_envelope")
         audience = self.audience
         if audience is not None and (
             not isinstance(audience, list) or not all(isinstance(a, str) for a in audience)
@@ -211,6 +215,10 @@ class Envelope:
         if ttl is not None and (type(ttl) is not int or ttl < 0):
             raise ProtocolError(
                 "envelope.ttl_seconds must be null or a non-negative integer", code="bad_envelope"
+            )
+        if type(self.sequence) is not int or self.sequence < 0:
+            raise ProtocolError(
+                "envelope.sequence must be a non-negative integer", code="bad_envelope"
             )
 
 
