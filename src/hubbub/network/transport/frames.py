@@ -184,6 +184,37 @@ _KINDS: dict[str, type[Frame]] = {
 }
 
 
+def _type_ok(annotation: str, value: Any) -> bool:
+    """Check a decoded value against a frame field's annotation (the few shapes frames use).
+
+    Without this a wire peer could plant, say, a non-string ``name`` or id that
+    only fails deep inside the hub.
+    """
+    for part in annotation.split("|"):
+        part = part.strip()
+        if part == "Any":
+            return True
+        if part == "None":
+            ok = value is None
+        elif part == "str":
+            ok = isinstance(value, str)
+        elif part == "int":
+            ok = type(value) is int
+        elif part == "bool":
+            ok = type(value) is bool
+        elif part.startswith("dict["):
+            ok = isinstance(value, dict)
+        elif part == "list[str]":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif part == "Envelope":
+            ok = isinstance(value, Envelope)
+        else:  # an annotation this checker does not know: a frame was added, extend above
+            raise TypeError(f"frame field annotation {annotation!r} is not checkable")
+        if ok:
+            return True
+    return False
+
+
 def encode_frame(frame: Frame) -> dict[str, Any]:
     """Return the JSON-ready dict of a frame (nested envelope as a dict) plus ``kind``."""
     out: dict[str, Any] = {"kind": frame.kind}
@@ -208,6 +239,12 @@ def decode_frame(data: Any) -> Frame:
     kwargs = {k: v for k, v in data.items() if k != "kind"}
     if "envelope" in kwargs and kwargs["envelope"] is not None:
         kwargs["envelope"] = Envelope.from_dict(kwargs["envelope"])
+    for f in fields(cls):
+        if f.name in kwargs and not _type_ok(str(f.type), kwargs[f.name]):
+            raise ProtocolError(
+                f"{kind} frame field {f.name!r} must be {f.type}, got {type(kwargs[f.name]).__name__}",
+                code="bad_frame",
+            )
     try:
         return cls(**kwargs)
     except TypeError as exc:
