@@ -33,9 +33,7 @@ class MockClock:
     """A clock that only moves when told to: ``clock.advance(45)``."""
 
     def __init__(self, start: str | datetime = "2026-01-01T00:00:00+00:00") -> None:
-        self._now = datetime.fromisoformat(start) if isinstance(start, str) else start
-        if self._now.tzinfo is None:
-            self._now = self._now.replace(tzinfo=UTC)
+        self._now = _aware(start)
 
     def __call__(self) -> str:
         """Return the frozen current time."""
@@ -47,5 +45,15 @@ class MockClock:
         return self()
 
     def set(self, when: str | datetime) -> None:
-        """Jump to ``when``."""
-        self._now = datetime.fromisoformat(when) if isinstance(when, str) else when
+        """Jump to ``when`` (a naive value is taken as UTC, as in the constructor)."""
+        self._now = _aware(when)
+
+
+def _aware(when: str | datetime) -> datetime:
+    """``when`` as a timezone-aware datetime; naive values are UTC.
+
+    Without this, ``set("...T00:00:00")`` made the clock emit offset-less ISO
+    strings, which the hub compares lexicographically against ``+00:00`` ones.
+    """
+    dt = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
