@@ -98,8 +98,11 @@ class Projection:
             return
         entry = _Entry(envelope.sequence, envelope.sender_id, text)
         entries = self._entries
-        if not entries or entries[-1].sequence <= entry.sequence:
-            entries.append(entry)
+        last = entries[-1].sequence if entries else -1
+        if last < entry.sequence or entry.sequence == 0 and last == 0:
+            entries.append(entry)  # in order (unstamped envelopes keep arrival order)
+        elif last == entry.sequence:
+            return  # the same admitted envelope fed twice
         else:  # arrived out of order: insert by sequence (short walk from the end)
             idx = len(entries)
             while idx > 0 and entries[idx - 1].sequence > entry.sequence:

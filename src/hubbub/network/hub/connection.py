@@ -139,6 +139,8 @@ class Connection:
                 f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
             )
         self._own(envelope.sender_id)
+        if self.hub._closed_hub:
+            raise ProtocolError("hub is closed")
         return await self.hub._admit(envelope)
 
     async def close_session(
@@ -209,6 +211,10 @@ class Connection:
         await self.hub.report_turn_failure(
             session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc
         )
+
+    def mark_closed(self) -> None:
+        """Refuse every further call (the hub is shutting down)."""
+        self._closed = True
 
     async def close(self) -> None:
         """Detach from the hub (agents stay registered but receive nothing); idempotent."""

@@ -165,6 +165,7 @@ class Hub:
         self._ttl_heap: list[tuple[float, str]] = []
         self._adapter_states = _AdapterStates(self)
         self._endpoints: dict[str, Any] = {}
+        self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._pending_inbox: dict[str, int] = {}
         self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[None]]]] = {}
@@ -258,6 +259,9 @@ class Hub:
             if live.waiter is not None and not live.waiter.done():
                 live.waiter.set_exception(ProtocolError("hub closed during handshake"))
                 live.waiter.exception()  # mark retrieved
+        for connection in list(self._connections.values()):
+            connection.mark_closed()
+        self._connections.clear()
         for endpoint in list(self._endpoints.values()):
             try:
                 await endpoint.close()
@@ -845,14 +849,11 @@ class Hub:
         self._drop_live(live)
         waiter = live.waiter
         if waiter is not None and not waiter.done():
-            msg = (
-                f"session {meta.session_id} {reason}"
-                if reason.startswith("rejected by")
-                else f"session {meta.session_id} closed during handshake: {reason}"
-            )
+            msg = f"session {meta.session_id} closed during handshake: {reason}"
             if reason == "invite_rejected" and meta.rejected_by:
                 msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
             waiter.set_exception(ProtocolError(msg))
+            waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
         await self._store.append(live.wal, line)
         self._dispatch(env, meta)
         kind = (
@@ -940,8 +941,12 @@ class Hub:
         """Attach a link endpoint; returns the Connection bound to it."""
         from hubbub.network.hub.connection import Connection
 
+        if self._closed_hub:
+            raise ProtocolError("hub is closed")
         self._endpoints[endpoint.endpoint_id] = endpoint
-        return Connection(self, endpoint)
+        connection = Connection(self, endpoint)
+        self._connections[endpoint.endpoint_id] = connection
+        return connection
 
     def bind_endpoint(self, endpoint_id: str, agent_id: str) -> None:
         """Deliver ``agent_id``'s envelopes to the endpoint; NotFoundError if either is unknown."""
@@ -953,6 +958,7 @@ class Hub:
 
     def detach_endpoint(self, endpoint_id: str) -> None:
         """Forget an endpoint and every agent binding to it."""
+        self._connections.pop(endpoint_id, None)
         endpoint = self._endpoints.pop(endpoint_id, None)
         if endpoint is None:
             return
