@@ -66,7 +66,7 @@ class ProtocolError(NetworkError):
     default_code = "protocol_error"
 
 
-class InboxFull(NetworkError):  # noqa: N818 - public name fixed by the spec
+class InboxFull(NetworkError):
     """A recipient's inbox is at capacity; the envelope was not admitted."""
 
     default_code = "inbox_full"

@@ -101,7 +101,9 @@ class ExpectationEvaluator(Protocol):
 
 def _seconds(expectation: Expectation, default: float) -> float:
     value = expectation.params.get("seconds", default)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 class AcksWithin:
@@ -161,7 +163,9 @@ class MaxSilence:
         elapsed = context.now_seconds - context.activity.last_content_at
         if elapsed < threshold:
             return None
-        return Violation(expectation, [], {"elapsed_seconds": elapsed, "threshold_seconds": threshold})
+        return Violation(
+            expectation, [], {"elapsed_seconds": elapsed, "threshold_seconds": threshold}
+        )
 
 
 class TurnWithin:
@@ -182,7 +186,11 @@ class TurnWithin:
         return Violation(
             expectation,
             violators,
-            {"elapsed_seconds": elapsed, "threshold_seconds": threshold, "expected_speaker": expected},
+            {
+                "elapsed_seconds": elapsed,
+                "threshold_seconds": threshold,
+                "expected_speaker": expected,
+            },
         )
 
 

@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hubbub.events import BaseEvent, CompactionSummary, ModelMessage, ModelRequest, ModelResponse, TextInput
+from hubbub.events import (
+    BaseEvent,
+    CompactionSummary,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextInput,
+)
 from hubbub.network.adapters.base import default_render_envelope
 from hubbub.network.envelope import Envelope, visible_to
 from hubbub.network.session import SessionMetadata
@@ -74,10 +81,22 @@ def _to_event(entry: _Entry, participant_id: str) -> BaseEvent:
 class Projection:
     """Incremental projection for one participant; fed in any order, kept in sequence order."""
 
-    __slots__ = ("_elided", "_elided_senders", "_entries", "_keep", "_participant_id", "_recent_n", "_render")
+    __slots__ = (
+        "_elided",
+        "_elided_senders",
+        "_entries",
+        "_keep",
+        "_participant_id",
+        "_recent_n",
+        "_render",
+    )
 
     def __init__(
-        self, participant_id: str, render_envelope: EnvelopeRenderer, recent_n: int | None, slack: int = 32
+        self,
+        participant_id: str,
+        render_envelope: EnvelopeRenderer,
+        recent_n: int | None,
+        slack: int = 32,
     ) -> None:
         self._participant_id = participant_id
         self._render = render_envelope
@@ -99,7 +118,7 @@ class Projection:
         entry = _Entry(envelope.sequence, envelope.sender_id, text)
         entries = self._entries
         last = entries[-1].sequence if entries else -1
-        if last < entry.sequence or entry.sequence == 0 and last == 0:
+        if last < entry.sequence or (entry.sequence == 0 and last == 0):
             entries.append(entry)  # in order (unstamped envelopes keep arrival order)
         elif last == entry.sequence:
             return  # the same admitted envelope fed twice
@@ -122,7 +141,7 @@ class Projection:
         else:
             visible = [e for e in self._entries if e.sequence < before_sequence]
         pid = self._participant_id
-        if self._recent_n is None or len(visible) <= self._recent_n and not self._elided:
+        if self._recent_n is None or (len(visible) <= self._recent_n and not self._elided):
             return [_to_event(e, pid) for e in visible]
         cut = max(0, len(visible) - self._recent_n)
         elided = self._elided + cut
@@ -144,7 +163,9 @@ class _BaseView:
     _recent_n: int | None = None
 
     def projection(
-        self, participant_id: str, session: SessionMetadata | None = None,
+        self,
+        participant_id: str,
+        session: SessionMetadata | None = None,
         render_envelope: EnvelopeRenderer = default_render_envelope,
     ) -> Projection:
         """A fresh incremental projection for ``participant_id``."""
@@ -159,7 +180,9 @@ class _BaseView:
         render_envelope: EnvelopeRenderer = default_render_envelope,
     ) -> list[BaseEvent]:
         """Batch projection of ``wal_slice`` (see the module docstring)."""
-        return self.project_sync(wal_slice, participant_id=participant_id, render_envelope=render_envelope)
+        return self.project_sync(
+            wal_slice, participant_id=participant_id, render_envelope=render_envelope
+        )
 
     def project_sync(
         self,

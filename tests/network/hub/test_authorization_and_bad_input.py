@@ -180,7 +180,7 @@ async def test_inbox_is_released_by_receipts_not_by_sending(hub: Hub, peers) -> 
     alice, bob, meta = await pair(hub, peers, rule=rule, receipts=False)
     await alice.send(meta.session_id, "1")
     await alice.send(meta.session_id, "2")
-    with pytest.raises(InboxFull, match="inbox of .* is full"):
+    with pytest.raises(InboxFull, match=r"inbox of .* is full"):
         await alice.send(meta.session_id, "3")
     assert hub.pending_inbox(bob.agent_id) == 2
     first = await bob.wait_for(lambda e: e.event_type == EV_TEXT)

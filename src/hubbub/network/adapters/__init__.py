@@ -12,7 +12,11 @@ from hubbub.network.adapters.base import (
     default_render_envelope,
 )
 from hubbub.network.adapters.consulting import CONSULTING_TYPE, ConsultingAdapter, ConsultingState
-from hubbub.network.adapters.conversation import CONVERSATION_TYPE, ConversationAdapter, ConversationState
+from hubbub.network.adapters.conversation import (
+    CONVERSATION_TYPE,
+    ConversationAdapter,
+    ConversationState,
+)
 
 __all__ = [
     "CONSULTING_TYPE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.adapters.base import AdapterResult, BaseAdapter, STAY
+from hubbub.network.adapters.base import STAY, AdapterResult, BaseAdapter
 from hubbub.network.envelope import EV_TEXT, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import (
@@ -73,7 +73,9 @@ class ConsultingAdapter(BaseAdapter):
                     f"consulting session {metadata.session_id}: the initiator must ask first, "
                     f"got a text from {envelope.sender_id}"
                 )
-        elif envelope.sender_id == metadata.creator_id or not metadata.is_participant(envelope.sender_id):
+        elif envelope.sender_id == metadata.creator_id or not metadata.is_participant(
+            envelope.sender_id
+        ):
             raise ProtocolError(
                 f"consulting session {metadata.session_id}: only the respondent may reply, "
                 f"got a text from {envelope.sender_id}"
@@ -89,7 +91,9 @@ class ConsultingAdapter(BaseAdapter):
             return ConsultingState(True, True, envelope.envelope_id)
         return state  # type: ignore[no-any-return]
 
-    def on_accepted(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> AdapterResult:
+    def on_accepted(
+        self, metadata: SessionMetadata, envelope: Envelope, state: Any
+    ) -> AdapterResult:
         """Close with ``consulting_complete`` once the reply is in."""
         if envelope.event_type == EV_TEXT and state.initiator_sent and state.respondent_replied:
             return _COMPLETE

@@ -168,7 +168,7 @@ class Hub:
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._pending_inbox: dict[str, int] = {}
-        self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[None]]]] = {}
+        self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
         self._sweeper_tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self._closed_hub = False
@@ -224,7 +224,7 @@ class Hub:
         self._sweeper_tasks[name] = asyncio.create_task(loop(), name=f"hubbub-sweeper-{name}")
 
     def register_sweeper(
-        self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[None]]
+        self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[object]]
     ) -> None:
         """Run ``fn`` every ``interval_seconds`` (replaces a sweeper of the same name)."""
         self._sweepers[name] = (interval_seconds, fn)

@@ -177,8 +177,19 @@ class ResponseFrame(Frame):
 _KINDS: dict[str, type[Frame]] = {
     cls.kind: cls
     for cls in (
-        HelloFrame, WelcomeFrame, PingFrame, PongFrame, SendFrame, AcceptFrame, ErrorFrame,
-        NotifyFrame, ReceiptFrame, SubscribeFrame, UnsubscribeFrame, EventFrame, RequestFrame,
+        HelloFrame,
+        WelcomeFrame,
+        PingFrame,
+        PongFrame,
+        SendFrame,
+        AcceptFrame,
+        ErrorFrame,
+        NotifyFrame,
+        ReceiptFrame,
+        SubscribeFrame,
+        UnsubscribeFrame,
+        EventFrame,
+        RequestFrame,
         ResponseFrame,
     )
 }
@@ -235,7 +246,9 @@ def decode_frame(data: Any) -> Frame:
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names - {"kind"}
     if unknown:
-        raise ProtocolError(f"{kind} frame has unknown field(s): {sorted(unknown)}", code="bad_frame")
+        raise ProtocolError(
+            f"{kind} frame has unknown field(s): {sorted(unknown)}", code="bad_frame"
+        )
     kwargs = {k: v for k, v in data.items() if k != "kind"}
     if "envelope" in kwargs and kwargs["envelope"] is not None:
         kwargs["envelope"] = Envelope.from_dict(kwargs["envelope"])

@@ -79,7 +79,9 @@ class LocalLinkEndpoint:
 class LocalLinkClient:
     """The client's end of an in-process connection, with direct access to its Connection."""
 
-    def __init__(self, endpoint_id: str, to_client: _Pipe, to_hub: _Pipe, connection: Connection) -> None:
+    def __init__(
+        self, endpoint_id: str, to_client: _Pipe, to_hub: _Pipe, connection: Connection
+    ) -> None:
         self.endpoint_id = endpoint_id
         self._to_client = to_client
         self._to_hub = to_hub
