@@ -168,6 +168,9 @@ class MemoryKnowledgeStore:
     def __init__(self) -> None:
         self._root: _Dir = {}
         self._closed = False
+        # path (as the caller spelled it) -> its log, so a hot append skips the tree
+        # walk; cleared by every write/delete so it can never point at a stale node.
+        self._hot: dict[str, _Log] = {}
         self._subs: dict[str, list[ChangeCallback]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -270,6 +273,7 @@ class MemoryKnowledgeStore:
     async def write(self, path: str, content: str) -> None:
         """Replace the file's content."""
         self._check_open()
+        self._hot.clear()
         if type(content) is not str:
             raise TypeError(f"content must be a str, got {type(content).__name__}")
         norm = normalize_file_path(path)
@@ -285,6 +289,9 @@ class MemoryKnowledgeStore:
         self._check_open()
         if type(content) is not str:
             raise TypeError(f"content must be a str, got {type(content).__name__}")
+        hot = self._hot.get(path)
+        if hot is not None and not self._subs:
+            return hot.add(content)
         norm = normalize_file_path(path)
         parent, name = self._parent(norm)
         node = parent.get(name)
@@ -297,6 +304,9 @@ class MemoryKnowledgeStore:
         else:
             raise PathConflictError(f"{norm!r} is a directory")
         offset = log.add(content)
+        if len(self._hot) >= 4096:
+            self._hot.clear()
+        self._hot[path] = log
         if self._subs:
             self._notify(norm, subtree=False)
         return offset
@@ -304,6 +314,7 @@ class MemoryKnowledgeStore:
     async def delete(self, path: str) -> None:
         """Delete the file or tree; prune empty parents; no-op if absent."""
         self._check_open()
+        self._hot.clear()
         norm = normalize_path(path)
         if norm == "/":
             if self._root:

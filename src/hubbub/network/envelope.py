@@ -71,6 +71,7 @@ class Priority(str, enum.Enum):
 
 
 _PRIORITIES = frozenset(p.value for p in Priority)
+_WAL_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
 def is_protocol_event(event_type: str) -> bool:
@@ -127,6 +128,10 @@ class Envelope:
         """Serialise to compact JSON with sorted keys (the WAL line format)."""
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
 
+    def to_wal_line(self) -> str:
+        """Serialise as one WAL line: ``to_json()`` plus a trailing newline."""
+        return orjson.dumps(self.to_dict(), option=_WAL_OPTS).decode()
+
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
         """Build an envelope from untrusted data, raising ProtocolError on a bad shape."""
@@ -174,6 +179,39 @@ class Envelope:
 
     def check_shape(self) -> None:
         """Raise ProtocolError naming the first field whose type or value is wrong."""
+        audience = self.audience
+        # Fast path: one combined test for the well-formed common case.
+        if (
+            type(self.session_id) is str
+            and self.session_id
+            and type(self.sender_id) is str
+            and type(self.event_type) is str
+            and self.event_type
+            and type(self.event_data) is dict
+            and (
+                audience is None
+                or (type(audience) is list and all(type(a) is str for a in audience))
+            )
+            and self.priority in _PRIORITIES
+            and type(self.depth) is int
+            and self.depth >= 0
+            and (self.task_id is None or type(self.task_id) is str)
+            and (self.causation_id is None or type(self.causation_id) is str)
+            and (self.trace_id is None or type(self.trace_id) is str)
+            and (self.idempotency_key is None or type(self.idempotency_key) is str)
+            and (
+                self.ttl_seconds is None
+                or (type(self.ttl_seconds) is int and self.ttl_seconds >= 0)
+            )
+            and type(self.envelope_id) is str
+            and type(self.created_at) is str
+            and type(self.sequence) is int
+            and self.sequence >= 0
+        ):
+            return
+        self._explain_shape()
+
+    def _explain_shape(self) -> None:
         if not isinstance(self.session_id, str) or not self.session_id:
             raise ProtocolError(
                 "envelope.session_id must be a non-empty string", code="bad_envelope"
@@ -186,9 +224,6 @@ class Envelope:
             )
         if not isinstance(self.event_data, dict):
             raise ProtocolError("envelope.event_data must be an object", code="bad_envelope")
-        for name in ("envelope_id", "created_at"):
-            if not isinstance(getattr(self, name), str):
-                raise ProtocolError(f"envelope.{name} must be a string", code="bad_envelope")
         audience = self.audience
         if audience is not None and (
             not isinstance(audience, list) or not all(isinstance(a, str) for a in audience)
@@ -216,6 +251,9 @@ class Envelope:
             raise ProtocolError(
                 "envelope.ttl_seconds must be null or a non-negative integer", code="bad_envelope"
             )
+        for name in ("envelope_id", "created_at"):
+            if not isinstance(getattr(self, name), str):
+                raise ProtocolError(f"envelope.{name} must be a string", code="bad_envelope")
         if type(self.sequence) is not int or self.sequence < 0:
             raise ProtocolError(
                 "envelope.sequence must be a non-negative integer", code="bad_envelope"

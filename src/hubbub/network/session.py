@@ -190,7 +190,10 @@ class SessionMetadata:
 
     def is_participant(self, agent_id: str) -> bool:
         """Return True if ``agent_id`` is a member of this session."""
-        return any(p.agent_id == agent_id for p in self.participants)
+        for p in self.participants:
+            if p.agent_id == agent_id:
+                return True
+        return False
 
     def role_of(self, agent_id: str) -> ParticipantRole | None:
         """The participant's role, or None for an outsider."""

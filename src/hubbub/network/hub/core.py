@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -41,6 +43,7 @@ from hubbub.network.envelope import (
     EV_SESSION_INVITE_REJECT,
     EV_SESSION_OPENED,
     EV_TEXT,
+    PROTOCOL_PREFIXES,
     Envelope,
     is_protocol_event,
 )
@@ -172,6 +175,8 @@ class Hub:
         self._sweeper_tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self._closed_hub = False
+        self._now_ms = -1
+        self._now_iso = ""
 
     # ================================================================ lifecycle
 
@@ -305,6 +310,20 @@ class Hub:
     def now(self) -> str:
         """The hub clock's current time."""
         return self._clock()
+
+    def _now(self) -> tuple[str, float]:
+        """Current time as (ISO string, epoch seconds); the system clock is cached per millisecond."""
+        if self._clock is system_clock:
+            t = time.time()
+            ms = int(t * 1000)
+            if ms != self._now_ms:
+                self._now_ms = ms
+                self._now_iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat(
+                    timespec="milliseconds"
+                )
+            return self._now_iso, t
+        iso = self._clock()
+        return iso, iso_to_seconds(iso)
 
     # ================================================================ registry
 
@@ -653,6 +672,10 @@ class Hub:
             env.check_shape()
             if env.sender_id not in reg.passports:
                 raise NotFoundError(f"unknown sender {env.sender_id!r}")
+            if env.event_type == EV_TEXT and type(env.event_data.get("text")) is not str:
+                raise ProtocolError(
+                    "an EV_TEXT envelope needs event_data.text as a string", code="bad_envelope"
+                )
         live = self._sessions.get(env.session_id)
         if live is None:
             await self._find(env.session_id)  # NotFoundError for unknown ids
@@ -672,7 +695,7 @@ class Hub:
         adapter.validate_send(meta, env, live.state)
 
         # ---- stamp, fold and start the append: one synchronous step --------
-        now = self._clock()
+        now, now_s = self._now()
         stamped = Envelope(
             env.session_id,
             sender,
@@ -690,16 +713,16 @@ class Hub:
             env.ttl_seconds,
             live.seq + 1,
         )
-        line = stamped.to_json()
+        line = stamped.to_wal_line()
         if len(line) > self.max_envelope_bytes:
             raise ProtocolError(
-                f"envelope is {len(line)} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
+                f"envelope is {len(line) - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
                 code="payload_too_large",
             )
         live.seq += 1
         live.state = adapter.fold(stamped, live.state)
         follow = _NO_FOLLOW
-        if is_protocol_event(et):
+        if et.startswith(PROTOCOL_PREFIXES):
             apply_lifecycle_event(meta, stamped)
             if et == EV_SESSION_INVITE_ACK:
                 if meta.state is _PENDING and not meta.pending_acks and not meta.rejected_by:
@@ -708,7 +731,7 @@ class Hub:
                 live.closing = f"rejected by {sender}"
                 follow = ("close", "invite_rejected")
         else:
-            live.activity.observe(stamped, iso_to_seconds(now), meta.participant_ids())
+            live.activity.observe(stamped, now_s, live.pids)
             result: AdapterResult = adapter.on_accepted(meta, stamped, live.state)
             if result.next_state is not None and result.next_state is not _ACTIVE:
                 reason = result.auto_close_reason or "adapter_closed"
@@ -717,11 +740,11 @@ class Hub:
                     "expire" if result.next_state is SessionState.EXPIRED else "close",
                     reason,
                 )
-        await self._store.append(live.wal, line + "\n")
+        await self._store.append(live.wal, line)
 
         # ---- durable: acknowledge, dispatch, then consequences ---------------
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-            self._dispatch(stamped, meta)
+            self._dispatch(stamped, live.pids)
         if follow is not None:
             kind, reason = follow
             if kind == "open":
@@ -738,7 +761,7 @@ class Hub:
         meta = live.meta
         if et in HUB_ONLY_EVENTS:
             raise ProtocolError(f"event type {et!r} is reserved for the hub")
-        if not meta.is_participant(sender):
+        if sender not in live.pidset:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
         protocol = is_protocol_event(et)
         if not protocol and meta.state is not _ACTIVE:
@@ -761,7 +784,7 @@ class Hub:
             for rid in audience:
                 if rid == sender:
                     continue
-                if not meta.is_participant(rid):
+                if rid not in live.pidset:
                     raise ProtocolError(
                         f"audience member {rid!r} is not a participant of session {meta.session_id}"
                     )
@@ -779,10 +802,10 @@ class Hub:
                     if cap and pending >= cap:
                         raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
 
-    def _dispatch(self, env: Envelope, meta: SessionMetadata) -> None:
+    def _dispatch(self, env: Envelope, pids: list[str]) -> None:
         """Queue a NotifyFrame for every recipient that is connected (never raises)."""
         sender = env.sender_id
-        recipients = env.audience if env.audience is not None else meta.participant_ids()
+        recipients = env.audience if env.audience is not None else pids
         substantive = not is_protocol_event(env.event_type)
         reg = self._registry
         for rid in recipients:
@@ -807,12 +830,12 @@ class Hub:
                 log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
 
     def _stamp_internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, str]:
-        now = self._clock()
+        now, _ = self._now()
         live.seq += 1
         env.envelope_id = make_id()
         env.created_at = now
         env.sequence = live.seq
-        return env, env.to_json() + "\n"
+        return env, env.to_wal_line()
 
     async def _activate(self, live: LiveSession) -> None:
         """PENDING → ACTIVE: log and broadcast EV_SESSION_OPENED, release the creator's open()."""
@@ -832,7 +855,7 @@ class Hub:
         )
         apply_lifecycle_event(meta, opened)
         await self._store.append(live.wal, line)
-        self._dispatch(opened, meta)
+        self._dispatch(opened, live.pids)
         if live.waiter is not None and not live.waiter.done():
             live.waiter.set_result(None)
 
@@ -855,7 +878,7 @@ class Hub:
             waiter.set_exception(ProtocolError(msg))
             waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
         await self._store.append(live.wal, line)
-        self._dispatch(env, meta)
+        self._dispatch(env, live.pids)
         kind = (
             AUDIT_KIND_SESSION_EXPIRED
             if new_state is SessionState.EXPIRED

@@ -26,6 +26,8 @@ class LiveSession:
         "expires_at_s",
         "fired",
         "meta",
+        "pids",
+        "pidset",
         "seq",
         "state",
         "waiter",
@@ -42,6 +44,9 @@ class LiveSession:
         expires_at_s: float | None,
     ) -> None:
         self.meta = meta
+        # Participants never change after creation: cache them for the post path.
+        self.pids: list[str] = meta.participant_ids()
+        self.pidset: frozenset[str] = frozenset(self.pids)
         self.adapter = adapter
         self.state = state
         self.wal = wal
