@@ -129,8 +129,35 @@ class Envelope:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
 
     def to_wal_line(self) -> str:
-        """Serialise as one WAL line: ``to_json()`` plus a trailing newline."""
-        return orjson.dumps(self.to_dict(), option=_WAL_OPTS).decode()
+        """Serialise as one compact WAL line (fields at their default are left out) plus "\n".
+
+        ``from_json`` restores the omitted defaults, so the line round-trips exactly.
+        """
+        d: dict[str, Any] = {
+            "session_id": self.session_id,
+            "sender_id": self.sender_id,
+            "audience": self.audience,
+            "event_type": self.event_type,
+            "event_data": self.event_data,
+            "envelope_id": self.envelope_id,
+            "created_at": self.created_at,
+            "sequence": self.sequence,
+        }
+        if self.task_id is not None:
+            d["task_id"] = self.task_id
+        if self.causation_id is not None:
+            d["causation_id"] = self.causation_id
+        if self.trace_id is not None:
+            d["trace_id"] = self.trace_id
+        if self.priority != "normal":
+            d["priority"] = self.priority
+        if self.depth:
+            d["depth"] = self.depth
+        if self.idempotency_key is not None:
+            d["idempotency_key"] = self.idempotency_key
+        if self.ttl_seconds is not None:
+            d["ttl_seconds"] = self.ttl_seconds
+        return orjson.dumps(d, option=_WAL_OPTS).decode()
 
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:

@@ -19,6 +19,7 @@ __all__ = [
     "SessionState",
     "TERMINAL_SESSION_STATES",
     "is_terminal_session_state",
+    "participant_role",
 ]
 
 
@@ -46,6 +47,13 @@ class ParticipantRole(str, enum.Enum):
     INITIATOR = "initiator"
     RESPONDENT = "respondent"
     PARTICIPANT = "participant"
+
+
+def participant_role(index: int, count: int) -> ParticipantRole:
+    """The role of the participant at ``index`` of ``count``: creator first, respondent in a pair."""
+    if index == 0:
+        return ParticipantRole.INITIATOR
+    return ParticipantRole.RESPONDENT if count == 2 else ParticipantRole.PARTICIPANT
 
 
 @dataclass(slots=True)

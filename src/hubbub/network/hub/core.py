@@ -19,6 +19,7 @@ A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import logging
 import time
@@ -72,9 +73,10 @@ from hubbub.network.lifecycle import apply_lifecycle_event, terminal_envelope
 from hubbub.network.rule import Rule, parse_duration
 from hubbub.network.session import (
     Participant,
-    ParticipantRole,
+    SessionManifest,
     SessionMetadata,
     SessionState,
+    participant_role,
 )
 from hubbub.network.transport.frames import NotifyFrame
 from hubbub.network.views import ViewPolicy
@@ -168,6 +170,7 @@ class Hub:
         self._ttl_heap: list[tuple[float, str]] = []
         self._adapter_states = _AdapterStates(self)
         self._endpoints: dict[str, Any] = {}
+        self._manifest_refs: dict[str, SessionManifest] = {}
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._pending_inbox: dict[str, int] = {}
@@ -483,15 +486,7 @@ class Hub:
         expires_at_s = now_s + ttl_s if ttl_s else None
         two_party = len(ids) == 2
         parts = [
-            Participant(
-                pid,
-                ParticipantRole.INITIATOR
-                if i == 0
-                else (ParticipantRole.RESPONDENT if two_party else ParticipantRole.PARTICIPANT),
-                i,
-                now,
-            )
-            for i, pid in enumerate(ids)
+            Participant(pid, participant_role(i, len(ids)), i, now) for i, pid in enumerate(ids)
         ]
         all_labels = dict(labels or {})
         if intent:
@@ -519,7 +514,9 @@ class Hub:
             SessionActivity(now_s, now_s),
             expires_at_s,
         )
-        await self._store.write(layout.session_meta_path(session_id), _dumps(meta.to_dict()))
+        await self._store.write(
+            layout.session_meta_path(session_id), await self._creation_record(meta)
+        )
         self._add_live(live)
         await self._audit_log.append(
             {
@@ -568,6 +565,25 @@ class Hub:
         finally:
             live.waiter = None
         return meta.copy()
+
+    async def _creation_record(self, meta: SessionMetadata) -> str:
+        """The compact creation record: defaults left out, the manifest stored once by content hash."""
+        manifest_json = _dumps(meta.manifest.to_dict())
+        ref = hashlib.sha256(manifest_json.encode()).hexdigest()[:24]
+        if ref not in self._manifest_refs:
+            path = layout.manifest_path(ref)
+            if not await self._store.exists(path):
+                await self._store.write(path, manifest_json)
+            self._manifest_refs[ref] = meta.manifest
+        record = {
+            k: v
+            for k, v in meta.to_dict().items()
+            if v is not None and v != "" and v != [] and v != {}
+        }
+        record["manifest"] = {"ref": ref}
+        # Roles, order and join time follow from the id list at creation (see recovery).
+        record["participants"] = meta.participant_ids()
+        return _dumps(record)
 
     async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
         """Close a session (``reason`` defaults to "explicit_close"); closing a closed one is a no-op."""
@@ -761,7 +777,7 @@ class Hub:
         meta = live.meta
         if et in HUB_ONLY_EVENTS:
             raise ProtocolError(f"event type {et!r} is reserved for the hub")
-        if sender not in live.pidset:
+        if sender not in live.pids:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
         protocol = is_protocol_event(et)
         if not protocol and meta.state is not _ACTIVE:
@@ -784,7 +800,7 @@ class Hub:
             for rid in audience:
                 if rid == sender:
                     continue
-                if rid not in live.pidset:
+                if rid not in live.pids:
                     raise ProtocolError(
                         f"audience member {rid!r} is not a participant of session {meta.session_id}"
                     )

@@ -7,6 +7,7 @@
 | /agents/{agent_id}/rule.json           | Rule                                            |
 | /agents/{agent_id}/SKILL.md            | skill markdown (optional)                       |
 | /sessions/{session_id}/metadata.json   | the creation record (written once, never again)|
+| /manifests/{sha256 prefix}.json        | session manifests, stored once per content    |
 | /sessions/{session_id}/wal.jsonl       | one envelope JSON per line, admission order     |
 | /audit/audit-{n:08d}.jsonl             | audit records, in segments of bounded size      |
 
@@ -21,7 +22,9 @@ __all__ = [
     "AUDIT_DIR",
     "SESSIONS_DIR",
     "agent_dir",
+    "MANIFESTS_DIR",
     "audit_segment",
+    "manifest_path",
     "passport_path",
     "resume_path",
     "rule_path",
@@ -34,6 +37,7 @@ __all__ = [
 AGENTS_DIR = "/agents"
 SESSIONS_DIR = "/sessions"
 AUDIT_DIR = "/audit"
+MANIFESTS_DIR = "/manifests"
 
 
 def agent_dir(agent_id: str) -> str:
@@ -74,6 +78,11 @@ def session_meta_path(session_id: str) -> str:
 def wal_path(session_id: str) -> str:
     """Path of a session's write-ahead log."""
     return f"{SESSIONS_DIR}/{session_id}/wal.jsonl"
+
+
+def manifest_path(ref: str) -> str:
+    """Path of a session manifest snapshot, stored once per distinct content."""
+    return f"{MANIFESTS_DIR}/{ref}.json"
 
 
 def audit_segment(index: int) -> str:

@@ -13,7 +13,7 @@ from hubbub.network.expectations import SessionActivity
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.lifecycle import apply_lifecycle_event
-from hubbub.network.session import SessionMetadata, SessionState
+from hubbub.network.session import SessionManifest, SessionMetadata, SessionState, participant_role
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
@@ -65,12 +65,44 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
     return live
 
 
+async def read_creation_record(hub: Hub, raw: str) -> SessionMetadata:
+    """Parse a session's creation record, resolving its manifest reference (shared, cached)."""
+    data = orjson.loads(raw)
+    ref_block = data.get("manifest")
+    manifest = None
+    if isinstance(ref_block, dict) and "ref" in ref_block and "type" not in ref_block:
+        ref = ref_block["ref"]
+        manifest = hub._manifest_refs.get(ref)
+        if manifest is None:
+            text = await hub.store.read(layout.manifest_path(ref))
+            if text is None:
+                raise ReplayError(f"session {data.get('session_id')}: manifest {ref} is missing")
+            manifest = SessionManifest.from_dict(orjson.loads(text))
+            hub._manifest_refs[ref] = manifest
+        data["manifest"] = {"type": manifest.type}
+    ids = data.get("participants")
+    if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+        data["participants"] = [
+            {
+                "agent_id": pid,
+                "role": participant_role(i, len(ids)).value,
+                "order": i,
+                "joined_at": data.get("created_at", ""),
+            }
+            for i, pid in enumerate(ids)
+        ]
+    meta = SessionMetadata.from_dict(data)
+    if manifest is not None:
+        meta.manifest = manifest
+    return meta
+
+
 async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
     """Read one session back from the store (None if it does not exist)."""
     raw = await hub.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
-    meta = SessionMetadata.from_dict(orjson.loads(raw))
+    meta = await read_creation_record(hub, raw)
     lines = await hub.store.read_lines(layout.wal_path(session_id))
     return replay(hub, meta, lines)
 

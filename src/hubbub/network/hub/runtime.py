@@ -27,7 +27,6 @@ class LiveSession:
         "fired",
         "meta",
         "pids",
-        "pidset",
         "seq",
         "state",
         "waiter",
@@ -46,7 +45,6 @@ class LiveSession:
         self.meta = meta
         # Participants never change after creation: cache them for the post path.
         self.pids: list[str] = meta.participant_ids()
-        self.pidset: frozenset[str] = frozenset(self.pids)
         self.adapter = adapter
         self.state = state
         self.wal = wal
