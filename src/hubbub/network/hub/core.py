@@ -484,7 +484,6 @@ class Hub:
         except ValueError as exc:
             raise ProtocolError(f"bad ttl: {exc}") from exc
         expires_at_s = now_s + ttl_s if ttl_s else None
-        two_party = len(ids) == 2
         parts = [
             Participant(pid, participant_role(i, len(ids)), i, now) for i, pid in enumerate(ids)
         ]
