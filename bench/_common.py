@@ -64,6 +64,37 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+class GcTimer:
+    """Wall time spent in the cyclic garbage collector, per generation (diagnostic)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._t0 = 0.0
+
+    def _cb(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            gen = int(info.get("generation", 0))
+            self.seconds[gen] += time.perf_counter() - self._t0
+            self.counts[gen] += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._cb)
+
+    def metrics(self) -> Metrics:
+        return {
+            "gc_seconds": sum(self.seconds),
+            "gc_gen2_seconds": self.seconds[2],
+            "gc_gen2_collections": self.counts[2],
+        }
+
+
 def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 

@@ -49,12 +49,14 @@ class Run:
     variant: str = "default"
     group: str = ""  # the --only name that selects it
     optional: bool = False  # durable-hub workloads: only with --durable
+    rep_factor: int = 1  # extra repetitions for very short, noisy runs
 
 
 def runs_for(quick: bool) -> list[Run]:
     q = quick
     return [
-        Run("conv_small", "conversation", 100, group="conversation"),
+        # 100 turns take ~10 ms on hubbub: 3x the repetitions for a steadier median.
+        Run("conv_small", "conversation", 100, group="conversation", rep_factor=3),
         Run("conv_large", "conversation", 300 if q else 1000, group="conversation"),
         Run("consult", "consulting", 100 if q else 300, group="consulting"),
         Run("raw_detached", "raw_post", 4000 if q else 10_000, "detached", group="raw_post"),
@@ -448,8 +450,10 @@ def main() -> int:
     outcomes: dict[tuple[str, str], Outcome] = {}
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()
-    for rep in range(reps):
+    for rep in range(reps * max(r.rep_factor for r in selected)):
         for run in selected:
+            if rep >= reps * run.rep_factor:
+                continue
             for impl in available:
                 oc = outcomes.setdefault((impl, run.key), Outcome())
                 if oc.skipped:
@@ -469,7 +473,7 @@ def main() -> int:
                         f"{k}={fmt(v)}" for k, v in res.items() if isinstance(v, int | float)
                     )
                 print(
-                    f"[bench] rep {rep + 1}/{reps} {impl:6s} {run.key:13s} "
+                    f"[bench] rep {rep + 1}/{reps * run.rep_factor} {impl:6s} {run.key:13s} "
                     f"n={run.n:<6d} {dt:6.1f}s  {status}",
                     file=sys.stderr,
                     flush=True,
@@ -492,7 +496,7 @@ def main() -> int:
             f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} · "
             f"`scripts/bench {' '.join(sys.argv[1:])}`".rstrip()
             + " · "
-            f"{os.cpu_count()} CPUs ({cpu}) · median of {reps} fresh-process run(s) each · "
+            f"{os.cpu_count()} CPUs ({cpu}) · median of {reps} fresh-process run(s) each ({3 * reps} for conversation @100) · "
             f"wall {time.perf_counter() - t_start:.0f}s",
             "",
             f"Clock: {args.clock} · 1-min load average {load_start:.1f} at start, "

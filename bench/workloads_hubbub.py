@@ -26,6 +26,7 @@ except ImportError:
     sys.path.insert(1, os.path.join(os.path.dirname(_HERE), "src"))
 
 from _common import (  # noqa: E402
+    GcTimer,
     Metrics,
     allocated_blocks,
     main,
@@ -132,9 +133,10 @@ async def conversation(args: argparse.Namespace) -> Metrics:
     alice_hc, bob_hc, alice, _bob = await two_agents(hub)
     session = await alice.open(type="conversation", target="bob")
     cid = session.session_id
-    t0 = now()
-    await session.send("Hi bob, let's talk.")
-    await asyncio.wait_for(done.wait(), args.timeout - 5)
+    with GcTimer() as gct:
+        t0 = now()
+        await session.send("Hi bob, let's talk.")
+        await asyncio.wait_for(done.wait(), args.timeout - 5)
     elapsed = stamp[-1] - t0
     tenth = max(1, n // 10)
     await session.close()
@@ -148,6 +150,7 @@ async def conversation(args: argparse.Namespace) -> Metrics:
         "turns_per_s": rate(n, elapsed),
         "first_tenth_per_s": rate(tenth, stamp[0] - t0),
         "last_tenth_per_s": rate(tenth, stamp[9] - stamp[8]) if len(stamp) >= 10 else None,
+        **gct.metrics(),
     }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    GcTimer,
     Metrics,
     allocated_blocks,
     main,
@@ -123,9 +124,10 @@ async def conversation(args: argparse.Namespace) -> Metrics:
     alice_hc, bob_hc, alice, _bob = await two_agents(hub)
     channel = await alice.open(type="conversation", target="bob")
     cid = channel.channel_id
-    t0 = now()
-    await channel.send("Hi bob, let's talk.")
-    await asyncio.wait_for(done.wait(), args.timeout - 5)
+    with GcTimer() as gct:
+        t0 = now()
+        await channel.send("Hi bob, let's talk.")
+        await asyncio.wait_for(done.wait(), args.timeout - 5)
     elapsed = stamp[-1] - t0
     tenth = max(1, n // 10)
     await channel.close()
@@ -139,6 +141,7 @@ async def conversation(args: argparse.Namespace) -> Metrics:
         "turns_per_s": rate(n, elapsed),
         "first_tenth_per_s": rate(tenth, stamp[0] - t0),
         "last_tenth_per_s": rate(tenth, stamp[9] - stamp[8]) if len(stamp) >= 10 else None,
+        **gct.metrics(),
     }
 
 
