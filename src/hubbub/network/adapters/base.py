@@ -7,6 +7,7 @@ folds to the same state (that is what makes replay exact).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -190,6 +191,19 @@ class BaseAdapter:
     def render_envelope(self, envelope: Envelope) -> str | None:
         """EV_TEXT → its text."""
         return default_render_envelope(envelope)
+
+    def dump_state(self, state: Any) -> dict[str, Any]:
+        """JSON-ready data of a state (for snapshots); dataclass states work as they are."""
+        if dataclasses.is_dataclass(state) and not isinstance(state, type):
+            return dataclasses.asdict(state)
+        raise TypeError(
+            f"{type(self).__name__} cannot snapshot a {type(state).__name__}; override dump_state"
+        )
+
+    def load_state(self, metadata: SessionMetadata, data: dict[str, Any]) -> Any:
+        """Rebuild a state from ``dump_state`` output (the inverse, for snapshots)."""
+        cls = type(self.initial_state(metadata))  # type: ignore[attr-defined]
+        return cls(**data)
 
     def require_two_party(self, metadata: SessionMetadata) -> None:
         """Raise ProtocolError unless there is exactly one initiator and one respondent."""

@@ -66,6 +66,7 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.registry import Registry, glob_match
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.snapshots import index_add, index_remove, write_snapshot
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.ids import make_id
@@ -150,6 +151,8 @@ class Hub:
         invite_ack_timeout: float = 30.0,
         max_envelope_bytes: int = 1 << 20,
         closed_cache_size: int = 1024,
+        snapshot_interval: float = 30.0,
+        snapshot_every: int = 200,
     ) -> None:
         self._store = store
         self._clock: Clock = clock or system_clock
@@ -159,6 +162,8 @@ class Hub:
         self.invite_ack_timeout = invite_ack_timeout
         self.max_envelope_bytes = max_envelope_bytes
         self._closed_cache_size = closed_cache_size
+        self.snapshot_interval = snapshot_interval
+        self.snapshot_every = snapshot_every
         self._audit_log = AuditLog(store, clock=self._clock)
         self._registry = Registry(store, self._clock, self._audit_log, self._auth)
         self._adapters: dict[tuple[str, int], SessionAdapter] = {}
@@ -215,6 +220,8 @@ class Hub:
             self._sweepers.setdefault(
                 "expectations", (self.expectation_sweep_interval, self._expectation_tick)
             )
+        if self.snapshot_interval > 0:
+            self._sweepers.setdefault("snapshots", (self.snapshot_interval, self.write_snapshots))
         for name in list(self._sweepers):
             self._spawn_sweeper(name)
 
@@ -263,6 +270,10 @@ class Hub:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.write_snapshots(min_new=1)
+        except Exception:
+            log.exception("snapshots at close failed")
         for live in self._sessions.values():
             if live.waiter is not None and not live.waiter.done():
                 live.waiter.set_exception(ProtocolError("hub closed during handshake"))
@@ -513,6 +524,7 @@ class Hub:
             SessionActivity(now_s, now_s),
             expires_at_s,
         )
+        await index_add(self, session_id)
         await self._store.write(
             layout.session_meta_path(session_id), await self._creation_record(meta)
         )
@@ -756,6 +768,7 @@ class Hub:
                     reason,
                 )
         await self._store.append(live.wal, line)
+        live.durable = stamped.sequence
 
         # ---- durable: acknowledge, dispatch, then consequences ---------------
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
@@ -870,6 +883,7 @@ class Hub:
         )
         apply_lifecycle_event(meta, opened)
         await self._store.append(live.wal, line)
+        live.durable = opened.sequence
         self._dispatch(opened, live.pids)
         if live.waiter is not None and not live.waiter.done():
             live.waiter.set_result(None)
@@ -893,7 +907,9 @@ class Hub:
             waiter.set_exception(ProtocolError(msg))
             waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
         await self._store.append(live.wal, line)
+        live.durable = env.sequence
         self._dispatch(env, live.pids)
+        await index_remove(self, meta.session_id)
         kind = (
             AUDIT_KIND_SESSION_EXPIRED
             if new_state is SessionState.EXPIRED
@@ -955,6 +971,15 @@ class Hub:
     async def _expectation_tick(self) -> None:
         """Evaluate every live session's expectations once and run the handlers of new violations."""
         await run_expectation_tick(self, self._evaluators, self._handlers)
+
+    async def write_snapshots(self, *, min_new: int | None = None) -> int:
+        """Snapshot every live session with at least ``min_new`` (default ``snapshot_every``) new envelopes."""
+        threshold = self.snapshot_every if min_new is None else min_new
+        written = 0
+        for live in list(self._sessions.values()):
+            if live.seq - live.snap_seq >= threshold and await write_snapshot(self, live):
+                written += 1
+        return written
 
     async def post_violation(self, session_id: str, envelope_data: dict[str, Any]) -> None:
         """Log and broadcast an EV_EXPECTATION_VIOLATED on a live session (used by handlers)."""

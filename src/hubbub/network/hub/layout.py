@@ -9,6 +9,8 @@
 | /sessions/{session_id}/metadata.json   | the creation record (written once, never again)|
 | /manifests/{sha256 prefix}.json        | session manifests, stored once per content    |
 | /sessions/{session_id}/wal.jsonl       | one envelope JSON per line, admission order     |
+| /sessions/{session_id}/snapshot.json   | adapter state at a durable WAL position         |
+| /index/sessions.log                    | "+sid" at create, "-sid" once closed            |
 | /audit/audit-{n:08d}.jsonl             | audit records, in segments of bounded size      |
 
 A session's lifecycle state is not in metadata.json: it is the fold of the
@@ -31,6 +33,7 @@ __all__ = [
     "session_dir",
     "session_meta_path",
     "skill_path",
+    "snapshot_path",
     "wal_path",
 ]
 
@@ -68,6 +71,11 @@ def skill_path(agent_id: str) -> str:
 def session_dir(session_id: str) -> str:
     """Folder of one session."""
     return f"{SESSIONS_DIR}/{session_id}"
+
+
+def snapshot_path(session_id: str) -> str:
+    """Path of a session's latest snapshot (adapter state at a durable WAL position)."""
+    return f"{SESSIONS_DIR}/{session_id}/snapshot.json"
 
 
 def session_meta_path(session_id: str) -> str:

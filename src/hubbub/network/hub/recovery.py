@@ -12,13 +12,14 @@ from hubbub.network.envelope import Envelope, is_protocol_event
 from hubbub.network.expectations import SessionActivity
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.snapshots import compact_index, read_index, restore_snapshot
 from hubbub.network.lifecycle import apply_lifecycle_event
 from hubbub.network.session import SessionManifest, SessionMetadata, SessionState, participant_role
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
 
-__all__ = ["ReplayError", "hydrate", "load_session", "replay"]
+__all__ = ["ReplayError", "fold_lines", "hydrate", "load_session", "new_live", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,28 @@ class ReplayError(Exception):
     """A WAL does not replay: out-of-order sequence, wrong session, or undecodable line."""
 
 
-def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
-    """Fold a session's WAL lines over its creation record; raises ReplayError on a bad log."""
+def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
+    """A session record at its creation: initial adapter state, nothing folded yet."""
     adapter = hub._adapters.get((meta.manifest.type, meta.manifest.version))
     created_s = iso_to_seconds(meta.created_at) if meta.created_at else 0.0
-    activity = SessionActivity(created_s, created_s)
     state = adapter.initial_state(meta) if adapter is not None else None
     expires_at_s = iso_to_seconds(meta.expires_at) if meta.expires_at else None
-    live = LiveSession(
-        meta, adapter, state, layout.wal_path(meta.session_id), activity, expires_at_s
+    return LiveSession(
+        meta,
+        adapter,
+        state,
+        layout.wal_path(meta.session_id),
+        SessionActivity(created_s, created_s),
+        expires_at_s,
     )
-    pids = meta.participant_ids()
-    for number, line in enumerate(lines, start=1):
+
+
+def fold_lines(live: LiveSession, lines: list[str], first_line: int = 1) -> LiveSession:
+    """Fold WAL lines (numbered from ``first_line``) into ``live``; ReplayError on a bad log."""
+    meta = live.meta
+    adapter = live.adapter
+    pids = live.pids
+    for number, line in enumerate(lines, start=first_line):
         if not line:
             continue
         try:
@@ -53,7 +64,8 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
             )
         if env.sequence != live.seq + 1:
             raise ReplayError(
-                f"session {meta.session_id}: WAL line {number} has sequence {env.sequence}, expected {live.seq + 1}"
+                f"session {meta.session_id}: WAL line {number} has sequence {env.sequence}, "
+                f"expected {live.seq + 1}"
             )
         live.seq = env.sequence
         if adapter is not None:
@@ -61,8 +73,14 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
         if is_protocol_event(env.event_type):
             apply_lifecycle_event(meta, env)
         elif env.created_at:
-            activity.observe(env, iso_to_seconds(env.created_at), pids)
+            live.activity.observe(env, iso_to_seconds(env.created_at), pids)
+    live.durable = live.seq
     return live
+
+
+def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
+    """Fold a session's whole WAL over its creation record; raises ReplayError on a bad log."""
+    return fold_lines(new_live(hub, meta), lines)
 
 
 async def read_creation_record(hub: Hub, raw: str) -> SessionMetadata:
@@ -98,21 +116,35 @@ async def read_creation_record(hub: Hub, raw: str) -> SessionMetadata:
 
 
 async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
-    """Read one session back from the store (None if it does not exist)."""
+    """Read one session back from the store: snapshot + WAL tail (None if it does not exist)."""
     raw = await hub.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
     meta = await read_creation_record(hub, raw)
-    lines = await hub.store.read_lines(layout.wal_path(session_id))
-    return replay(hub, meta, lines)
+    live = new_live(hub, meta)
+    covered = await restore_snapshot(hub, live)
+    lines = await hub.store.read_lines(layout.wal_path(session_id), covered)
+    try:
+        return fold_lines(live, lines, covered + 1)
+    except ReplayError:
+        if not covered:
+            raise
+        # The snapshot and the log disagree: trust the log.
+        log.warning(
+            "session %s: snapshot at %d does not fit its WAL; folding it all", session_id, covered
+        )
+        meta = await read_creation_record(hub, raw)
+        return replay(hub, meta, await hub.store.read_lines(layout.wal_path(session_id)))
 
 
 async def hydrate(hub: Hub) -> None:
     """Clear the hub's caches and rebuild them from the store.
 
-    Live sessions come back with the state their WAL folds to. A session still
-    PENDING had a creator waiting in a process that is gone; it is closed with
-    reason ``invite_interrupted``.
+    With an open-session index only live sessions are loaded (snapshot + WAL
+    tail each); closed ones are read back on demand. Without one (a store
+    written before the index existed) every session folder is scanned and the
+    index is written. A session still PENDING had a creator waiting in a process
+    that is gone; it is closed with reason ``invite_interrupted``.
     """
     hub._sessions.clear()
     hub._closed.clear()
@@ -121,18 +153,27 @@ async def hydrate(hub: Hub) -> None:
     hub._pending_inbox.clear()
     await hub._registry.load()
     await hub._audit_log.open()
+    index = await read_index(hub)
+    if index is None:
+        ids = [entry.rstrip("/") for entry in await hub.store.list(layout.SESSIONS_DIR)]
+        index_lines = -1
+    else:
+        ids, index_lines = index
+    live_ids: list[str] = []
     interrupted = []
-    for entry in await hub.store.list(layout.SESSIONS_DIR):
-        session_id = entry.rstrip("/")
+    for session_id in ids:
         live = await load_session(hub, session_id)
         if live is None:
-            log.warning("session folder %s has no creation record; ignored", session_id)
+            log.warning("session %s has no creation record; ignored", session_id)
             continue
         if live.meta.is_terminal():
             hub._remember_closed(live)
             continue
         hub._add_live(live)
+        live_ids.append(session_id)
         if live.meta.state is SessionState.PENDING:
             interrupted.append(live)
+    if index_lines < 0 or index_lines != len(live_ids):
+        await compact_index(hub, live_ids)
     for live in interrupted:
         await hub._terminate(live, SessionState.CLOSED, "invite_interrupted")

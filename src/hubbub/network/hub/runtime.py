@@ -23,11 +23,13 @@ class LiveSession:
         "activity",
         "adapter",
         "closing",
+        "durable",
         "expires_at_s",
         "fired",
         "meta",
         "pids",
         "seq",
+        "snap_seq",
         "state",
         "waiter",
         "wal",
@@ -49,6 +51,8 @@ class LiveSession:
         self.state = state
         self.wal = wal
         self.seq = 0
+        self.durable = 0  # last sequence whose append is durable
+        self.snap_seq = 0  # sequence covered by the stored snapshot
         self.activity = activity
         self.expires_at_s = expires_at_s
         self.closing: str | None = None

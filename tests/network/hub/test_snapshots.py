@@ -1,0 +1,124 @@
+"""Fast restarts: snapshots cover a durable WAL prefix; the open-session index skips closed sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from hubbub.knowledge import DiskKnowledgeStore, MemoryKnowledgeStore
+from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState
+from hubbub.network.hub.layout import snapshot_path, wal_path
+from hubbub.network.hub.recovery import replay
+from hubbub.network.hub.snapshots import INDEX_PATH
+
+OPTS = {"ttl_sweep_interval": 0, "expectation_sweep_interval": 0, "snapshot_interval": 0}
+
+
+async def chatty_hub(store, clock, raw_peer, texts: int):  # type: ignore[no-untyped-def]
+    hub = await Hub.open(store, clock=clock, **OPTS)
+    alice = await raw_peer(hub, "alice").start()
+    bob = await raw_peer(hub, "bob").start()
+    meta = await hub.create_session(
+        creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+    )
+    for i in range(texts):
+        await hub.post_envelope(
+            Envelope(meta.session_id, alice.agent_id, None, EV_TEXT, {"text": f"t{i}"})
+        )
+    return hub, alice, bob, meta
+
+
+async def test_snapshot_then_tail_equals_full_replay(tmp_path: Path, raw_peer) -> None:  # type: ignore[no-untyped-def]
+    clock = MockClock()
+    hub, alice, bob, meta = await chatty_hub(DiskKnowledgeStore(tmp_path), clock, raw_peer, 250)
+    assert await hub.write_snapshots() == 1  # 253 envelopes >= snapshot_every (200)
+    snap = orjson.loads(await hub.store.read(snapshot_path(meta.session_id)))
+    assert snap["sequence"] == 253 and snap["state"]["turn_count"] == 250
+    for i in range(5):  # the tail after the snapshot
+        await hub.post_envelope(
+            Envelope(meta.session_id, bob.agent_id, None, EV_TEXT, {"text": f"r{i}"})
+        )
+    live_state = hub._adapter_states[meta.session_id]
+    # no clean shutdown: the snapshot on disk is the one at 253
+    reopened = await Hub.open(DiskKnowledgeStore(tmp_path), clock=clock, **OPTS)
+    try:
+        assert reopened._adapter_states[meta.session_id] == live_state
+        assert reopened._sessions[meta.session_id].seq == 258
+        lines = await reopened.store.read_lines(wal_path(meta.session_id))
+        full = replay(reopened, await reopened.get_session(meta.session_id), lines)
+        assert full.state == live_state and full.seq == 258
+        await reopened.post_envelope(
+            Envelope(meta.session_id, bob.agent_id, None, EV_TEXT, {"text": "more"})
+        )
+        assert (await reopened.read_wal(meta.session_id))[-1].sequence == 259
+    finally:
+        await reopened.close()
+        await hub.close()
+
+
+async def test_bad_or_stale_snapshot_is_ignored(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    store = MemoryKnowledgeStore()
+    clock = MockClock()
+    hub, alice, bob, meta = await chatty_hub(store, clock, raw_peer, 10)
+    expected = hub._adapter_states[meta.session_id]
+    for junk in (
+        "not json",
+        '{"sequence": 999, "state": {}}',
+        '{"sequence": 5, "state": {"turn_count": "x"}}',
+    ):
+        await store.write(snapshot_path(meta.session_id), junk)
+        again = await Hub.open(store, clock=clock, **OPTS)
+        assert again._adapter_states[meta.session_id] == expected
+        await again.close()
+    await hub.close()
+
+
+async def test_clean_close_snapshots_every_live_session(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    store = MemoryKnowledgeStore()
+    hub, alice, bob, meta = await chatty_hub(store, MockClock(), raw_peer, 3)
+    await hub.close()
+    snap = orjson.loads(await store.read(snapshot_path(meta.session_id)))
+    assert snap["sequence"] == 6 and snap["lifecycle"]["state"] == "active"
+
+
+async def test_index_loads_only_live_sessions(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    store = MemoryKnowledgeStore()
+    clock = MockClock()
+    hub, alice, bob, live_meta = await chatty_hub(store, clock, raw_peer, 1)
+    closed_ids = []
+    for _ in range(4):
+        m = await hub.create_session(
+            creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+        )
+        await hub.close_session(m.session_id)
+        closed_ids.append(m.session_id)
+    reopened = await Hub.open(store, clock=clock, **OPTS)
+    try:
+        assert set(reopened._sessions) == {live_meta.session_id}
+        assert not reopened._closed  # closed sessions were not read at open
+        assert (await store.read_lines(INDEX_PATH)) == [f"+{live_meta.session_id}"]  # compacted
+        old = await reopened.get_session(closed_ids[0])  # read back on demand
+        assert old.state is SessionState.CLOSED and old.close_reason == "explicit_close"
+    finally:
+        await reopened.close()
+        await hub.close()
+
+
+async def test_store_without_index_is_scanned_and_indexed(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    store = MemoryKnowledgeStore()
+    clock = MockClock()
+    hub, alice, bob, meta = await chatty_hub(store, clock, raw_peer, 2)
+    other = await hub.create_session(
+        creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+    )
+    await hub.close_session(other.session_id)
+    await store.delete(INDEX_PATH)
+    reopened = await Hub.open(store, clock=clock, **OPTS)
+    try:
+        assert set(reopened._sessions) == {meta.session_id}
+        assert await store.read_lines(INDEX_PATH) == [f"+{meta.session_id}"]
+        assert (await reopened.get_session(other.session_id)).state is SessionState.CLOSED
+    finally:
+        await reopened.close()
+        await hub.close()
