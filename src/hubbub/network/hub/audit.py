@@ -109,6 +109,15 @@ class AuditLog:
                     out.append(orjson.loads(line))
         return out
 
+    async def prune(self, *, keep_segments: int) -> list[str]:
+        """Delete all but the newest ``keep_segments`` segments (the current one is always kept)."""
+        segments = await self.segments()
+        keep = max(1, keep_segments)
+        doomed = segments[:-keep] if len(segments) > keep else []
+        for path in doomed:
+            await self._store.delete(path)
+        return doomed
+
     def subscribe(self, callback: AuditCallback) -> None:
         """Call ``callback(record)`` for every record appended from now on."""
         self._subscribers.append(callback)

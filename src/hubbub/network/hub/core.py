@@ -153,6 +153,9 @@ class Hub:
         closed_cache_size: int = 1024,
         snapshot_interval: float = 30.0,
         snapshot_every: int = 200,
+        retention_seconds: float = 0.0,
+        retention_sweep_interval: float = 3600.0,
+        archive_store: KnowledgeStore | None = None,
     ) -> None:
         self._store = store
         self._clock: Clock = clock or system_clock
@@ -164,6 +167,9 @@ class Hub:
         self._closed_cache_size = closed_cache_size
         self.snapshot_interval = snapshot_interval
         self.snapshot_every = snapshot_every
+        self.retention_seconds = retention_seconds
+        self.retention_sweep_interval = retention_sweep_interval
+        self.archive_store = archive_store
         self._audit_log = AuditLog(store, clock=self._clock)
         self._registry = Registry(store, self._clock, self._audit_log, self._auth)
         self._adapters: dict[tuple[str, int], SessionAdapter] = {}
@@ -222,6 +228,10 @@ class Hub:
             )
         if self.snapshot_interval > 0:
             self._sweepers.setdefault("snapshots", (self.snapshot_interval, self.write_snapshots))
+        if self.retention_seconds > 0 and self.retention_sweep_interval > 0:
+            self._sweepers.setdefault(
+                "retention", (self.retention_sweep_interval, self.prune_closed)
+            )
         for name in list(self._sweepers):
             self._spawn_sweeper(name)
 
@@ -980,6 +990,18 @@ class Hub:
             if live.seq - live.snap_seq >= threshold and await write_snapshot(self, live):
                 written += 1
         return written
+
+    async def prune_closed(
+        self, *, older_than: float | None = None, archive: KnowledgeStore | None = None
+    ) -> list[str]:
+        """Archive (optionally) and delete sessions closed long enough ago (see ``retention``)."""
+        from hubbub.network.hub.retention import prune_closed
+
+        return await prune_closed(
+            self,
+            older_than=self.retention_seconds if older_than is None else older_than,
+            archive=archive if archive is not None else self.archive_store,
+        )
 
     async def post_violation(self, session_id: str, envelope_data: dict[str, Any]) -> None:
         """Log and broadcast an EV_EXPECTATION_VIOLATED on a live session (used by handlers)."""
