@@ -122,3 +122,21 @@ async def test_store_without_index_is_scanned_and_indexed(raw_peer) -> None:  # 
     finally:
         await reopened.close()
         await hub.close()
+
+
+async def test_a_path_opens_a_hub_on_sqlite(tmp_path: Path, raw_peer) -> None:  # type: ignore[no-untyped-def]
+    from hubbub.knowledge.sqlite import SqliteKnowledgeStore
+
+    path = tmp_path / "hub.db"
+    hub = await Hub.open(path, **OPTS)
+    assert isinstance(hub.store, SqliteKnowledgeStore)
+    alice = await raw_peer(hub, "alice").start()
+    bob = await raw_peer(hub, "bob").start()
+    meta = await hub.create_session(
+        creator_id=alice.agent_id, manifest_type="consulting", participants=[bob.agent_id]
+    )
+    await hub.post_envelope(Envelope(meta.session_id, alice.agent_id, None, EV_TEXT, {"text": "q"}))
+    await hub.close()
+    again = await Hub.open(str(path), **OPTS)
+    assert again._adapter_states[meta.session_id].initiator_sent
+    await again.close()

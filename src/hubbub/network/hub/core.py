@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import heapq
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -190,6 +191,7 @@ class Hub:
         self._started = False
         self._closed_hub = False
         self._now_ms = -1
+        self._owns_store = False
         self._now_iso = ""
 
     # ================================================================ lifecycle
@@ -197,13 +199,24 @@ class Hub:
     @classmethod
     async def open(
         cls,
-        store: KnowledgeStore,
+        store: KnowledgeStore | str | os.PathLike[str],
         *,
         register_default_adapters: bool = True,
         **kwargs: Any,
     ) -> Hub:
-        """Construct, register the built-in adapters/evaluators/handlers, hydrate, start sweepers."""
+        """Construct, register the built-in adapters/evaluators/handlers, hydrate, start sweepers.
+
+        ``store`` may be a path: the hub then runs on its own ``SqliteKnowledgeStore``
+        (the embedded durable default) at that path and closes it in ``close()``.
+        """
+        owned = False
+        if isinstance(store, str | os.PathLike):
+            from hubbub.knowledge.sqlite import SqliteKnowledgeStore
+
+            store = SqliteKnowledgeStore(os.fspath(store))
+            owned = True
         hub = cls(store, **kwargs)
+        hub._owns_store = owned
         if register_default_adapters:
             for adapter in default_adapters():
                 hub.register_adapter(adapter)
@@ -298,6 +311,8 @@ class Hub:
                 log.exception("closing endpoint failed")
         self._endpoints.clear()
         self._agent_endpoint.clear()
+        if self._owns_store:
+            await self._store.close()
 
     async def __aenter__(self) -> Hub:
         return self
