@@ -16,6 +16,7 @@ Standard library only, so it runs under any Python >= 3.11.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -196,6 +197,7 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
     small, large = runs["conv_small"].n, runs["conv_large"].n
     nraw = runs["raw_detached"].n
     nmem = runs["mem_agents"].n
+    ndur, nhyd = runs["durable"].n, runs["hydrate"].n
     return [
         Row(
             f"(a) conversation, 2 agents, turns/s @{small}",
@@ -308,18 +310,25 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
         ),
         Row("(d) … 2 Agents: sessions opened/s (handshake)", "mem_agents", "open_per_s"),
         Row(
-            "(e) durable appends, 100 sessions, SQLite: env/s acknowledged",
+            f"(e) durable appends, {ndur:,} env over 100 concurrent sessions, SQLite: env/s acked",
             "durable",
             "env_per_s",
             target="≥ 20,000/s",
             check=at_least(20_000),
         ),
         Row(
-            "(f) Hub.open on a SQLite store with many envelopes: seconds",
+            "(e) … durable: second half / first half",
+            "durable",
+            "second_over_first",
+            target="≈ 1 (flat)",
+        ),
+        Row(
+            f"(f) Hub.open, SQLite store holding {nhyd:,} env / {nhyd // 100:,} sessions: seconds",
             "hydrate",
             "open_seconds",
             higher_is_better=False,
         ),
+        Row("(f) … envelopes hydrated per second", "hydrate", "env_per_s_hydrated"),
     ]
 
 
@@ -333,6 +342,13 @@ def derived(
             return None
         sv, bv = s.median("turns_per_s"), b.median("turns_per_s")
         return bv / sv if sv and bv is not None else None
+    if metric == "second_over_first":
+        vals = [
+            x["second_half_per_s"] / x["first_half_per_s"]
+            for x in outcome.samples
+            if x.get("first_half_per_s")
+        ]
+        return statistics.median(vals) if vals else None
     if metric == "last_over_first":
         vals = [
             x["last_chunk_per_s"] / x["first_chunk_per_s"]
@@ -360,7 +376,7 @@ def render(
     footnotes: list[str] = []
     for row in rows_for(runs):
         src = "conv_large" if row.key == "conv_ratio" else row.key
-        if src not in runs or not any((i, src) in outcomes for i in impls):
+        if not any((i, src) in outcomes for i in impls):
             continue
         cells: dict[str, str] = {}
         values: dict[str, float | None] = {}
@@ -382,7 +398,7 @@ def render(
                 footnotes.append(f"{impl} `{src}`: {oc.errors[0]}")
         r, h = values["ref"], values["hubbub"]
         ratio = ""
-        if r and h and row.key != "conv_ratio" and row.metric != "last_over_first":
+        if r and h and row.key != "conv_ratio" and "_over_" not in row.metric:
             if row.higher_is_better:
                 ratio = f"{h / r:.1f}x faster" if h >= r else f"{r / h:.1f}x slower"
             else:
@@ -411,6 +427,15 @@ def main() -> int:
         help="run only this workload group (repeatable): conversation, consulting, "
         "raw_post, memory, durable, hydrate",
     )
+    ap.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="override a run's N, e.g. --size hydrate=1000000 --impl hubbub "
+        "(keys: conv_small conv_large consult raw_detached raw_attached mem_hub "
+        "mem_hub_disk mem_agents durable hydrate)",
+    )
     ap.add_argument("--impl", choices=["both", "ref", "hubbub"], default="both")
     ap.add_argument("--durable", action="store_true", help="also run (e)/(f) durable-hub workloads")
     ap.add_argument("--timeout", type=float, default=120.0, help="per-subprocess timeout, s")
@@ -427,6 +452,10 @@ def main() -> int:
 
     reps = args.reps or (1 if args.quick else 3)
     all_runs = runs_for(args.quick)
+    sizes = dict(kv.split("=", 1) for kv in args.size)
+    all_runs = [
+        dataclasses.replace(r, n=int(sizes[r.key])) if r.key in sizes else r for r in all_runs
+    ]
     selected = [
         r
         for r in all_runs
@@ -479,7 +508,7 @@ def main() -> int:
                     flush=True,
                 )
 
-    by_key = {r.key: r for r in selected}
+    by_key = {r.key: r for r in all_runs}  # labels; rows without outcomes are skipped
     versions = {impl: version_of(impl) for impl in available}
     cpu = platform.processor() or platform.machine()
     try:
@@ -496,7 +525,8 @@ def main() -> int:
             f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} · "
             f"`scripts/bench {' '.join(sys.argv[1:])}`".rstrip()
             + " · "
-            f"{os.cpu_count()} CPUs ({cpu}) · median of {reps} fresh-process run(s) each ({3 * reps} for conversation @100) · "
+            f"{os.cpu_count()} CPUs ({cpu}) · median of {reps} fresh-process run(s) each "
+            f"({3 * reps} for conversation @100) · "
             f"wall {time.perf_counter() - t_start:.0f}s",
             "",
             f"Clock: {args.clock} · 1-min load average {load_start:.1f} at start, "
