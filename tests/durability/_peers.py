@@ -21,7 +21,7 @@ from hubbub.network import (
     Resume,
 )
 
-__all__ = ["RawPeer", "state_dict"]
+__all__ = ["RawPeer", "state_dict", "state_json"]
 
 
 class RawPeer:
@@ -94,3 +94,10 @@ def state_dict(state: Any) -> Any:
     if dataclasses.is_dataclass(state) and not isinstance(state, type):
         return dataclasses.asdict(state)
     return state
+
+
+def state_json(state: Any) -> str:
+    """An adapter state as canonical JSON (sorted keys), comparable across processes."""
+    import orjson
+
+    return orjson.dumps(state_dict(state), option=orjson.OPT_SORT_KEYS).decode()
