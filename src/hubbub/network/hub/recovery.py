@@ -46,6 +46,13 @@ def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
 
 def fold_lines(live: LiveSession, lines: list[str], first_line: int = 1) -> LiveSession:
     """Fold WAL lines (numbered from ``first_line``) into ``live``; ReplayError on a bad log."""
+    fold_tail(live, lines, first_line)
+    return live
+
+
+def fold_tail(live: LiveSession, lines: list[str], first_line: int = 1) -> Envelope | None:
+    """Fold WAL lines into ``live``; returns the last non-protocol envelope folded (or None)."""
+    last: Envelope | None = None
     meta = live.meta
     adapter = live.adapter
     pids = live.pids
@@ -72,10 +79,12 @@ def fold_lines(live: LiveSession, lines: list[str], first_line: int = 1) -> Live
             live.state = adapter.fold(env, live.state)
         if is_protocol_event(env.event_type):
             apply_lifecycle_event(meta, env)
-        elif env.created_at:
-            live.activity.observe(env, iso_to_seconds(env.created_at), pids)
+        else:
+            last = env
+            if env.created_at:
+                live.activity.observe(env, iso_to_seconds(env.created_at), pids)
     live.durable = live.seq
-    return live
+    return last
 
 
 def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
@@ -117,6 +126,11 @@ async def read_creation_record(hub: Hub, raw: str) -> SessionMetadata:
 
 async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
     """Read one session back from the store: snapshot + WAL tail (None if it does not exist)."""
+    loaded = await _load(hub, session_id)
+    return None if loaded is None else loaded[0]
+
+
+async def _load(hub: Hub, session_id: str) -> tuple[LiveSession, Envelope | None] | None:
     raw = await hub.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
@@ -125,7 +139,7 @@ async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
     covered = await restore_snapshot(hub, live)
     lines = await hub.store.read_lines(layout.wal_path(session_id), covered)
     try:
-        return fold_lines(live, lines, covered + 1)
+        return live, fold_tail(live, lines, covered + 1)
     except ReplayError:
         if not covered:
             raise
@@ -133,8 +147,21 @@ async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
         log.warning(
             "session %s: snapshot at %d does not fit its WAL; folding it all", session_id, covered
         )
-        meta = await read_creation_record(hub, raw)
-        return replay(hub, meta, await hub.store.read_lines(layout.wal_path(session_id)))
+        live = new_live(hub, await read_creation_record(hub, raw))
+        return live, fold_tail(live, await hub.store.read_lines(layout.wal_path(session_id)))
+
+
+def _pending_decision(live: LiveSession, last: Envelope | None) -> tuple[SessionState, str] | None:
+    """The close the adapter decided on the last admitted envelope, if a crash beat its record."""
+    if last is None or live.adapter is None:
+        return None
+    result = live.adapter.on_accepted(live.meta, last, live.state)
+    if result.next_state is None or result.next_state is SessionState.ACTIVE:
+        return None
+    state = (
+        SessionState.EXPIRED if result.next_state is SessionState.EXPIRED else SessionState.CLOSED
+    )
+    return state, result.auto_close_reason or "adapter_closed"
 
 
 async def hydrate(hub: Hub) -> None:
@@ -160,20 +187,27 @@ async def hydrate(hub: Hub) -> None:
     else:
         ids, index_lines = index
     live_ids: list[str] = []
-    interrupted = []
+    finish: list[tuple[LiveSession, SessionState, str]] = []
     for session_id in ids:
-        live = await load_session(hub, session_id)
-        if live is None:
+        loaded = await _load(hub, session_id)
+        if loaded is None:
             log.warning("session %s has no creation record; ignored", session_id)
             continue
+        live, last = loaded
         if live.meta.is_terminal():
             hub._remember_closed(live)
             continue
         hub._add_live(live)
         live_ids.append(session_id)
         if live.meta.state is SessionState.PENDING:
-            interrupted.append(live)
+            # The creator's open() was waiting in a process that is gone.
+            reason = "invite_rejected" if live.meta.rejected_by else "invite_interrupted"
+            finish.append((live, SessionState.CLOSED, reason))
+        else:
+            decision = _pending_decision(live, last)
+            if decision is not None:  # decided and acknowledged, but the close was not logged yet
+                finish.append((live, *decision))
     if index_lines < 0 or index_lines != len(live_ids):
         await compact_index(hub, live_ids)
-    for live in interrupted:
-        await hub._terminate(live, SessionState.CLOSED, "invite_interrupted")
+    for live, state, reason in finish:
+        await hub._terminate(live, state, reason)
