@@ -114,8 +114,9 @@ def stop_at_text(hub: Hub, n: int) -> tuple[asyncio.Event, list[float]]:
     tenth = max(1, n // 10)
 
     def counting_fold(envelope: Any, state: Any) -> Any:
-        if envelope.event_type == EV_TEXT and len(seen) < n:
-            seen.add(envelope.envelope_id)
+        eid = envelope.envelope_id
+        if envelope.event_type == EV_TEXT and len(seen) < n and eid not in seen:
+            seen.add(eid)
             if len(seen) % tenth == 0 or len(seen) == n:
                 stamp.append(now())
             if len(seen) == n:
