@@ -203,8 +203,10 @@ async def _open_hub_only(hub: Hub, a_id: str, b_id: str, manifest_type: str) -> 
     task = asyncio.ensure_future(
         hub.create_session(creator_id=a_id, manifest_type=manifest_type, participants=[b_id])
     )
-    while len(hub._sessions) == before and not task.done():  # noqa: ASYNC110 - tick until invited
-        await asyncio.sleep(0)
+    spins = 0
+    while len(hub._sessions) == before and not task.done():
+        spins += 1  # a loop tick at first; then short sleeps while a store thread works
+        await asyncio.sleep(0 if spins < 50 else 0.0002)
     if task.done():
         return (await task).session_id
     cid = next(reversed(hub._sessions))  # metadata is cached before the invite is posted
