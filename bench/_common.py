@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import sys
@@ -80,12 +81,19 @@ class GcTimer:
             self.seconds[gen] += time.perf_counter() - self._t0
             self.counts[gen] += 1
 
-    def __enter__(self) -> GcTimer:
+    def start(self) -> GcTimer:
         gc.callbacks.append(self._cb)
         return self
 
+    def stop(self) -> None:
+        if self._cb in gc.callbacks:
+            gc.callbacks.remove(self._cb)
+
+    def __enter__(self) -> GcTimer:
+        return self.start()
+
     def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._cb)
+        self.stop()
 
     def metrics(self) -> Metrics:
         return {
@@ -93,6 +101,11 @@ class GcTimer:
             "gc_gen2_seconds": self.seconds[2],
             "gc_gen2_collections": self.counts[2],
         }
+
+
+def diffs(xs: list[float]) -> list[float]:
+    """Successive differences."""
+    return [b - a for a, b in itertools.pairwise(xs)]
 
 
 def rate(count: float, seconds: float) -> float:
