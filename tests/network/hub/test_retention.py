@@ -58,3 +58,16 @@ async def test_audit_prune_keeps_newest_segments() -> None:
     dropped = await log.prune(keep_segments=2)
     assert len(dropped) == 3
     assert [r["n"] for r in await log.read_all()] == [6, 7, 8]
+
+
+async def test_closed_sessions_do_not_stay_in_the_ttl_heap(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    hub = await Hub.open(MemoryKnowledgeStore(), clock=MockClock(), **OPTS)
+    alice = await raw_peer(hub, "alice").start()
+    bob = await raw_peer(hub, "bob").start()
+    for _ in range(300):
+        m = await hub.create_session(
+            creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+        )
+        await hub.close_session(m.session_id)
+    assert len(hub._ttl_heap) <= 2 * len(hub._sessions) + 64
+    await hub.close()

@@ -964,6 +964,11 @@ class Hub:
                 if not bucket:
                     del self._by_agent[pid]
         live.fired = None
+        heap = self._ttl_heap
+        if len(heap) > 2 * len(self._sessions) + 64:
+            # Closed sessions' expiry entries would otherwise stay until their TTL.
+            self._ttl_heap = [e for e in heap if e[1] in self._sessions]
+            heapq.heapify(self._ttl_heap)
         self._remember_closed(live)
 
     def _remember_closed(self, live: LiveSession) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -188,8 +189,13 @@ async def hydrate(hub: Hub) -> None:
         ids, index_lines = index
     live_ids: list[str] = []
     finish: list[tuple[LiveSession, SessionState, str]] = []
-    for session_id in ids:
-        loaded = await _load(hub, session_id)
+    # Load in concurrent batches so a threaded store answers many reads per round trip.
+    loads: list[tuple[str, tuple[LiveSession, Envelope | None] | None]] = []
+    for start in range(0, len(ids), 128):
+        chunk = ids[start : start + 128]
+        results = await asyncio.gather(*(_load(hub, sid) for sid in chunk))
+        loads.extend(zip(chunk, results, strict=True))
+    for session_id, loaded in loads:
         if loaded is None:
             log.warning("session %s has no creation record; ignored", session_id)
             continue
