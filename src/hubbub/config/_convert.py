@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import json
 import threading
 import weakref
@@ -235,3 +236,37 @@ def wrap_sdk_error(exc: Exception, sdk: Any, *, provider: str, model: str) -> Pr
     return ProviderError(
         f"{label} call for model {model!r} failed: {exc}", provider=provider, model=model
     )
+
+
+def require_sdk(module: str, config_name: str, extra: str) -> None:
+    """Raise a helpful ImportError when a provider SDK is not installed."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"{config_name} needs the {module!r} package: pip install 'hubbub[{extra}]'"
+        ) from exc
+
+
+def sdk_kwargs(
+    *,
+    max_retries: int,
+    api_key: str | None,
+    base_url: str | None,
+    timeout: Any,
+    default_headers: Any,
+    http_client: Any,
+) -> dict[str, Any]:
+    """Constructor arguments shared by both SDK clients (unset values are left to the SDK)."""
+    kwargs: dict[str, Any] = {"max_retries": max_retries}
+    if api_key is not None:
+        kwargs["api_key"] = api_key
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if default_headers:
+        kwargs["default_headers"] = dict(default_headers)
+    if http_client is not None:
+        kwargs["http_client"] = http_client
+    return kwargs

@@ -28,7 +28,6 @@ event loop is built on first use and reused by every client the config creates.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,9 @@ from hubbub.config._convert import (
     join_prompt,
     parse_arguments,
     part_text,
+    require_sdk,
     result_text,
+    sdk_kwargs,
     wrap_sdk_error,
 )
 from hubbub.config.base import ModelProvider
@@ -153,17 +154,14 @@ class AnthropicConfig:
     def _build_sdk_client(self) -> AsyncAnthropic:
         from anthropic import AsyncAnthropic
 
-        kwargs: dict[str, Any] = {"max_retries": self.max_retries}
-        if self.api_key is not None:
-            kwargs["api_key"] = self.api_key
-        if self.base_url is not None:
-            kwargs["base_url"] = self.base_url
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
-        if self.default_headers:
-            kwargs["default_headers"] = dict(self.default_headers)
-        if self.http_client is not None:
-            kwargs["http_client"] = self.http_client
+        kwargs = sdk_kwargs(
+            max_retries=self.max_retries,
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            default_headers=self.default_headers,
+            http_client=self.http_client,
+        )
         return AsyncAnthropic(**kwargs)
 
 
@@ -172,12 +170,7 @@ async def _close_sdk(client: AsyncAnthropic) -> None:
 
 
 def _require_sdk() -> None:
-    try:
-        importlib.import_module("anthropic")
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "AnthropicConfig needs the 'anthropic' package: pip install 'hubbub[anthropic]'"
-        ) from exc
+    require_sdk("anthropic", "AnthropicConfig", "anthropic")
 
 
 class AnthropicClient:

@@ -25,7 +25,6 @@ Works with any OpenAI-compatible server (Ollama, vLLM, ...) through ``base_url``
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,8 @@ from hubbub.config._convert import (
     binary_base64,
     join_prompt,
     part_text,
+    require_sdk,
+    sdk_kwargs,
     wrap_sdk_error,
 )
 from hubbub.config.base import ModelProvider
@@ -152,7 +153,6 @@ class OpenAIConfig:
     def _build_sdk_client(self) -> AsyncOpenAI:
         from openai import AsyncOpenAI
 
-        kwargs: dict[str, Any] = {"max_retries": self.max_retries}
         api_key = self.api_key
         base_url = self.base_url
         if (
@@ -161,16 +161,14 @@ class OpenAIConfig:
             and (base_url is not None or os.environ.get("OPENAI_BASE_URL"))
         ):
             api_key = PLACEHOLDER_API_KEY
-        if api_key is not None:
-            kwargs["api_key"] = api_key
-        if base_url is not None:
-            kwargs["base_url"] = base_url
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
-        if self.default_headers:
-            kwargs["default_headers"] = dict(self.default_headers)
-        if self.http_client is not None:
-            kwargs["http_client"] = self.http_client
+        kwargs = sdk_kwargs(
+            max_retries=self.max_retries,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=self.timeout,
+            default_headers=self.default_headers,
+            http_client=self.http_client,
+        )
         return AsyncOpenAI(**kwargs)
 
 
@@ -179,12 +177,7 @@ async def _close_sdk(client: AsyncOpenAI) -> None:
 
 
 def _require_sdk() -> None:
-    try:
-        importlib.import_module("openai")
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "OpenAIConfig needs the 'openai' package: pip install 'hubbub[openai]'"
-        ) from exc
+    require_sdk("openai", "OpenAIConfig", "openai")
 
 
 class OpenAIClient:
