@@ -16,7 +16,7 @@ from hubbub.context import ConversationContext
 from hubbub.di import CallPlan
 from hubbub.events import BaseEvent, Condition
 from hubbub.stream import Stream
-from hubbub.tools import FunctionTool, Tool, ToolMiddleware, ensure_tool, tool
+from hubbub.tools import Tool, ToolMiddleware, ensure_tool, tool_decorator
 
 __all__ = ["Contributions", "Observer", "Plugin", "PromptHook", "observer"]
 
@@ -137,19 +137,15 @@ class Contributions:
     ) -> Any:
         """Decorator (bare or called) building a tool and adding it; returns the FunctionTool."""
 
-        def make(f: Callable[..., Any]) -> FunctionTool:
-            t = tool(
-                f,
-                name=name,
-                description=description,
-                schema=schema,
-                sync_to_thread=sync_to_thread,
-                middleware=middleware,
-            )
-            self.tools.append(t)
-            return t
-
-        return make if fn is None else make(fn)
+        return tool_decorator(
+            self.tools.append,
+            fn,
+            name=name,
+            description=description,
+            schema=schema,
+            sync_to_thread=sync_to_thread,
+            middleware=middleware,
+        )
 
     def add_tool(self, obj: Callable[..., Any] | Tool) -> Any:
         """Add a tool (a copy of a Tool, or a function wrapped with ``tool``); chainable."""

@@ -292,6 +292,22 @@ def tool(
     return make(fn)
 
 
+def tool_decorator(
+    add: Callable[[FunctionTool], object], fn: Callable[..., Any] | None, **options: Any
+) -> Any:
+    """The body of every ``.tool`` decorator: build a FunctionTool, hand it to ``add``, return it.
+
+    Works bare (``fn`` given) or called (``fn`` None: returns the decorator).
+    """
+
+    def make(f: Callable[..., Any]) -> FunctionTool:
+        t = FunctionTool(f, **options)
+        add(t)
+        return t
+
+    return make if fn is None else make(fn)
+
+
 def ensure_tool(obj: Callable[..., Any] | Tool) -> Tool:
     """Return ``obj`` as a Tool: Tools are copied, callables wrapped with :func:`tool`."""
     if isinstance(obj, Tool):
@@ -337,19 +353,15 @@ class Toolkit(Tool):
     ) -> Any:
         """Decorator adding a function tool to the kit; returns the FunctionTool."""
 
-        def make(f: Callable[..., Any]) -> FunctionTool:
-            t = tool(
-                f,
-                name=name,
-                description=description,
-                schema=schema,
-                sync_to_thread=sync_to_thread,
-                middleware=middleware,
-            )
-            self.add_tool(t)
-            return t
-
-        return make if fn is None else make(fn)
+        return tool_decorator(
+            self.add_tool,
+            fn,
+            name=name,
+            description=description,
+            schema=schema,
+            sync_to_thread=sync_to_thread,
+            middleware=middleware,
+        )
 
     @property
     def tools(self) -> tuple[Tool, ...]:
