@@ -26,7 +26,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -99,7 +99,6 @@ HUB_ONLY_EVENTS = frozenset(
         EV_EXPECTATION_VIOLATED,
     }
 )
-_NO_FOLLOW: tuple[str, str] | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -773,7 +772,7 @@ class Hub:
             )
         live.seq += 1
         live.state = adapter.fold(stamped, live.state)
-        follow = _NO_FOLLOW
+        follow: tuple[str, str] | None = None  # what the admission leads to: open or close
         if et.startswith(PROTOCOL_PREFIXES):
             apply_lifecycle_event(meta, stamped)
             if et == EV_SESSION_INVITE_ACK:
@@ -1125,6 +1124,4 @@ class Hub:
 
 
 def _iso_after(iso: str, seconds: float) -> str:
-    from datetime import datetime, timedelta
-
     return (datetime.fromisoformat(iso) + timedelta(seconds=seconds)).isoformat()
