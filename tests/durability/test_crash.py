@@ -225,7 +225,7 @@ class Crash:
         self, hub: Hub, store: KnowledgeStore, sid: str, acks: list[tuple[int, str]]
     ) -> None:
         lines = await store.read_lines(layout.wal_path(sid))
-        envs = [Envelope.from_json(line) for line in lines if line]
+        envs = [Envelope.from_wal_line(line, sid) for line in lines if line]
         assert all(e.session_id == sid for e in envs), f"{sid}: a line of another session"
         assert [e.sequence for e in envs] == list(range(1, len(envs) + 1)), f"{sid}: gap"
         eids = [e.envelope_id for e in envs]

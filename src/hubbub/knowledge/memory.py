@@ -21,6 +21,7 @@ import logging
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from typing import TypeAlias
 
 from hubbub.knowledge.base import (
@@ -28,6 +29,7 @@ from hubbub.knowledge.base import (
     ChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    check_line_requests,
     check_range,
     normalize_file_path,
     normalize_path,
@@ -255,6 +257,35 @@ class MemoryKnowledgeStore:
             return len(split_lines(node))
         return 0
 
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path, in order (one pass, nothing awaited)."""
+        self._check_open()
+        out: builtins.list[str | None] = []
+        for node in [self._lookup(normalize_path(p)) for p in paths]:
+            if type(node) is str:
+                out.append(node)
+            elif type(node) is _Log:
+                out.append(node.text())
+            else:
+                out.append(None)
+        return out
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every request, in order."""
+        self._check_open()
+        out: builtins.list[builtins.list[str]] = []
+        for norm, start in check_line_requests(requests):
+            node = self._lookup(norm)
+            if type(node) is _Log:
+                out.append(node.read_lines(start, None))
+            elif type(node) is str:
+                out.append(split_lines(node)[start:])
+            else:
+                out.append([])
+        return out
+
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return sorted child names, directories suffixed with "/"."""
         self._check_open()
@@ -286,7 +317,8 @@ class MemoryKnowledgeStore:
 
     async def append(self, path: str, content: str) -> int:
         """Append ``content``; return the byte offset where it starts."""
-        self._check_open()
+        if self._closed:
+            raise StoreClosedError("store is closed")
         if type(content) is not str:
             raise TypeError(f"content must be a str, got {type(content).__name__}")
         hot = self._hot.get(path)

@@ -71,7 +71,7 @@ class Priority(str, enum.Enum):
 
 
 _PRIORITIES = frozenset(p.value for p in Priority)
-_WAL_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_WAL_OPTS = orjson.OPT_APPEND_NEWLINE
 
 
 def is_protocol_event(event_type: str) -> bool:
@@ -129,12 +129,13 @@ class Envelope:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
 
     def to_wal_line(self) -> str:
-        """Serialise as one compact WAL line (fields at their default are left out) plus "\n".
+        """Serialise as one compact WAL line plus "\n", for the session's own WAL file.
 
-        ``from_json`` restores the omitted defaults, so the line round-trips exactly.
+        Fields at their default are left out, and so is ``session_id``: the WAL's
+        path names the session. ``from_wal_line`` restores both, so the line
+        round-trips exactly. Keys are in field order (no sort: it is deterministic).
         """
         d: dict[str, Any] = {
-            "session_id": self.session_id,
             "sender_id": self.sender_id,
             "audience": self.audience,
             "event_type": self.event_type,
@@ -194,6 +195,17 @@ class Envelope:
             ) from exc
         env.check_shape()
         return env
+
+    @classmethod
+    def from_wal_line(cls, text: str | bytes, session_id: str) -> Envelope:
+        """Parse a line of ``session_id``'s WAL (a line that names a session keeps its own)."""
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"envelope is not valid JSON: {exc}", code="bad_envelope") from exc
+        if type(data) is dict and "session_id" not in data:
+            data["session_id"] = session_id
+        return cls.from_dict(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Envelope:

@@ -126,11 +126,25 @@ def test_envelope_round_trips(env: Envelope) -> None:
     assert Envelope.from_dict(env.to_dict()) == env
     assert Envelope.from_json(env.to_json()) == env
     assert Envelope.from_json(env.to_json().encode()) == env
-    # to_json is the WAL line: sorted keys, one line, stable.
+    # to_json: sorted keys, one line, stable.
     line = env.to_json()
     assert "\n" not in line
     assert list(orjson.loads(line)) == sorted(env.to_dict())
     assert Envelope.from_json(line).to_json() == line
+    # The WAL line: one line, no session_id (the WAL's path names it), defaults left out.
+    wal = env.to_wal_line()
+    assert wal.endswith("\n") and "\n" not in wal[:-1]
+    assert "session_id" not in orjson.loads(wal)
+    assert Envelope.from_wal_line(wal, env.session_id) == env
+    assert Envelope.from_wal_line(wal.encode(), env.session_id).to_wal_line() == wal
+
+
+def test_wal_line_keeps_a_named_session() -> None:
+    """A line that names its session (older WALs, foreign lines) keeps that name."""
+    line = Envelope("s1", "a", None, EV_TEXT).to_json()
+    assert Envelope.from_wal_line(line, "s2").session_id == "s1"
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        Envelope.from_wal_line("{", "s1")
 
 
 def test_to_dict_copies_audience() -> None:

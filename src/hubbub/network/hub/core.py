@@ -683,7 +683,7 @@ class Hub:
         if not isinstance(session_id, str) or not session_id or "/" in session_id:
             return []
         lines = await self._store.read_lines(layout.wal_path(session_id), since, until)
-        return [Envelope.from_json(line) for line in lines if line]
+        return [Envelope.from_wal_line(line, session_id) for line in lines if line]
 
     def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
         """Would the hub admit a (blank) envelope of ``event_type`` from ``sender_id`` right now?"""
@@ -741,8 +741,9 @@ class Hub:
             )
         et = env.event_type
         sender = env.sender_id
+        protocol = et.startswith(PROTOCOL_PREFIXES)
         if not internal:
-            self._check_send(live, env, et, sender)
+            self._check_send(live, env, et, sender, protocol)
         adapter.validate_send(meta, env, live.state)
 
         # ---- stamp, fold and start the append: one synchronous step --------
@@ -773,7 +774,7 @@ class Hub:
         live.seq += 1
         live.state = adapter.fold(stamped, live.state)
         follow: tuple[str, str] | None = None  # what the admission leads to: open or close
-        if et.startswith(PROTOCOL_PREFIXES):
+        if protocol:
             apply_lifecycle_event(meta, stamped)
             if et == EV_SESSION_INVITE_ACK:
                 if meta.state is _PENDING and not meta.pending_acks and not meta.rejected_by:
@@ -796,7 +797,7 @@ class Hub:
 
         # ---- durable: acknowledge, dispatch, then consequences ---------------
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-            self._dispatch(stamped, live.pids)
+            self._dispatch(stamped, live.pids, not protocol)
         if follow is not None:
             kind, reason = follow
             if kind == "open":
@@ -808,14 +809,15 @@ class Hub:
                 )
         return stamped
 
-    def _check_send(self, live: LiveSession, env: Envelope, et: str, sender: str) -> None:
+    def _check_send(
+        self, live: LiveSession, env: Envelope, et: str, sender: str, protocol: bool
+    ) -> None:
         """Identity, participation, state, access and inbox checks for a client's envelope."""
         meta = live.meta
         if et in HUB_ONLY_EVENTS:
             raise ProtocolError(f"event type {et!r} is reserved for the hub")
         if sender not in live.pids:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
-        protocol = is_protocol_event(et)
         if not protocol and meta.state is not _ACTIVE:
             raise ProtocolError(
                 f"session {meta.session_id} is not active (state={meta.state.value})"
@@ -854,11 +856,13 @@ class Hub:
                     if cap and pending >= cap:
                         raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
 
-    def _dispatch(self, env: Envelope, pids: list[str]) -> None:
-        """Queue a NotifyFrame for every recipient that is connected (never raises)."""
+    def _dispatch(self, env: Envelope, pids: list[str], substantive: bool = False) -> None:
+        """Queue a NotifyFrame for every recipient that is connected (never raises).
+
+        ``substantive`` (not a protocol event): the recipients' pending-inbox counts grow.
+        """
         sender = env.sender_id
         recipients = env.audience if env.audience is not None else pids
-        substantive = not is_protocol_event(env.event_type)
         reg = self._registry
         for rid in recipients:
             if rid == sender and env.audience is None:

@@ -61,7 +61,7 @@ def fold_tail(live: LiveSession, lines: list[str], first_line: int = 1) -> Envel
         if not line:
             continue
         try:
-            env = Envelope.from_json(line)
+            env = Envelope.from_wal_line(line, meta.session_id)
         except Exception as exc:
             raise ReplayError(
                 f"session {meta.session_id}: WAL line {number} does not decode: {exc}"

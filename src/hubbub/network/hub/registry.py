@@ -35,7 +35,9 @@ def _dumps(value: dict[str, Any]) -> str:
 
 def glob_match(name: str, patterns: list[str]) -> bool:
     """Return True if ``name`` matches any fnmatch pattern."""
-    return any(p == "*" or fnmatch.fnmatchcase(name, p) for p in patterns)
+    if "*" in patterns:  # the default rule: one C-level scan, no pattern matching
+        return True
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 class Registry:
