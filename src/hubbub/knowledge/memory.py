@@ -6,8 +6,9 @@ Design: the file system is a tree of plain dicts (a directory is a ``dict``
 from child name to node), so an open session costs one small dict plus its
 files, and ``list``/``delete`` touch only the subtree involved. A written file
 is stored as the ``str`` itself; a file that has been appended to is a
-:class:`_Log` holding its ``"\\n"``-terminated lines as a list, so ``append`` is
-O(record) and ``read_lines``/``line_count`` never re-split the file.
+:class:`_Log` holding its UTF-8 bytes packed in one ``bytearray`` plus a line
+count, so ``append`` is O(record), ``line_count`` is O(1), and a line-indexed
+read builds the line offsets once and keeps them.
 
 Concurrency: no operation awaits, so each one is atomic with respect to the
 event loop and no lock is needed; the store must be used from one event loop.
@@ -20,7 +21,6 @@ import builtins
 import logging
 import sys
 from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -41,21 +41,20 @@ __all__ = ["MemoryKnowledgeStore"]
 _log = logging.getLogger(__name__)
 
 
-def _blen(text: str) -> int:
-    """Return the UTF-8 length of ``text`` (O(1) for ASCII)."""
-    return len(text) if text.isascii() else len(text.encode())
-
-
 class _Log:
-    """An appended-to file: complete lines (with "\\n") plus the pieces of an open last line."""
+    """An appended-to file, packed: its UTF-8 bytes in one ``bytearray``.
 
-    __slots__ = ("lines", "nbytes", "starts", "tail")
+    One object per file however many lines it has (a list of ``str`` lines costs
+    ~57 bytes of object header per line). ``nl`` counts the ``"\\n"``-terminated
+    lines; ``starts`` (the byte offset of every line, the open last line
+    included) is built on the first read that needs it and kept up to date after.
+    """
+
+    __slots__ = ("buf", "nl", "starts")
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.tail: list[str] | None = None
-        self.nbytes = 0
-        # Byte offset of every line start; built on the first read_range only.
+        self.buf = bytearray()
+        self.nl = 0
         self.starts: array[int] | None = None
 
     @classmethod
@@ -65,82 +64,75 @@ class _Log:
         log.add(text)
         return log
 
+    @property
+    def nbytes(self) -> int:
+        return len(self.buf)
+
     def add(self, content: str) -> int:
         """Append ``content`` and return its starting byte offset."""
-        offset = self.nbytes
-        n = len(content)
-        if not n:
+        buf = self.buf
+        offset = len(buf)
+        if not content:
             return offset
-        self.nbytes = offset + (n if content.isascii() else len(content.encode()))
-        if self.tail is None and content.find("\n") == n - 1:
-            # The hub's case: exactly one complete line.
-            if self.starts is not None:
-                self.starts.append(offset)
-            self.lines.append(content)
-            return offset
-        self._add_general(content, offset)
-        return offset
-
-    def _add_general(self, content: str, pos: int) -> None:
+        data = content.encode()
         starts = self.starts
-        pieces = content.split("\n")
-        last = pieces.pop()
-        for piece in pieces:
-            if self.tail is not None:
-                self.tail.append(piece + "\n")
-                self.lines.append("".join(self.tail))
-                self.tail = None
-            else:
-                if starts is not None:
-                    starts.append(pos)
-                self.lines.append(piece + "\n")
-            pos += _blen(piece) + 1
-        if last:
-            if self.tail is None:
-                if starts is not None:
-                    starts.append(pos)
-                self.tail = [last]
-            else:
-                self.tail.append(last)
+        if starts is not None:
+            pos = offset
+            if offset and buf[-1] != 10:  # continues the open last line
+                pos = data.find(b"\n") + 1 + offset
+                if pos == offset:  # no newline: still the same open line
+                    pos = -1
+            end = offset + len(data)
+            while 0 <= pos < end:
+                starts.append(pos)
+                nxt = data.find(b"\n", pos - offset)
+                pos = -1 if nxt < 0 else nxt + 1 + offset
+        buf += data
+        self.nl += 1 if content.find("\n") == len(content) - 1 else data.count(b"\n")
+        return offset
 
     def text(self) -> str:
         """Return the whole file."""
-        body = "".join(self.lines)
-        return body + "".join(self.tail) if self.tail else body
+        return self.buf.decode()
 
     def line_count(self) -> int:
         """Return the number of lines, the open last line included."""
-        return len(self.lines) + (1 if self.tail else 0)
+        buf = self.buf
+        return self.nl + (1 if buf and buf[-1] != 10 else 0)
 
-    def read_lines(self, start: int, end: int | None) -> list[str]:
-        """Return lines ``[start, end)`` without terminators."""
-        out = [line[:-1] for line in self.lines[start:end]]
-        n = len(self.lines)
-        if self.tail and start <= n and (end is None or end > n):
-            out.append("".join(self.tail))
-        return out
-
-    def read_range(self, start: int, end: int | None) -> str:
-        """Return bytes ``[start, end)`` decoded, touching only the lines that overlap."""
-        if start >= self.nbytes or (end is not None and end <= start):
-            return ""
+    def _starts(self) -> array[int]:
         starts = self.starts
         if starts is None:
             starts = self.starts = array("q")
-            pos = 0
-            for line in self.lines:
+            buf = self.buf
+            pos, end = 0, len(buf)
+            while pos < end:
                 starts.append(pos)
-                pos += _blen(line)
-            if self.tail:
-                starts.append(pos)
-        first = bisect_right(starts, start) - 1
-        last = len(starts) if end is None else bisect_left(starts, end)
-        chunk = "".join(self.lines[first:last])
-        if self.tail and last > len(self.lines):
-            chunk += "".join(self.tail)
-        base = starts[first]
-        data = chunk.encode()[start - base : None if end is None else end - base]
-        return data.decode("utf-8", "replace")
+                pos = buf.find(b"\n", pos) + 1 or end
+        return starts
+
+    def read_lines(self, start: int, end: int | None) -> list[str]:
+        """Return lines ``[start, end)`` without terminators (one decode, one split)."""
+        buf = self.buf
+        count = self.line_count()
+        stop = count if end is None else min(end, count)
+        if start >= stop:
+            return []
+        if start == 0 and stop == count:
+            lo, hi = 0, len(buf)
+        else:
+            starts = self._starts()
+            lo = starts[start]
+            hi = starts[stop] if stop < count else len(buf)
+        if buf[hi - 1] == 10:
+            hi -= 1
+        return buf[lo:hi].decode().split("\n")
+
+    def read_range(self, start: int, end: int | None) -> str:
+        """Return bytes ``[start, end)`` decoded (a multi-byte character cut by a bound is replaced)."""
+        if start >= len(self.buf) or (end is not None and end <= start):
+            return ""
+        return self.buf[start:end].decode("utf-8", "replace")
 
 
 _Node: TypeAlias = "dict[str, _Node] | str | _Log"
