@@ -135,15 +135,15 @@ class Envelope:
         path names the session. ``from_wal_line`` restores both, so the line
         round-trips exactly. Keys are in field order (no sort: it is deterministic).
         """
-        d: dict[str, Any] = {
-            "sender_id": self.sender_id,
-            "audience": self.audience,
-            "event_type": self.event_type,
-            "event_data": self.event_data,
-            "envelope_id": self.envelope_id,
-            "created_at": self.created_at,
-            "sequence": self.sequence,
-        }
+        d: dict[str, Any] = {"sender_id": self.sender_id}
+        if self.audience is not None:
+            d["audience"] = self.audience
+        d["event_type"] = self.event_type
+        if self.event_data:
+            d["event_data"] = self.event_data
+        d["envelope_id"] = self.envelope_id
+        d["created_at"] = self.created_at
+        d["sequence"] = self.sequence
         if self.task_id is not None:
             d["task_id"] = self.task_id
         if self.causation_id is not None:

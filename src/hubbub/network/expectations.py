@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 
+_NO_TIMES: dict[str, float] = {}
+
+
 @dataclass(slots=True)
 class SessionActivity:
     """What the evaluators need to know about a session's traffic, in epoch seconds.
@@ -44,8 +47,10 @@ class SessionActivity:
 
     created_at: float
     last_content_at: float
-    text_to: dict[str, float] = field(default_factory=dict)
-    text_from: dict[str, float] = field(default_factory=dict)
+    # Until the first text, both share one empty dict (never written to): an idle
+    # session costs no dicts of its own. ``observe`` gives each its own on first use.
+    text_to: dict[str, float] = field(default_factory=lambda: _NO_TIMES)
+    text_from: dict[str, float] = field(default_factory=lambda: _NO_TIMES)
 
     def observe(self, envelope: Envelope, at: float, participants: Sequence[str]) -> None:
         """Account for one admitted envelope stamped at ``at``."""
@@ -56,15 +61,20 @@ class SessionActivity:
         if et != EV_TEXT:
             return
         sender = envelope.sender_id
+        if self.text_from is _NO_TIMES:
+            self.text_from = {}
         self.text_from[sender] = at
         # The sender has answered whatever was addressed to it. Cleared here, in
         # admission order, rather than compared by time in the evaluator: under a
         # frozen (mock) clock a reply and a later question share one timestamp.
-        self.text_to.pop(sender, None)
+        text_to = self.text_to
+        text_to.pop(sender, None)
         targets = participants if envelope.audience is None else envelope.audience
         for pid in targets:
             if pid != sender:
-                self.text_to[pid] = at
+                if text_to is _NO_TIMES:
+                    text_to = self.text_to = {}
+                text_to[pid] = at
 
 
 @dataclass(slots=True)

@@ -286,6 +286,17 @@ def test_observe_text_broadcast_addresses_everyone_but_sender() -> None:
     assert act.text_to == {BOB: T0 + 5, CAROL: T0 + 5}
 
 
+def test_idle_sessions_share_nothing_once_written() -> None:
+    """Fresh records start on one shared empty dict; the first text gives each its own."""
+    a, b = fresh(), fresh()
+    observe(a, text(ALICE), 5, (ALICE, BOB))
+    assert (a.text_from, a.text_to) == ({ALICE: T0 + 5}, {BOB: T0 + 5})
+    assert (b.text_from, b.text_to) == ({}, {})
+    observe(b, text(BOB, audience=[]), 7, (ALICE, BOB))  # addresses nobody
+    assert (b.text_from, b.text_to) == ({BOB: T0 + 7}, {})
+    assert fresh().text_from == {} and fresh().text_to == {}
+
+
 def test_observe_text_with_audience_addresses_only_audience() -> None:
     act = fresh()
     observe(act, text(ALICE, audience=[BOB, ALICE]), 5, (ALICE, BOB, CAROL))

@@ -19,6 +19,7 @@ A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import heapq
 import logging
@@ -182,6 +183,7 @@ class Hub:
         self._adapter_states = _AdapterStates(self)
         self._endpoints: dict[str, Any] = {}
         self._manifest_refs: dict[str, SessionManifest] = {}
+        self._manifest_ref_of: dict[int, tuple[SessionManifest, SessionManifest, str]] = {}
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._pending_inbox: dict[str, int] = {}
@@ -603,22 +605,44 @@ class Hub:
 
     async def _creation_record(self, meta: SessionMetadata) -> str:
         """The compact creation record: defaults left out, the manifest stored once by content hash."""
-        manifest_json = _dumps(meta.manifest.to_dict())
-        ref = hashlib.sha256(manifest_json.encode()).hexdigest()[:24]
+        ref = await self._manifest_ref(meta.manifest)
+        record: dict[str, Any] = {
+            "session_id": meta.session_id,
+            "manifest": {"ref": ref},
+            "creator_id": meta.creator_id,
+            # Roles, order and join time follow from the id list at creation (see recovery).
+            "participants": meta.participant_ids(),
+            "state": meta.state.value,
+            "created_at": meta.created_at,
+        }
+        optional = (
+            ("expires_at", meta.expires_at),
+            ("parent_session_id", meta.parent_session_id),
+            ("knobs", meta.knobs),
+            ("labels", meta.labels),
+            ("required_acks", meta.required_acks),
+            ("pending_acks", meta.pending_acks),
+        )
+        for key, value in optional:
+            if value is not None and value != {} and value != []:
+                record[key] = value
+        return _dumps(record)
+
+    async def _manifest_ref(self, manifest: SessionManifest) -> str:
+        """The content hash a creation record names its manifest by; stores the manifest once."""
+        known = self._manifest_ref_of.get(id(manifest))
+        # Cached by identity, with a copy to compare: a manifest changed in place is re-hashed.
+        if known is not None and known[0] is manifest and known[1] == manifest:
+            ref = known[2]
+        else:
+            ref = hashlib.sha256(_dumps(manifest.to_dict()).encode()).hexdigest()[:24]
+            self._manifest_ref_of[id(manifest)] = (manifest, copy.deepcopy(manifest), ref)
         if ref not in self._manifest_refs:
             path = layout.manifest_path(ref)
             if not await self._store.exists(path):
-                await self._store.write(path, manifest_json)
-            self._manifest_refs[ref] = meta.manifest
-        record = {
-            k: v
-            for k, v in meta.to_dict().items()
-            if v is not None and v != "" and v != [] and v != {}
-        }
-        record["manifest"] = {"ref": ref}
-        # Roles, order and join time follow from the id list at creation (see recovery).
-        record["participants"] = meta.participant_ids()
-        return _dumps(record)
+                await self._store.write(path, _dumps(manifest.to_dict()))
+            self._manifest_refs[ref] = manifest
+        return ref
 
     async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
         """Close a session (``reason`` defaults to "explicit_close"); closing a closed one is a no-op."""
