@@ -17,6 +17,12 @@ Model:
   append costs O(record), never O(file).
 * Lines are ``"\\n"``-terminated; ``read_lines``/``line_count`` see a final
   unterminated fragment as a line. The hub appends one JSON line per envelope.
+* Bulk reads: ``read_many`` and ``read_lines_many`` answer many paths in one
+  call (one query or pipeline where the backend has them), so reading back
+  thousands of sessions costs a handful of round trips instead of one per file.
+  Code that accepts any store calls the module functions :func:`read_many` and
+  :func:`read_lines_many`, which fall back to concurrent single reads for a
+  store that predates the bulk methods.
 
 Durability is per store and documented in each module docstring. The contract
 common to all: when an awaited mutation returns, a later read through the same
@@ -25,12 +31,14 @@ store sees it, and appends to one path land in call order.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 __all__ = [
     "ChangeCallback",
+    "check_line_requests",
     "check_range",
     "ChangeSubscription",
     "InvalidPathError",
@@ -39,8 +47,12 @@ __all__ = [
     "NoopChangeSubscription",
     "PathConflictError",
     "StoreClosedError",
+    "gather_read_lines_many",
+    "gather_read_many",
     "normalize_file_path",
     "normalize_path",
+    "read_lines_many",
+    "read_many",
     "split_lines",
 ]
 
@@ -202,6 +214,33 @@ class KnowledgeStore(Protocol):
         """Return the number of lines (a final unterminated fragment counts); 0 if missing."""
         ...
 
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path, in order, in as few round trips as possible.
+
+        Duplicates are allowed; ``[]`` yields ``[]``. Each result is what ``read``
+        returns for that path at some moment during the call (no snapshot across
+        paths is promised). :func:`gather_read_many` is a correct implementation
+        for any store.
+
+        Raises:
+            InvalidPathError: any malformed path (checked before anything is read).
+        """
+        ...
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every ``(path, start_line)``, in order.
+
+        As :meth:`read_many`; :func:`gather_read_lines_many` is a correct
+        implementation for any store.
+
+        Raises:
+            InvalidPathError: any malformed path (checked before anything is read).
+            ValueError: a negative ``start_line``.
+        """
+        ...
+
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return the sorted names of the immediate children; directories end with ``"/"``.
 
@@ -230,3 +269,65 @@ class KnowledgeStore(Protocol):
     async def close(self) -> None:
         """Flush, release resources and refuse further operations; idempotent."""
         ...
+
+
+# -- bulk reads -------------------------------------------------------------------
+
+_GATHER = 128  # concurrent single reads in flight in the generic fallbacks
+
+
+def check_line_requests(requests: Sequence[tuple[str, int]]) -> builtins.list[tuple[str, int]]:
+    """Normalise the paths of ``read_lines_many`` requests and check their start lines.
+
+    Raises:
+        InvalidPathError: a malformed path.
+        ValueError: a negative start line.
+    """
+    out: builtins.list[tuple[str, int]] = []
+    for path, start in requests:
+        check_range(start, None)
+        out.append((normalize_path(path), start))
+    return out
+
+
+async def gather_read_many(
+    store: KnowledgeStore, paths: Sequence[str]
+) -> builtins.list[str | None]:
+    """``read_many`` for any store: its ``read``, up to 128 at a time concurrently."""
+    norms = [normalize_path(p) for p in paths]
+    out: builtins.list[str | None] = []
+    for i in range(0, len(norms), _GATHER):
+        out.extend(await asyncio.gather(*(store.read(p) for p in norms[i : i + _GATHER])))
+    return out
+
+
+async def gather_read_lines_many(
+    store: KnowledgeStore, requests: Sequence[tuple[str, int]]
+) -> builtins.list[builtins.list[str]]:
+    """``read_lines_many`` for any store: its ``read_lines``, up to 128 at a time concurrently."""
+    checked = check_line_requests(requests)
+    out: builtins.list[builtins.list[str]] = []
+    for i in range(0, len(checked), _GATHER):
+        chunk = checked[i : i + _GATHER]
+        out.extend(await asyncio.gather(*(store.read_lines(p, s) for p, s in chunk)))
+    return out
+
+
+async def read_many(store: KnowledgeStore, paths: Sequence[str]) -> builtins.list[str | None]:
+    """``store.read_many(paths)``, or :func:`gather_read_many` for a store without it."""
+    native = getattr(store, "read_many", None)
+    if native is None:
+        return await gather_read_many(store, paths)
+    result: builtins.list[str | None] = await native(paths)
+    return result
+
+
+async def read_lines_many(
+    store: KnowledgeStore, requests: Sequence[tuple[str, int]]
+) -> builtins.list[builtins.list[str]]:
+    """``store.read_lines_many(requests)``, or :func:`gather_read_lines_many` without it."""
+    native = getattr(store, "read_lines_many", None)
+    if native is None:
+        return await gather_read_lines_many(store, requests)
+    result: builtins.list[builtins.list[str]] = await native(requests)
+    return result

@@ -35,7 +35,7 @@ import os
 import shutil
 import stat
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hubbub.knowledge._batch import BatchThread
@@ -47,6 +47,7 @@ from hubbub.knowledge.base import (
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    check_line_requests,
     check_range,
     normalize_file_path,
     normalize_path,
@@ -189,6 +190,20 @@ class DiskKnowledgeStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return 0
         return count if last == b"\n" else count + 1
+
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path, in order, in one trip to the thread pool."""
+        fulls = [self._check(p) for p in paths]
+        return await asyncio.to_thread(lambda: [self._read_sync(f) for f in fulls])
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every request, in one thread-pool trip."""
+        fulls = [(self._check(p), s) for p, s in check_line_requests(requests)]
+        return await asyncio.to_thread(
+            lambda: [self._read_lines_sync(f, s, None) for f, s in fulls]
+        )
 
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return sorted child names, directories suffixed with "/"."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from hubbub.knowledge._abatch import AsyncBatcher
@@ -34,6 +35,7 @@ from hubbub.knowledge.base import (
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    check_line_requests,
     check_range,
     normalize_file_path,
     normalize_path,
@@ -357,6 +359,87 @@ class PostgresKnowledgeStore:
         if not row["aligned"]:
             return len(split_lines((await self.read(norm)) or ""))
         return int(row["base_lines"]) + int(row["n"])
+
+    def _texts_query(self) -> str:
+        """Whole text of every file named in ``$1`` (rows: path, text)."""
+        return (
+            f"SELECT f.path, f.content || COALESCE((SELECT string_agg(r.data, '' ORDER BY r.seq) "
+            f"FROM {self._records} r WHERE r.path = f.path), '') AS text "
+            f"FROM {self._files} f WHERE f.path = ANY($1::text[])"
+        )
+
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path: one query."""
+        norms = [normalize_path(p) for p in paths]
+        pool = await self._get_pool()
+        if not norms:
+            return []
+        rows = await pool.fetch(self._texts_query(), list(dict.fromkeys(norms)))
+        texts = {r["path"]: str(r["text"]) for r in rows}
+        return [texts.get(n) for n in norms]
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every request.
+
+        Two queries in one read-only repeatable-read transaction (so they see one
+        snapshot): the file rows, then every line-aligned file's records from its
+        start line on (a primary-key range each); a file that is not line-aligned
+        is read whole.
+        """
+        checked = check_line_requests(requests)
+        pool = await self._get_pool()
+        if not checked:
+            return []
+        out: builtins.list[builtins.list[str]] = [[] for _ in checked]
+        async with (
+            pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await conn.fetch(
+                f"SELECT path, content, base_lines, aligned FROM {self._files} "
+                "WHERE path = ANY($1::text[])",
+                list(dict.fromkeys(p for p, _ in checked)),
+            )
+            files = {r["path"]: r for r in rows}
+            idx: list[int] = []
+            q_paths: list[str] = []
+            q_lo: list[int] = []
+            unaligned: list[int] = []
+            for i, (norm, start) in enumerate(checked):
+                row = files.get(norm)
+                if row is None:
+                    continue
+                if not row["aligned"]:
+                    unaligned.append(i)
+                    continue
+                base_lines = int(row["base_lines"])
+                if start < base_lines:
+                    out[i] = split_lines(row["content"])[start:]
+                idx.append(i)
+                q_paths.append(norm)
+                q_lo.append(max(start - base_lines, 0))
+            if idx:
+                records = await conn.fetch(
+                    f"SELECT q.i, r.data FROM unnest($1::bigint[], $2::text[], $3::bigint[]) "
+                    f"AS q(i, path, lo) JOIN {self._records} r "
+                    "ON r.path = q.path AND r.seq >= q.lo ORDER BY q.i, r.seq",
+                    idx,
+                    q_paths,
+                    q_lo,
+                )
+                for r in records:
+                    out[r["i"]].append(r["data"][:-1])
+            if unaligned:
+                names = list(dict.fromkeys(checked[i][0] for i in unaligned))
+                texts = {
+                    r["path"]: str(r["text"]) for r in await conn.fetch(self._texts_query(), names)
+                }
+                for i in unaligned:
+                    norm, start = checked[i]
+                    out[i] = split_lines(texts.get(norm, ""))[start:]
+        return out
 
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return sorted child names, directories suffixed with "/"."""

@@ -24,6 +24,7 @@ not carry offsets). ``on_change`` is not supported.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from hubbub.knowledge._abatch import AsyncBatcher
@@ -34,6 +35,7 @@ from hubbub.knowledge.base import (
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    check_line_requests,
     check_range,
     normalize_file_path,
     normalize_path,
@@ -109,6 +111,9 @@ for _, v in ipairs(victims) do
 end
 return #victims
 """
+
+
+_BULK_CHUNK = 1000  # paths per pipeline in the bulk reads
 
 
 def _blen(text: str) -> int:
@@ -292,6 +297,66 @@ class RedisKnowledgeStore:
         if unaligned:
             return len(split_lines((await self.read(norm)) or ""))
         return (base or b"").count(b"\n") + n
+
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path: one MULTI/EXEC pipeline per 1,000 paths."""
+        self._check_open()
+        norms = [normalize_path(p) for p in paths]
+        out: builtins.list[str | None] = []
+        for i in range(0, len(norms), _BULK_CHUNK):
+            chunk = norms[i : i + _BULK_CHUNK]
+            pipe = self._r.pipeline(transaction=True)
+            for norm in chunk:
+                pipe.zscore(self._keys[0], norm).get(self._k("f", norm))
+                pipe.lrange(self._k("r", norm), 0, -1)
+            replies = await pipe.execute()
+            for j in range(0, len(replies), 3):
+                score, base, records = replies[j : j + 3]
+                out.append(None if score is None else self._text(base, records))
+        return out
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every request: two pipelines per 1,000.
+
+        The first reads each file's line metadata, the second the LRANGE of every
+        line-aligned file from its start line; other files are read whole.
+        """
+        self._check_open()
+        checked = check_line_requests(requests)
+        out: builtins.list[builtins.list[str]] = []
+        for i in range(0, len(checked), _BULK_CHUNK):
+            chunk = checked[i : i + _BULK_CHUNK]
+            pipe = self._r.pipeline(transaction=True)
+            for norm, _ in chunk:
+                pipe.zscore(self._keys[0], norm).get(self._k("f", norm))
+                pipe.hexists(self._keys[2], norm)
+            meta = await pipe.execute()
+            lines: builtins.list[builtins.list[str]] = [[] for _ in chunk]
+            pipe = self._r.pipeline(transaction=True)
+            ranged: builtins.list[int] = []
+            whole: builtins.list[int] = []
+            for j, (norm, start) in enumerate(chunk):
+                score, base, unaligned = meta[3 * j : 3 * j + 3]
+                if score is None:
+                    continue
+                if unaligned:
+                    whole.append(j)
+                    continue
+                base_lines = split_lines((base or b"").decode())
+                lines[j] = base_lines[start:]
+                pipe.lrange(self._k("r", norm), max(start - len(base_lines), 0), -1)
+                ranged.append(j)
+            if ranged:
+                for j, records in zip(ranged, await pipe.execute(), strict=True):
+                    lines[j].extend(r[:-1].decode() for r in records)
+            if whole:
+                texts = await self.read_many([chunk[j][0] for j in whole])
+                for j, text in zip(whole, texts, strict=True):
+                    lines[j] = split_lines(text or "")[chunk[j][1] :]
+            out.extend(lines)
+        return out
 
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return sorted child names, directories suffixed with "/"."""
