@@ -3,9 +3,11 @@
 * ``/index/sessions.log`` — one line per lifecycle fact: ``+<sid>`` when a session
   is created, ``-<sid>`` once its close is durable. Hydrate reads this one file
   and loads only live sessions; closed ones are read back on demand. The log is
-  compacted (rewritten atomically with only the live ids) when it grows. A crash
-  between a close and its ``-`` line is harmless: the session loads, folds to
-  terminal, and the line is written then.
+  compacted (rewritten atomically with only the live ids) at hydrate and, at run
+  time, once it holds more than twice as many lines as live ids (plus
+  ``COMPACT_SLACK``), so reading it costs O(live sessions). A crash between a
+  close and its ``-`` line is harmless: the session loads, folds to terminal,
+  and the line is written then.
 * ``/sessions/<sid>/snapshot.json`` — the adapter state, lifecycle fields and
   activity record at a WAL position that was durable when it was taken. Hydrate
   restores it and folds only the WAL tail after it. A snapshot that does not fit
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,7 +29,19 @@ from hubbub.network.session import SessionState
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
 
-__all__ = ["INDEX_PATH", "read_index", "restore_snapshot", "snapshot_record", "write_snapshot"]
+__all__ = [
+    "COMPACT_SLACK",
+    "INDEX_PATH",
+    "apply_snapshot",
+    "compact_index",
+    "index_add",
+    "index_remove",
+    "open_index",
+    "read_index",
+    "restore_snapshot",
+    "snapshot_record",
+    "write_snapshot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +64,60 @@ async def read_index(hub: Hub) -> tuple[list[str], int] | None:
     return list(live), len(lines)
 
 
+class _IndexMirror:
+    """What the index log folds to once every line issued so far has landed."""
+
+    __slots__ = ("lines", "live")
+
+    def __init__(self, live_ids: list[str]) -> None:
+        self.live: dict[str, None] = dict.fromkeys(live_ids)
+        self.lines = len(self.live)
+
+
+# Per hub, set by ``open_index`` at hydrate. A hub that never hydrated has none and
+# never compacts at run time: it does not know what the log already holds.
+_MIRRORS: weakref.WeakKeyDictionary[Hub, _IndexMirror] = weakref.WeakKeyDictionary()
+#: Run-time compaction once the log has more lines than twice the live ids plus this.
+COMPACT_SLACK = 1024
+
+
+async def open_index(hub: Hub, live_ids: list[str], index_lines: int) -> None:
+    """At hydrate: compact the index unless it already holds exactly ``live_ids``; track it."""
+    if index_lines != len(live_ids):
+        await hub.store.write(INDEX_PATH, "".join(f"+{sid}\n" for sid in live_ids))
+    _MIRRORS[hub] = _IndexMirror(live_ids)
+
+
 async def index_add(hub: Hub, session_id: str) -> None:
     """Record a new session in the index."""
+    mirror = _MIRRORS.get(hub)
+    if mirror is not None:  # updated as the append is issued: stores keep call order
+        mirror.live[session_id] = None
+        mirror.lines += 1
     await hub.store.append(INDEX_PATH, f"+{session_id}\n")
 
 
 async def index_remove(hub: Hub, session_id: str) -> None:
-    """Record that a session's close is durable."""
+    """Record that a session's close is durable; compact the log once it is mostly closed ids.
+
+    The rewrite holds the ids live once every line issued before it has landed;
+    the store applies mutations in call order, so lines issued after it land
+    after it. Reading the index at hydrate so costs O(live sessions), not
+    O(sessions ever opened).
+    """
+    mirror = _MIRRORS.get(hub)
+    if mirror is not None:
+        mirror.live.pop(session_id, None)
+        mirror.lines += 1
     await hub.store.append(INDEX_PATH, f"-{session_id}\n")
+    if mirror is not None and mirror.lines > 2 * len(mirror.live) + COMPACT_SLACK:
+        mirror.lines = len(mirror.live)
+        await hub.store.write(INDEX_PATH, "".join(f"+{sid}\n" for sid in mirror.live))
 
 
 async def compact_index(hub: Hub, live_ids: list[str]) -> None:
-    """Rewrite the index with only the live ids (one atomic write)."""
-    await hub.store.write(INDEX_PATH, "".join(f"+{sid}\n" for sid in live_ids))
+    """Rewrite the index with only the live ids (one atomic write) and track it."""
+    await open_index(hub, live_ids, -1)
 
 
 def snapshot_record(hub: Hub, live: LiveSession) -> str | None:
@@ -109,28 +165,43 @@ async def write_snapshot(hub: Hub, live: LiveSession) -> bool:
 
 async def restore_snapshot(hub: Hub, live: LiveSession) -> int:
     """Apply a stored snapshot to a freshly built ``live``; returns the WAL position it covers (0: none)."""
-    raw = await hub.store.read(layout.snapshot_path(live.meta.session_id))
+    return apply_snapshot(live, await hub.store.read(layout.snapshot_path(live.meta.session_id)))
+
+
+def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
+    """Apply a snapshot (its JSON, or that parsed; None: there is none) to a freshly built ``live``.
+
+    Returns the WAL position it covers; 0 if there is none, the adapter cannot
+    load one, or it does not parse (then ``live`` is left as it was).
+    """
     if raw is None or live.adapter is None or not hasattr(live.adapter, "load_state"):
         return 0
     try:
-        data = orjson.loads(raw)
+        data = orjson.loads(raw) if isinstance(raw, str) else raw
         seq = int(data["sequence"])
         state = live.adapter.load_state(live.meta, data["state"])
         life = data["lifecycle"]
         act = data["activity"]
-        meta = live.meta
-        meta.state = SessionState(life["state"])
-        meta.pending_acks = list(life["pending_acks"])
-        meta.rejected_by = list(life["rejected_by"])
-        meta.close_reason = life["close_reason"]
-        meta.closed_at = life["closed_at"]
-        live.activity.created_at = float(act["created_at"])
-        live.activity.last_content_at = float(act["last_content_at"])
-        live.activity.text_to = {str(k): float(v) for k, v in act["text_to"].items()}
-        live.activity.text_from = {str(k): float(v) for k, v in act["text_from"].items()}
+        lifecycle = (
+            SessionState(life["state"]),
+            list(life["pending_acks"]),
+            list(life["rejected_by"]),
+            life["close_reason"],
+            life["closed_at"],
+        )
+        activity = (
+            float(act["created_at"]),
+            float(act["last_content_at"]),
+            {str(k): float(v) for k, v in act["text_to"].items()},
+            {str(k): float(v) for k, v in act["text_from"].items()},
+        )
     except Exception as exc:  # a bad snapshot is never fatal: fold the whole WAL instead
         log.warning("snapshot of session %s ignored: %s", live.meta.session_id, exc)
         return 0
+    meta = live.meta
+    meta.state, meta.pending_acks, meta.rejected_by, meta.close_reason, meta.closed_at = lifecycle
+    act_rec = live.activity
+    act_rec.created_at, act_rec.last_content_at, act_rec.text_to, act_rec.text_from = activity
     live.state = state
     live.seq = seq
     live.durable = seq
