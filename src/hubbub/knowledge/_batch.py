@@ -1,10 +1,17 @@
 """One worker thread that runs queued store operations in batches (group commit).
 
 Callers on any event loop submit an item and await a future. The thread takes
-*every* item queued so far, hands the list to ``process`` (which applies them
-in order and makes them durable once, e.g. one fsync or one COMMIT), and
-resolves all futures of the batch together. Items submitted while a batch is
-being made durable form the next batch, so concurrent callers share the cost.
+the items queued so far (at most ``max_batch``), hands the list to ``process``
+(which applies them in order and makes them durable once, e.g. one fsync or
+one COMMIT), and resolves all futures of the batch together with one callback
+per event loop. Items submitted while a batch is being made durable form the
+next batch, so concurrent callers share the cost.
+
+``max_batch`` keeps two batches in flight when many callers wait: without it
+the callers of one batch resubmit together and the next batch is again all of
+them, so the event loop idles while the thread commits and the thread idles
+while the loop runs the callers (lock-step). With a cap the thread commits one
+part while the loop runs the callers of the other.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class BatchThread(Generic[T]):
         *,
         setup: Callable[[], None] | None = None,
         teardown: Callable[[], None] | None = None,
+        max_batch: int | None = None,
     ) -> None:
         """Create the worker; nothing runs before the first ``submit``.
 
@@ -51,13 +59,19 @@ class BatchThread(Generic[T]):
                 instance means that item failed). It must not raise.
             setup: runs first on the thread; if it raises, every item fails with it.
             teardown: runs last on the thread, after the final batch.
+            max_batch: most items per batch (``None``: everything queued).
         """
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self._name = name
         self._process = process
         self._setup = setup
         self._teardown = teardown
-        self._pending: list[tuple[T, asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
-        self._cond = threading.Condition()
+        self._max_batch = max_batch
+        self._pending: list[tuple[T, asyncio.Future[Any]]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._sleeping = False  # the thread waits on ``_wake`` (guarded by ``_lock``)
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -67,22 +81,38 @@ class BatchThread(Generic[T]):
         return self._closed
 
     def submit(self, item: T) -> asyncio.Future[Any]:
-        """Queue ``item``; the returned future resolves after its batch is processed.
+        """Queue ``item`` now; the returned future resolves after its batch is processed.
 
         Raises:
             StoreClosedError: the worker was closed.
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        with self._cond:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        with self._lock:
             if self._closed:
                 raise StoreClosedError("store is closed")
-            self._pending.append((item, fut, loop))
-            if self._thread is None:
+            self._pending.append((item, fut))
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.notify()
+            elif self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-            self._cond.notify()
         return fut
+
+    def _take(self) -> list[tuple[T, asyncio.Future[Any]]]:
+        """Wait for queued items and take the next batch; empty once closed and drained."""
+        with self._lock:
+            while not self._pending and not self._closed:
+                self._sleeping = True
+                self._wake.wait()
+            self._sleeping = False
+            queued = self._pending
+            cap = self._max_batch
+            if cap is not None and len(queued) > cap:
+                self._pending = queued[cap:]
+                return queued[:cap]
+            self._pending = []
+            return queued
 
     def _run(self) -> None:
         failure: BaseException | None = None
@@ -92,13 +122,10 @@ class BatchThread(Generic[T]):
             except BaseException as exc:
                 failure = exc
         while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                batch, self._pending = self._pending, []
+            batch = self._take()
             if not batch:
                 break
-            items = [item for item, _, _ in batch]
+            items = [item for item, _ in batch]
             results: Sequence[object]
             if failure is not None:
                 results = [failure] * len(items)
@@ -108,8 +135,12 @@ class BatchThread(Generic[T]):
                 except BaseException as exc:  # a bug must not leave callers hanging
                     results = [exc] * len(items)
             by_loop: dict[asyncio.AbstractEventLoop, _Pairs] = {}
-            for (_, fut, loop), result in zip(batch, results, strict=True):
-                by_loop.setdefault(loop, []).append((fut, result))
+            for (_, fut), result in zip(batch, results, strict=True):
+                loop = fut.get_loop()
+                pairs = by_loop.get(loop)
+                if pairs is None:
+                    pairs = by_loop[loop] = []
+                pairs.append((fut, result))
             for loop, pairs in by_loop.items():
                 try:
                     loop.call_soon_threadsafe(_resolve, pairs)
@@ -120,9 +151,10 @@ class BatchThread(Generic[T]):
 
     async def close(self) -> None:
         """Process what is queued, run ``teardown`` and stop the thread; idempotent."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify()
+            self._sleeping = False
+            self._wake.notify()
             thread = self._thread
         if thread is not None:
             await asyncio.to_thread(thread.join)

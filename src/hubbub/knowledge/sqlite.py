@@ -16,9 +16,13 @@ records. While a file is *line-aligned* (its content ends with ``"\\n"`` or is
 empty and every record is exactly one line) line ``i`` is a row lookup, so
 ``read_lines``/``line_count`` do not read the file.
 
-Group commit: all SQL runs on one dedicated thread. It takes every queued
-operation, runs them in order inside one transaction, commits once and then
-resolves the whole batch; a failed commit fails the whole batch.
+Group commit: all SQL runs on one dedicated thread. It takes the queued
+operations (at most ``_MAX_BATCH``), runs them in order inside one transaction,
+commits once and then resolves the whole batch; a failed commit fails the whole
+batch. A batch of appends to known files is one multi-row INSERT in autocommit
+mode: one statement is its own transaction (committed with the ``synchronous``
+policy before it returns), and the thread gives up the GIL once per batch
+instead of once per record, so the event loop keeps running meanwhile.
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ CREATE TABLE IF NOT EXISTS records(
 
 _Op = tuple[str, str, Any, Any]
 _CACHE_SIZE = 4096
+# Most operations per transaction: with more concurrent appenders than this, two
+# batches are in flight (see ``BatchThread``). A larger batch would save little
+# per record: each record dirties its own session's leaf page whatever the size.
+_MAX_BATCH = 64
+_ROW = "(?, ?, ?, ?)"
+# WAL pages between automatic checkpoints (SQLite's default is 1000). Appends to
+# many sessions dirty one leaf page per session and commit; a longer interval
+# copies each hot page to the database fewer times (about 1/6 fewer bytes
+# written per record at 100 sessions) for a WAL file of about 16 MiB.
+_WAL_AUTOCHECKPOINT = 4000
+
+
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO records VALUES " + ", ".join([_ROW] * rows)
 
 
 def _blen(text: str) -> int:
@@ -120,8 +138,14 @@ class SqliteKnowledgeStore:
         self._busy_ms = int(busy_timeout_s * 1000)
         self._db: sqlite3.Connection | None = None
         self._tails: OrderedDict[str, _Tail] = OrderedDict()
+        self._max_rows = 1  # rows per INSERT statement, from the variable limit (``_open``)
+        self._insert_sql: dict[int, str] = {}
         self._worker: BatchThread[_Op] = BatchThread(
-            f"hubbub-sqlite:{self._path}", self._process, setup=self._open, teardown=self._close_db
+            f"hubbub-sqlite:{self._path}",
+            self._process,
+            setup=self._open,
+            teardown=self._close_db,
+            max_batch=_MAX_BATCH,
         )
 
     # -- thread side ------------------------------------------------------
@@ -131,7 +155,9 @@ class SqliteKnowledgeStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        db.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
         db.executescript(_SCHEMA)
+        self._max_rows = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 4)
         self._db = db
 
     def _close_db(self) -> None:
@@ -144,6 +170,8 @@ class SqliteKnowledgeStore:
         assert db is not None
         results: list[object] = []
         try:
+            if self._appends_only(batch):
+                return self._append_batch(db, batch)
             db.execute("BEGIN")
             for kind, norm, a, b in batch:
                 try:
@@ -158,6 +186,41 @@ class SqliteKnowledgeStore:
             err = KnowledgeStoreError(f"sqlite: {exc}")
             err.__cause__ = exc
             return [err] * len(batch)
+        return results
+
+    def _appends_only(self, batch: builtins.list[_Op]) -> bool:
+        """Whether the batch is appends to cached files that keep their alignment."""
+        tails = self._tails
+        rows = 0
+        for kind, norm, content, _ in batch:
+            if kind != "append":
+                return False
+            tail = tails.get(norm)
+            if tail is None or (tail.aligned and content and not _is_one_line(content)):
+                return False
+            rows += 1
+        return rows <= self._max_rows
+
+    def _append_batch(self, db: sqlite3.Connection, batch: builtins.list[_Op]) -> list[object]:
+        """Insert every record of an ``_appends_only`` batch with one autocommit statement."""
+        tails = self._tails
+        params: list[object] = []
+        results: list[object] = []
+        for _, norm, content, _ in batch:
+            tail = tails[norm]
+            tails.move_to_end(norm)
+            offset = tail.size
+            results.append(offset)
+            if content:
+                params += (norm, tail.seq, offset, content)
+                tail.seq += 1
+                tail.size = offset + _blen(content)
+        rows = len(params) >> 2
+        if rows:
+            sql = self._insert_sql.get(rows)
+            if sql is None:
+                sql = self._insert_sql[rows] = _insert_sql(rows)
+            db.execute(sql, params)  # raises sqlite3.Error: nothing was inserted
         return results
 
     def _file_row(self, db: sqlite3.Connection, norm: str) -> tuple[str, int, int] | None:
@@ -350,7 +413,9 @@ class SqliteKnowledgeStore:
         """Insert one record row; return its byte offset after the batch commits."""
         if type(content) is not str:
             raise TypeError(f"content must be a str, got {type(content).__name__}")
-        result: int = await self._call("append", normalize_file_path(path), content)
+        result: int = await self._worker.submit(
+            ("append", normalize_file_path(path), content, None)
+        )
         return result
 
     async def read_range(self, path: str, start: int, end: int | None = None) -> str:
