@@ -31,6 +31,7 @@ import builtins
 import os
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from hubbub.knowledge._batch import BatchThread
@@ -41,6 +42,7 @@ from hubbub.knowledge.base import (
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    check_line_requests,
     check_range,
     normalize_file_path,
     normalize_path,
@@ -463,3 +465,93 @@ class SqliteKnowledgeStore:
     async def close(self) -> None:
         """Commit what is queued and close the database; idempotent."""
         await self._worker.close()
+
+    # -- bulk reads -----------------------------------------------------------
+
+    _BULK_CHUNK = 500  # paths per ``IN (...)`` query
+
+    def _op_read_many(
+        self, db: sqlite3.Connection, _norm: str, paths: builtins.list[str], _b: Any
+    ) -> builtins.list[str | None]:
+        texts: dict[str, str] = {}
+        unique = list(dict.fromkeys(paths))
+        for i in range(0, len(unique), self._BULK_CHUNK):
+            chunk = unique[i : i + self._BULK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for path, content in db.execute(
+                f"SELECT path, content FROM files WHERE path IN ({marks})", chunk
+            ):
+                texts[path] = content
+            found = [p for p in chunk if p in texts]
+            if not found:
+                continue
+            marks = ",".join("?" * len(found))
+            records: dict[str, builtins.list[str]] = {}
+            for path, data in db.execute(
+                f"SELECT path, data FROM records WHERE path IN ({marks}) ORDER BY path, seq", found
+            ):
+                part = records.get(path)
+                if part is None:
+                    records[path] = [data]
+                else:
+                    part.append(data)
+            for path, part in records.items():
+                texts[path] += "".join(part)
+        return [texts.get(p) for p in paths]
+
+    def _op_read_lines_many(
+        self,
+        db: sqlite3.Connection,
+        _norm: str,
+        requests: builtins.list[tuple[str, int]],
+        _b: Any,
+    ) -> builtins.list[builtins.list[str]]:
+        rows: dict[str, tuple[str, int, int]] = {}
+        unique = list(dict.fromkeys(p for p, _ in requests))
+        for i in range(0, len(unique), self._BULK_CHUNK):
+            chunk = unique[i : i + self._BULK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for path, content, base_lines, aligned in db.execute(
+                f"SELECT path, content, base_lines, aligned FROM files WHERE path IN ({marks})",
+                chunk,
+            ):
+                rows[path] = (content, base_lines, aligned)
+        out: builtins.list[builtins.list[str]] = [[] for _ in requests]
+        wanted: builtins.list[tuple[int, str, int]] = []  # (request, path, first record)
+        for i, (path, start) in enumerate(requests):
+            row = rows.get(path)
+            if row is None:
+                continue
+            content, base_lines, aligned = row
+            if not aligned:
+                out[i] = split_lines(self._text(db, path) or "")[start:]
+                continue
+            if start < base_lines:
+                out[i] = split_lines(content)[start:]
+            wanted.append((i, path, max(start - base_lines, 0)))
+        for i, path, lo in wanted:  # a primary-key range each
+            rows_i = db.execute(
+                "SELECT data FROM records WHERE path = ? AND seq >= ? ORDER BY seq", (path, lo)
+            )
+            out[i].extend(r[0][:-1] for r in rows_i)
+        return out
+
+    async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
+        """Return ``read(path)`` for every path: one store-thread operation, a few queries."""
+        norms = [normalize_path(p) for p in paths]
+        if not norms:
+            return []
+        result: builtins.list[str | None] = await self._call("read_many", "/", norms)
+        return result
+
+    async def read_lines_many(
+        self, requests: Sequence[tuple[str, int]]
+    ) -> builtins.list[builtins.list[str]]:
+        """Return ``read_lines(path, start_line)`` for every request: one store-thread operation."""
+        checked = check_line_requests(requests)
+        if not checked:
+            return []
+        result: builtins.list[builtins.list[str]] = await self._call(
+            "read_lines_many", "/", checked
+        )
+        return result
