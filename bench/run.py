@@ -25,6 +25,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class Run:
     group: str = ""  # the --only name that selects it
     optional: bool = False  # durable-hub workloads: only with --durable
     rep_factor: int = 1  # extra repetitions for very short, noisy runs
+    impls: tuple[str, ...] = ("ref", "hubbub")  # who runs it (others show "—")
+    timeout: float = 0.0  # per-subprocess timeout if longer than --timeout (big fills)
 
 
 def runs_for(quick: bool) -> list[Run]:
@@ -67,9 +70,45 @@ def runs_for(quick: bool) -> list[Run]:
         Run("mem_hub", "memory", 1200 if q else 2000, "hub", group="memory"),
         Run("mem_hub_disk", "memory", 1200 if q else 2000, "hub-disk", group="memory"),
         Run("mem_agents", "memory", 1200 if q else 2000, "agents", group="memory"),
-        # (e)/(f): the durable hub (SQLite). Optional until hubbub has a SQLite store.
+        # (e)/(f): the durable hub (SQLite; PostgreSQL and Redis for hubbub only: the
+        # reference has no such stores). Only with --durable.
         Run("durable", "durable_append", 1000 if q else 5000, group="durable", optional=True),
+        *(
+            Run(
+                f"durable_{v}",
+                "durable_append",
+                1000 if q else 5000,
+                v,
+                group="durable",
+                optional=True,
+                impls=("hubbub",),
+            )
+            for v in ("postgres", "redis")
+        ),
         Run("hydrate", "hydrate", 10_000 if q else 50_000, group="hydrate", optional=True),
+        # The size: 1M envelopes / 10k sessions (each side fills it once per
+        # invocation, ~1-2 min, and later repetitions open a copy: BuildCache).
+        Run(
+            "hydrate_big",
+            "hydrate",
+            100_000 if q else 1_000_000,
+            group="hydrate",
+            optional=True,
+            timeout=900.0,
+        ),
+        *(
+            Run(
+                f"hydrate_{v}",
+                "hydrate",
+                10_000 if q else 100_000,
+                v,
+                group="hydrate",
+                optional=True,
+                impls=("hubbub",),
+                timeout=600.0,
+            )
+            for v in ("postgres", "redis")
+        ),
     ]
 
 
@@ -86,6 +125,7 @@ class Outcome:
 
 def run_once(impl: str, run: Run, timeout: float, clock: str = "wall") -> dict[str, Any]:
     python, script = IMPLS[impl]
+    timeout = max(timeout, run.timeout)
     cmd = [
         python,
         os.path.join(HERE, script),
@@ -179,6 +219,7 @@ class Row:
     target: str = ""
     # check(ref_value, hubbub_value) -> met?
     check: Callable[[float | None, float], bool] | None = None
+    ratio: bool = True  # False: the two sides measure different things (no ratio)
 
 
 def rel(factor: float) -> Callable[[float | None, float], bool]:
@@ -198,6 +239,9 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
     nraw = runs["raw_detached"].n
     nmem = runs["mem_agents"].n
     ndur, nhyd = runs["durable"].n, runs["hydrate"].n
+    nbig = runs["hydrate_big"].n
+    npg, nredis = runs["durable_postgres"].n, runs["durable_redis"].n
+    nhpg, nhredis = runs["hydrate_postgres"].n, runs["hydrate_redis"].n
     return [
         Row(
             f"(a) conversation, 2 agents, turns/s @{small}",
@@ -323,12 +367,54 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
             target="≈ 1 (flat)",
         ),
         Row(
+            f"(e) durable appends, {npg:,} env over 100 concurrent sessions, PostgreSQL: "
+            "env/s acked",
+            "durable_postgres",
+            "env_per_s",
+        ),
+        Row(
+            f"(e) durable appends, {nredis:,} env over 100 concurrent sessions, Redis: env/s acked",
+            "durable_redis",
+            "env_per_s",
+        ),
+        Row(
             f"(f) Hub.open, SQLite store holding {nhyd:,} env / {nhyd // 100:,} sessions: seconds",
             "hydrate",
             "open_seconds",
             higher_is_better=False,
         ),
         Row("(f) … envelopes hydrated per second", "hydrate", "env_per_s_hydrated"),
+        Row(
+            f"(f) Hub.open, SQLite store holding {nbig:,} env / {nbig // 100:,} sessions "
+            "(hubbub: with the snapshots its hub takes): seconds",
+            "hydrate_big",
+            "open_seconds",
+            higher_is_better=False,
+            target="< 1 s",
+            check=at_most(1.0),
+        ),
+        Row("(f) … envelopes hydrated per second", "hydrate_big", "env_per_s_hydrated"),
+        Row(
+            "(f) … filling it, env/s (hubbub: through its hub into SQLite, 100 sessions at a "
+            "time; ref: one session at a time into its memory store, then copied)",
+            "hydrate_big",
+            "fill_per_s",
+            ratio=False,
+        ),
+        Row(
+            f"(f) Hub.open, PostgreSQL store holding {nhpg:,} env / {nhpg // 100:,} sessions: "
+            "seconds",
+            "hydrate_postgres",
+            "open_seconds",
+            higher_is_better=False,
+        ),
+        Row(
+            f"(f) Hub.open, Redis store holding {nhredis:,} env / {nhredis // 100:,} sessions: "
+            "seconds",
+            "hydrate_redis",
+            "open_seconds",
+            higher_is_better=False,
+        ),
     ]
 
 
@@ -381,6 +467,9 @@ def render(
         cells: dict[str, str] = {}
         values: dict[str, float | None] = {}
         for impl in ("ref", "hubbub"):
+            if impl not in runs[src].impls:
+                cells[impl], values[impl] = "—", None  # no such store in the reference
+                continue
             oc = outcomes.get((impl, src))
             if oc is None:
                 cells[impl], values[impl] = "not run", None
@@ -398,7 +487,7 @@ def render(
                 footnotes.append(f"{impl} `{src}`: {oc.errors[0]}")
         r, h = values["ref"], values["hubbub"]
         ratio = ""
-        if r and h and row.key != "conv_ratio" and "_over_" not in row.metric:
+        if r and h and row.ratio and row.key != "conv_ratio" and "_over_" not in row.metric:
             if row.higher_is_better:
                 ratio = f"{h / r:.1f}x faster" if h >= r else f"{r / h:.1f}x slower"
             else:
@@ -424,8 +513,8 @@ def main() -> int:
         "--only",
         action="append",
         default=[],
-        help="run only this workload group (repeatable): conversation, consulting, "
-        "raw_post, memory, durable, hydrate",
+        help="run only this workload group or run key (repeatable): conversation, "
+        "consulting, raw_post, memory, durable, hydrate; e.g. hydrate_big",
     )
     ap.add_argument(
         "--size",
@@ -434,7 +523,8 @@ def main() -> int:
         metavar="KEY=N",
         help="override a run's N, e.g. --size hydrate=1000000 --impl hubbub "
         "(keys: conv_small conv_large consult raw_detached raw_attached mem_hub "
-        "mem_hub_disk mem_agents durable hydrate)",
+        "mem_hub_disk mem_agents durable durable_postgres durable_redis hydrate "
+        "hydrate_big hydrate_postgres hydrate_redis)",
     )
     ap.add_argument("--impl", choices=["both", "ref", "hubbub"], default="both")
     ap.add_argument("--durable", action="store_true", help="also run (e)/(f) durable-hub workloads")
@@ -459,7 +549,7 @@ def main() -> int:
     selected = [
         r
         for r in all_runs
-        if (not args.only or r.group in args.only or r.workload in args.only)
+        if (not args.only or r.group in args.only or r.workload in args.only or r.key in args.only)
         and (not r.optional or args.durable or r.group in args.only)
     ]
     if not selected:
@@ -477,6 +567,10 @@ def main() -> int:
             available.append(impl)
 
     outcomes: dict[tuple[str, str], Outcome] = {}
+    # Workloads may keep expensive inputs here for later repetitions of this
+    # invocation (the filled 1M-envelope SQLite database of `hydrate_big`).
+    cache_dir = tempfile.TemporaryDirectory(prefix="bench-cache-")
+    os.environ["BENCH_CACHE_DIR"] = cache_dir.name
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()
     for rep in range(reps * max(r.rep_factor for r in selected)):
@@ -484,6 +578,8 @@ def main() -> int:
             if rep >= reps * run.rep_factor:
                 continue
             for impl in available:
+                if impl not in run.impls:
+                    continue
                 oc = outcomes.setdefault((impl, run.key), Outcome())
                 if oc.skipped:
                     continue
@@ -508,6 +604,7 @@ def main() -> int:
                     flush=True,
                 )
 
+    cache_dir.cleanup()
     by_key = {r.key: r for r in all_runs}  # labels; rows without outcomes are skipped
     versions = {impl: version_of(impl) for impl in available}
     cpu = platform.processor() or platform.machine()

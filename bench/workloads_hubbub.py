@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import tempfile
+import uuid
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +28,7 @@ except ImportError:
     sys.path.insert(1, os.path.join(os.path.dirname(_HERE), "src"))
 
 from _common import (  # noqa: E402
+    BuildCache,
     GcTimer,
     Metrics,
     allocated_blocks,
@@ -382,55 +384,147 @@ async def memory(args: argparse.Namespace) -> Metrics:
     }
 
 
-# ── (e) durable appends on SQLite, 100 concurrent sessions ───────────────────
+# ── durable stores: SQLite (default), PostgreSQL, Redis ─────────────────────
+
+STORE_NAMES = {"default": "SQLite", "sqlite": "SQLite", "postgres": "PostgreSQL", "redis": "Redis"}
+POSTGRES_DSN = os.environ.get("HUBBUB_BENCH_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HUBBUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class BenchStore:
+    """One private store location for a run (a temp file, a schema, a key prefix).
+
+    ``open()`` gives a new store object on the same data every call; ``cleanup()``
+    removes the data. ``unavailable`` says why the store cannot run here.
+    """
+
+    def __init__(self, variant: str, tmp: str) -> None:
+        self.variant = "sqlite" if variant == "default" else variant
+        self.tag = uuid.uuid4().hex[:12]
+        self.db = os.path.join(tmp, "hub.db")
+        self.schema = f"hubbub_bench_{self.tag}"
+        self.prefix = f"hubbub-bench:{self.tag}"
+        self.unavailable: str | None = None
+        self._used = False
+
+    async def check(self) -> BenchStore:
+        if self.variant == "postgres":
+            try:
+                import asyncpg
+
+                conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+                await conn.close()
+            except Exception as exc:  # any failure means "not here"
+                self.unavailable = f"PostgreSQL at {POSTGRES_DSN} not reachable: {exc}"
+        elif self.variant == "redis":
+            try:
+                import redis.asyncio as aioredis
+
+                client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
+                try:
+                    await client.ping()
+                finally:
+                    await client.aclose()
+            except Exception as exc:
+                self.unavailable = f"Redis at {REDIS_URL} not reachable: {exc}"
+        elif self.variant != "sqlite":
+            self.unavailable = f"unknown store variant {self.variant!r}"
+        return self
+
+    def open(self) -> Any:
+        self._used = True
+        if self.variant == "postgres":
+            from hubbub.knowledge.postgres import PostgresKnowledgeStore
+
+            return PostgresKnowledgeStore(POSTGRES_DSN, schema=self.schema)
+        if self.variant == "redis":
+            from hubbub.knowledge.redis import RedisKnowledgeStore
+
+            return RedisKnowledgeStore(REDIS_URL, key_prefix=self.prefix)
+        from hubbub.knowledge.sqlite import SqliteKnowledgeStore
+
+        return SqliteKnowledgeStore(self.db)
+
+    async def cleanup(self) -> None:
+        if not self._used:
+            return
+        if self.variant == "postgres":
+            import asyncpg
+
+            conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+            try:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            finally:
+                await conn.close()
+        elif self.variant == "redis":
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(REDIS_URL)
+            try:
+                batch: list[Any] = []
+                async for key in client.scan_iter(match=f"{self.prefix}:*", count=1000):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        await client.delete(*batch)
+                        batch.clear()
+                if batch:
+                    await client.delete(*batch)
+            finally:
+                await client.aclose()
+
+
+# ── (e) durable appends, 100 concurrent sessions ─────────────────────────────
 
 SESSIONS_E = 100
 
 
 async def durable_append(args: argparse.Namespace) -> Metrics:
-    """N EV_TEXT over 100 open channels, one concurrent poster per channel, on
-    the SQLite store; an envelope counts once ``post_envelope`` returned."""
+    """N EV_TEXT over 100 open sessions, one concurrent poster per session, on a
+    durable store (variant: ``default``/``sqlite``, ``postgres``, ``redis``); an
+    envelope counts once ``post_envelope`` returned."""
     n = args.n or 10_000
-    SqliteKnowledgeStore = _sqlite_store()
-    if SqliteKnowledgeStore is None:
-        return {"skipped": "hubbub.knowledge.sqlite.SqliteKnowledgeStore not available"}
     with tempfile.TemporaryDirectory(prefix="bench-hubbub-") as tmp:
-        store = SqliteKnowledgeStore(os.path.join(tmp, "hub.db"))
-        hub = await Hub.open(
-            store,
-            ttl_sweep_interval=0,
-            expectation_sweep_interval=0,
-        )
-        a = await hub.register(Passport(name="alice"), Resume())
-        b = await hub.register(Passport(name="bob"), Resume())
-        cids = [
-            await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation")
-            for _ in range(SESSIONS_E)
-        ]
-        per = n // SESSIONS_E
-        pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
-        half_marks: list[float] = []
+        bench_store = await BenchStore(args.variant, tmp).check()
+        if bench_store.unavailable:
+            return {"skipped": bench_store.unavailable}
+        try:
+            return await _durable_append(bench_store, n)
+        finally:
+            await bench_store.cleanup()
 
-        async def poster(cid: str) -> None:
-            for i in range(per):
-                sender, audience = pair[i & 1]
-                await hub.post_envelope(
-                    Envelope(
-                        session_id=cid,
-                        sender_id=sender,
-                        audience=audience,
-                        event_type=EV_TEXT,
-                        event_data={"text": f"x{i}"},
-                    )
+
+async def _durable_append(bench_store: BenchStore, n: int) -> Metrics:
+    store = bench_store.open()
+    hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
+    a = await hub.register(Passport(name="alice"), Resume())
+    b = await hub.register(Passport(name="bob"), Resume())
+    cids = [
+        await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation") for _ in range(SESSIONS_E)
+    ]
+    per = n // SESSIONS_E
+    pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
+    half_marks: list[float] = []
+
+    async def poster(cid: str) -> None:
+        for i in range(per):
+            sender, audience = pair[i & 1]
+            await hub.post_envelope(
+                Envelope(
+                    session_id=cid,
+                    sender_id=sender,
+                    audience=audience,
+                    event_type=EV_TEXT,
+                    event_data={"text": f"x{i}"},
                 )
-                if i == per // 2 - 1:
-                    half_marks.append(now())
+            )
+            if i == per // 2 - 1:
+                half_marks.append(now())
 
-        t0 = now()
-        await asyncio.gather(*(poster(c) for c in cids))
-        elapsed = now() - t0
-        await hub.close()
-        await store.close()
+    t0 = now()
+    await asyncio.gather(*(poster(c) for c in cids))
+    elapsed = now() - t0
+    await hub.close()
+    await store.close()
     half = max(half_marks) - t0
     total = per * SESSIONS_E
     return {
@@ -443,80 +537,95 @@ async def durable_append(args: argparse.Namespace) -> Metrics:
     }
 
 
-# ── (f) Hub.open on a SQLite store that holds many envelopes ─────────────────
+# ── (f) Hub.open on a durable store that holds many envelopes ────────────────
 
 ENVELOPES_PER_SESSION_F = 100
 
 
 async def hydrate(args: argparse.Namespace) -> Metrics:
-    """Fill a SQLite store with N envelopes over N/100 sessions, then time ``Hub.open``.
+    """Fill a store with N envelopes over N/100 sessions through the hub (which
+    snapshots as it always does, here at its clean close), then time ``Hub.open``
+    on a new store object (variant: ``default``/``sqlite``, ``postgres``, ``redis``).
 
     (The reference builds its history on the memory store and copies it, because its
     SQLite appends are too slow; here the history is written by the hub itself.)
+
+    SQLite only: the filled database is kept per N for later repetitions of the
+    same ``run.py`` invocation (``BuildCache``), which open a copy of it instead
+    of filling again; the open is timed the same way.
     """
     n = args.n or 100_000
-    SqliteKnowledgeStore = _sqlite_store()
-    if SqliteKnowledgeStore is None:
-        return {"skipped": "hubbub.knowledge.sqlite.SqliteKnowledgeStore not available"}
     sessions = max(1, n // ENVELOPES_PER_SESSION_F)
     with tempfile.TemporaryDirectory(prefix="bench-hubbub-") as tmp:
-        db = os.path.join(tmp, "hub.db")
-        store = SqliteKnowledgeStore(db)
-        hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
-        a = await hub.register(Passport(name="alice"), Resume())
-        b = await hub.register(Passport(name="bob"), Resume())
-        pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
-        t_build = now()
-        posted = 0
-
-        async def fill(s_i: int, sid: str) -> None:
-            nonlocal posted
-            for i in range(ENVELOPES_PER_SESSION_F):
-                sender, audience = pair[i & 1]
-                await hub.post_envelope(
-                    Envelope(
-                        session_id=sid,
-                        sender_id=sender,
-                        audience=audience,
-                        event_type=EV_TEXT,
-                        event_data={"text": f"message {s_i}/{i}"},
-                    )
-                )
-                posted += 1
-
-        for start in range(0, sessions, 100):  # 100 sessions filled concurrently
-            batch = range(start, min(sessions, start + 100))
-            # opened one at a time: _open_hub_only spots the new session as the newest
-            sids = [
-                await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation") for _ in batch
-            ]
-            await asyncio.gather(*(fill(s, sid) for s, sid in zip(batch, sids, strict=True)))
-        await hub.close()
-        await store.close()
-        build_s = now() - t_build
-        store2 = SqliteKnowledgeStore(db)  # a fresh store object: nothing cached
-        t0 = now()
-        hub2 = await Hub.open(store2, ttl_sweep_interval=0, expectation_sweep_interval=0)
-        open_s = now() - t0
-        loaded = len(hub2._sessions)
-        await hub2.close()
-        await store2.close()
+        bench_store = await BenchStore(args.variant, tmp).check()
+        if bench_store.unavailable:
+            return {"skipped": bench_store.unavailable}
+        try:
+            # SQLite: a database file, kept for the next repetitions of this run.
+            cache = BuildCache(bench_store.db, f"hydrate-hubbub-{n}")
+            sqlite = bench_store.variant == "sqlite"
+            built = cache.restore() if sqlite else None
+            if built is None:
+                built = await _fill(bench_store, sessions)
+                if sqlite:
+                    cache.save(built)
+            store = bench_store.open()  # a fresh store object: nothing cached
+            t0 = now()
+            hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
+            open_s = now() - t0
+            loaded = len(hub._sessions)
+            await hub.close()
+            await store.close()
+        finally:
+            await bench_store.cleanup()
+    posted = int(built["envelopes"])
     return {
-        "envelopes": posted,
+        **built,
         "sessions": sessions,
-        "build_seconds": build_s,
         "open_seconds": open_s,
         "env_per_s_hydrated": rate(posted, open_s),
         "sessions_loaded": loaded,
     }
 
 
-def _sqlite_store() -> Any:
-    try:
-        from hubbub.knowledge.sqlite import SqliteKnowledgeStore
-    except ImportError:
-        return None
-    return SqliteKnowledgeStore
+async def _fill(bench_store: BenchStore, sessions: int) -> Metrics:
+    """Post 100 envelopes into each of ``sessions`` sessions, 100 sessions at a time."""
+    store = bench_store.open()
+    hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
+    a = await hub.register(Passport(name="alice"), Resume())
+    b = await hub.register(Passport(name="bob"), Resume())
+    pair = ((a.agent_id, [b.agent_id]), (b.agent_id, [a.agent_id]))
+    t_build = now()
+    posted = 0
+
+    async def fill(s_i: int, sid: str) -> None:
+        nonlocal posted
+        for i in range(ENVELOPES_PER_SESSION_F):
+            sender, audience = pair[i & 1]
+            await hub.post_envelope(
+                Envelope(
+                    session_id=sid,
+                    sender_id=sender,
+                    audience=audience,
+                    event_type=EV_TEXT,
+                    event_data={"text": f"message {s_i}/{i}"},
+                )
+            )
+            posted += 1
+
+    for start in range(0, sessions, 100):  # 100 sessions filled concurrently
+        batch = range(start, min(sessions, start + 100))
+        # opened one at a time: _open_hub_only spots the new session as the newest
+        sids = [await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation") for _ in batch]
+        await asyncio.gather(*(fill(s, sid) for s, sid in zip(batch, sids, strict=True)))
+    fill_s = now() - t_build
+    await hub.close()  # snapshots every live session
+    await store.close()
+    return {
+        "envelopes": posted,
+        "fill_per_s": rate(posted, fill_s),
+        "build_seconds": now() - t_build,
+    }
 
 
 WORKLOADS = {
