@@ -140,3 +140,35 @@ async def test_a_path_opens_a_hub_on_sqlite(tmp_path: Path, raw_peer) -> None:  
     again = await Hub.open(str(path), **OPTS)
     assert again._adapter_states[meta.session_id].initiator_sent
     await again.close()
+
+
+async def test_close_snapshots_many_sessions_concurrently(tmp_path: Path, raw_peer) -> None:  # type: ignore[no-untyped-def]
+    """More live sessions than one write chunk: every one gets its snapshot, written together."""
+    from hubbub.knowledge.sqlite import SqliteKnowledgeStore
+
+    store = SqliteKnowledgeStore(tmp_path / "hub.db")
+    hub = await Hub.open(store, clock=MockClock(), **OPTS)
+    alice = await raw_peer(hub, "alice").start()
+    bob = await raw_peer(hub, "bob").start()
+    ids = []
+    for i in range(300):
+        meta = await hub.create_session(
+            creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+        )
+        await hub.post_envelope(
+            Envelope(meta.session_id, alice.agent_id, None, EV_TEXT, {"text": f"t{i}"})
+        )
+        ids.append(meta.session_id)
+    states = {sid: hub._adapter_states[sid] for sid in ids}
+    await hub.close()  # snapshots every live session with a new envelope
+    for sid in ids:
+        snap = orjson.loads(await store.read(snapshot_path(sid)) or "null")
+        assert snap is not None and snap["sequence"] == 4, sid  # invite, ack, opened, text
+    assert await hub.write_snapshots(min_new=1) == 0  # nothing new since
+    await store.close()
+    reopened = await Hub.open(SqliteKnowledgeStore(tmp_path / "hub.db"), clock=MockClock(), **OPTS)
+    try:
+        assert {sid: reopened._adapter_states[sid] for sid in ids} == states
+    finally:
+        await reopened.close()
+        await reopened.store.close()

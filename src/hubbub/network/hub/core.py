@@ -1032,10 +1032,18 @@ class Hub:
     async def write_snapshots(self, *, min_new: int | None = None) -> int:
         """Snapshot every live session with at least ``min_new`` (default ``snapshot_every``) new envelopes."""
         threshold = self.snapshot_every if min_new is None else min_new
+        due = [live for live in self._sessions.values() if live.seq - live.snap_seq >= threshold]
         written = 0
-        for live in list(self._sessions.values()):
-            if live.seq - live.snap_seq >= threshold and await write_snapshot(self, live):
-                written += 1
+        # Concurrent writes in chunks: a group-committing store puts a chunk in one transaction.
+        for start in range(0, len(due), _SNAPSHOT_CHUNK):
+            chunk = due[start : start + _SNAPSHOT_CHUNK]
+            results = await asyncio.gather(
+                *(write_snapshot(self, live) for live in chunk), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+                written += result
         return written
 
     async def prune_closed(
@@ -1149,6 +1157,9 @@ class Hub:
         from hubbub.network.hub.recovery import load_session
 
         return await load_session(self, session_id)
+
+
+_SNAPSHOT_CHUNK = 256
 
 
 def _iso_after(iso: str, seconds: float) -> str:
