@@ -165,29 +165,29 @@ class Envelope:
         """Build an envelope from untrusted data, raising ProtocolError on a bad shape."""
         if not isinstance(data, dict):
             raise ProtocolError("envelope must be a JSON object", code="bad_envelope")
-        unknown = set(data) - _FIELDS
-        if unknown:
-            raise ProtocolError(
-                f"envelope has unknown field(s): {sorted(unknown)}", code="bad_envelope"
-            )
+        if not data.keys() <= _FIELDS:
+            unknown = sorted(set(data) - _FIELDS)
+            raise ProtocolError(f"envelope has unknown field(s): {unknown}", code="bad_envelope")
+        get = data.get
         try:
-            env = cls(
-                session_id=data["session_id"],
-                sender_id=data.get("sender_id", ""),
-                audience=data.get("audience"),
-                event_type=data["event_type"],
+            event_data = get("event_data")
+            env = cls(  # positional, in field order: this runs for every replayed WAL line
+                data["session_id"],
+                get("sender_id", ""),
+                get("audience"),
+                data["event_type"],
                 # Only null means "no payload": [] / "" / 0 must reach check_shape and fail.
-                event_data={} if data.get("event_data") is None else data["event_data"],
-                envelope_id=data.get("envelope_id", ""),
-                task_id=data.get("task_id"),
-                causation_id=data.get("causation_id"),
-                trace_id=data.get("trace_id"),
-                priority=data.get("priority", "normal"),
-                depth=data.get("depth", 0),
-                idempotency_key=data.get("idempotency_key"),
-                created_at=data.get("created_at", ""),
-                ttl_seconds=data.get("ttl_seconds"),
-                sequence=data.get("sequence", 0),
+                {} if event_data is None else event_data,
+                get("envelope_id", ""),
+                get("task_id"),
+                get("causation_id"),
+                get("trace_id"),
+                get("priority", "normal"),
+                get("depth", 0),
+                get("idempotency_key"),
+                get("created_at", ""),
+                get("ttl_seconds"),
+                get("sequence", 0),
             )
         except KeyError as exc:
             raise ProtocolError(
