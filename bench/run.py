@@ -73,6 +73,16 @@ def runs_for(quick: bool) -> list[Run]:
         # (e)/(f): the durable hub (SQLite; PostgreSQL and Redis for hubbub only: the
         # reference has no such stores). Only with --durable.
         Run("durable", "durable_append", 1000 if q else 5000, group="durable", optional=True),
+        # Flat in WAL length: 20x longer (1,000 envelopes per session). hubbub only: at
+        # the reference's ~1k env/s this alone would take minutes per repetition.
+        Run(
+            "durable_long",
+            "durable_append",
+            20_000 if q else 100_000,
+            group="durable",
+            optional=True,
+            impls=("hubbub",),
+        ),
         *(
             Run(
                 f"durable_{v}",
@@ -241,6 +251,7 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
     ndur, nhyd = runs["durable"].n, runs["hydrate"].n
     nbig = runs["hydrate_big"].n
     npg, nredis = runs["durable_postgres"].n, runs["durable_redis"].n
+    nlong = runs["durable_long"].n
     nhpg, nhredis = runs["hydrate_postgres"].n, runs["hydrate_redis"].n
     return [
         Row(
@@ -363,6 +374,19 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
         Row(
             "(e) … durable: second half / first half",
             "durable",
+            "second_over_first",
+            target="≈ 1 (flat)",
+        ),
+        Row(
+            f"(e) durable appends, {nlong:,} env over 100 concurrent sessions, SQLite: env/s acked",
+            "durable_long",
+            "env_per_s",
+            target="≥ 20,000/s",
+            check=at_least(20_000),
+        ),
+        Row(
+            f"(e) … {nlong:,} env: second half / first half",
+            "durable_long",
             "second_over_first",
             target="≈ 1 (flat)",
         ),
@@ -523,7 +547,7 @@ def main() -> int:
         metavar="KEY=N",
         help="override a run's N, e.g. --size hydrate=1000000 --impl hubbub "
         "(keys: conv_small conv_large consult raw_detached raw_attached mem_hub "
-        "mem_hub_disk mem_agents durable durable_postgres durable_redis hydrate "
+        "mem_hub_disk mem_agents durable durable_long durable_postgres durable_redis hydrate "
         "hydrate_big hydrate_postgres hydrate_redis)",
     )
     ap.add_argument("--impl", choices=["both", "ref", "hubbub"], default="both")
