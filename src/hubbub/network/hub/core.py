@@ -1,16 +1,10 @@
 """The Hub: the single authority over agents, sessions, their WALs and the audit log.
 
-The post pipeline (``architecture.md``) for every envelope:
-
-1. check the sender, access rules, session state and inbox limits;
-2. ``adapter.validate_send`` — a rejection raises to the sender, nothing is written;
-3. stamp ``envelope_id``, ``created_at`` and the per-session ``sequence``;
-4. fold the adapter state and start the WAL append — synchronously, in one step,
-   so admission order = sequence order = WAL order = fold order without a lock
-   (stores enqueue an append before their first suspension);
-5. await the append: the envelope is durable on the store's terms;
-6. acknowledge (return), dispatch to the audience, then apply the adapter's
-   decision (open / close) through the one terminal-transition routine.
+``Hub`` is assembled from private parts: the post pipeline and the session
+transitions it causes (``_pipeline``), the session API (``_sessions``), and here
+construction, open/close, sweepers, the registry API and client endpoints.
+Recovery (``recovery``), snapshots and the open-session index (``snapshots``),
+retention and violation handlers live in their own modules.
 
 A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 (``hydrate``) is a fold of every WAL and nothing else.
@@ -19,91 +13,47 @@ A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 from __future__ import annotations
 
 import asyncio
-import copy
-import hashlib
 import heapq
 import logging
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import orjson
 
 from hubbub.knowledge import KnowledgeStore
 from hubbub.network.adapters import default_adapters
-from hubbub.network.adapters.base import AdapterResult, SessionAdapter
+from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.auth import AuthRegistry
 from hubbub.network.clock import Clock, iso_to_seconds, system_clock
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
-    EV_SESSION_CLOSED,
-    EV_SESSION_EXPIRED,
-    EV_SESSION_INVITE,
-    EV_SESSION_INVITE_ACK,
-    EV_SESSION_INVITE_REJECT,
-    EV_SESSION_OPENED,
-    EV_TEXT,
-    PROTOCOL_PREFIXES,
     Envelope,
     is_protocol_event,
 )
 from hubbub.network.errors import (
-    AccessDeniedError,
-    InboxFull,
-    NetworkError,
     NotFoundError,
     ProtocolError,
 )
-from hubbub.network.expectations import ExpectationEvaluator, SessionActivity, default_evaluators
-from hubbub.network.hub import layout
+from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
+from hubbub.network.hub._sessions import _SessionsMixin
 from hubbub.network.hub.audit import (
-    AUDIT_KIND_SESSION_CLOSED,
-    AUDIT_KIND_SESSION_CREATED,
-    AUDIT_KIND_SESSION_EXPIRED,
     AUDIT_KIND_TURN_FAILED,
     AuditLog,
 )
-from hubbub.network.hub.registry import Registry, glob_match
+from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import index_add, index_remove, write_snapshot
+from hubbub.network.hub.snapshots import write_snapshot
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
-from hubbub.network.ids import make_id
-from hubbub.network.lifecycle import apply_lifecycle_event, terminal_envelope
-from hubbub.network.rule import Rule, parse_duration
+from hubbub.network.rule import Rule
 from hubbub.network.session import (
-    Participant,
     SessionManifest,
-    SessionMetadata,
     SessionState,
-    participant_role,
 )
-from hubbub.network.transport.frames import NotifyFrame
-from hubbub.network.views import ViewPolicy
 
 __all__ = ["Hub"]
 
 log = logging.getLogger(__name__)
-
-_ACTIVE = SessionState.ACTIVE
-_PENDING = SessionState.PENDING
-#: Lifecycle events only the hub may write.
-HUB_ONLY_EVENTS = frozenset(
-    {
-        EV_SESSION_INVITE,
-        EV_SESSION_OPENED,
-        EV_SESSION_CLOSED,
-        EV_SESSION_EXPIRED,
-        EV_EXPECTATION_VIOLATED,
-    }
-)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class _AdapterStates(Mapping[str, Any]):
@@ -126,7 +76,7 @@ class _AdapterStates(Mapping[str, Any]):
         return len(self._hub._sessions) + len(self._hub._closed)
 
 
-class Hub:
+class Hub(_SessionsMixin):
     """Registry, session authority, WAL, audit log and dispatcher in one process.
 
     Args:
@@ -351,20 +301,6 @@ class Hub:
         """The hub clock's current time."""
         return self._clock()
 
-    def _now(self) -> tuple[str, float]:
-        """Current time as (ISO string, epoch seconds); the system clock is cached per millisecond."""
-        if self._clock is system_clock:
-            t = time.time()
-            ms = int(t * 1000)
-            if ms != self._now_ms:
-                self._now_ms = ms
-                self._now_iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat(
-                    timespec="milliseconds"
-                )
-            return self._now_iso, t
-        iso = self._clock()
-        return iso, iso_to_seconds(iso)
-
     # ================================================================ registry
 
     async def register(
@@ -434,578 +370,6 @@ class Hub:
     async def set_rule(self, agent_id: str, rule: Rule) -> Rule:
         """Replace an agent's rule (version bumped)."""
         return await self._registry.set_rule(agent_id, rule)
-
-    # ================================================================ sessions
-
-    def _live(self, session_id: str) -> LiveSession:
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
-        if live is None:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        return live
-
-    async def _find(self, session_id: str) -> LiveSession:
-        """The session's record, reading a long-closed one back from the store."""
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
-        if live is not None:
-            return live
-        if not isinstance(session_id, str) or not session_id or "/" in session_id:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        live = await self._load_session(session_id)
-        if live is None:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        self._remember_closed(live)
-        return live
-
-    async def create_session(
-        self,
-        *,
-        creator_id: str,
-        manifest_type: str,
-        participants: list[str],
-        manifest_version: int = 1,
-        required_acks: int | None = None,
-        ttl: str | int | None = None,
-        knobs: dict[str, Any] | None = None,
-        intent: str | None = None,
-        labels: dict[str, str] | None = None,
-    ) -> SessionMetadata:
-        """Create a session, invite everyone, and return once all acked (state ACTIVE).
-
-        Raises:
-            NotFoundError: unknown creator, participant or adapter.
-            AccessDeniedError: a rule forbids it.
-            ProtocolError: bad participant list or knobs, ack timeout, rejection.
-        """
-        reg = self._registry
-        creator = reg.require(creator_id)
-        if not isinstance(participants, list) or not participants:
-            raise ProtocolError("a session needs at least one participant besides the creator")
-        if len(set(participants)) != len(participants):
-            raise ProtocolError(f"duplicate participants in {participants}")
-        for pid in participants:
-            reg.require(pid)
-        ids = [creator_id, *[p for p in participants if p != creator_id]]
-        adapter = self._adapters.get((manifest_type, manifest_version))
-        if adapter is None:
-            raise NotFoundError(f"no adapter registered for {manifest_type!r}@v{manifest_version}")
-        creator_rule = reg.rules[creator_id]
-        if not glob_match(manifest_type, creator_rule.access.session_types.initiate):
-            raise AccessDeniedError(f"{creator.name} may not initiate {manifest_type!r} sessions")
-        for pid in ids[1:]:
-            rule = reg.rules[pid]
-            name = reg.passports[pid].name
-            if not glob_match(creator.name, rule.access.inbound_from):
-                raise AccessDeniedError(f"{name} does not accept sessions from {creator.name}")
-            if not glob_match(manifest_type, rule.access.session_types.accept):
-                raise AccessDeniedError(f"{name} does not accept {manifest_type!r} sessions")
-        cap = creator_rule.limits.max_concurrent_sessions
-        if cap and len(self._by_agent.get(creator_id, ())) >= cap:
-            raise AccessDeniedError(
-                f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)"
-            )
-
-        now = self._clock()
-        now_s = iso_to_seconds(now)
-        manifest = adapter.manifest
-        ttl_value = (
-            ttl
-            if ttl is not None
-            else (
-                manifest.ttl_default
-                if manifest.ttl_default is not None
-                else creator_rule.limits.session_ttl_default
-            )
-        )
-        try:
-            ttl_s = parse_duration(ttl_value)
-        except ValueError as exc:
-            raise ProtocolError(f"bad ttl: {exc}") from exc
-        expires_at_s = now_s + ttl_s if ttl_s else None
-        parts = [
-            Participant(pid, participant_role(i, len(ids)), i, now) for i, pid in enumerate(ids)
-        ]
-        all_labels = dict(labels or {})
-        if intent:
-            all_labels["intent"] = intent
-        session_id = make_id()
-        meta = SessionMetadata(
-            session_id=session_id,
-            manifest=manifest,
-            creator_id=creator_id,
-            participants=parts,
-            state=_PENDING,
-            created_at=now,
-            expires_at=_iso_after(now, ttl_s) if ttl_s else None,
-            knobs=dict(knobs or {}),
-            labels=all_labels,
-            required_acks=required_acks,
-            pending_acks=ids[1:],
-        )
-        adapter.validate_create(meta)
-        live = LiveSession(
-            meta,
-            adapter,
-            adapter.initial_state(meta),
-            layout.wal_path(session_id),
-            SessionActivity(now_s, now_s),
-            expires_at_s,
-        )
-        await index_add(self, session_id)
-        await self._store.write(
-            layout.session_meta_path(session_id), await self._creation_record(meta)
-        )
-        self._add_live(live)
-        await self._audit_log.append(
-            {
-                "kind": AUDIT_KIND_SESSION_CREATED,
-                "session_id": session_id,
-                "manifest_type": manifest.type,
-                "manifest_version": manifest.version,
-                "creator_id": creator_id,
-                "participants": ids,
-            }
-        )
-        if not meta.pending_acks:
-            await self._activate(live)
-            return meta.copy()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        live.waiter = waiter
-        try:
-            for invitee in ids[1:]:
-                await self._admit(
-                    Envelope(
-                        session_id=session_id,
-                        sender_id=creator_id,
-                        audience=[invitee],
-                        event_type=EV_SESSION_INVITE,
-                        event_data={
-                            "session_id": session_id,
-                            "manifest_type": manifest.type,
-                            "manifest_version": manifest.version,
-                            "creator_id": creator_id,
-                            "knobs": meta.knobs,
-                            "labels": meta.labels,
-                        },
-                    ),
-                    internal=True,
-                )
-        except BaseException:
-            await self._terminate(live, SessionState.CLOSED, "invite_failed")
-            raise
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=self.invite_ack_timeout)
-        except TimeoutError:
-            await self._terminate(live, SessionState.CLOSED, "invite_timeout")
-            raise ProtocolError(
-                f"session {session_id} ack timeout after {self.invite_ack_timeout}s"
-            ) from None
-        finally:
-            live.waiter = None
-        return meta.copy()
-
-    async def _creation_record(self, meta: SessionMetadata) -> str:
-        """The compact creation record: defaults left out, the manifest stored once by content hash."""
-        ref = await self._manifest_ref(meta.manifest)
-        record: dict[str, Any] = {
-            "session_id": meta.session_id,
-            "manifest": {"ref": ref},
-            "creator_id": meta.creator_id,
-            # Roles, order and join time follow from the id list at creation (see recovery).
-            "participants": meta.participant_ids(),
-            "state": meta.state.value,
-            "created_at": meta.created_at,
-        }
-        optional = (
-            ("expires_at", meta.expires_at),
-            ("parent_session_id", meta.parent_session_id),
-            ("knobs", meta.knobs),
-            ("labels", meta.labels),
-            ("required_acks", meta.required_acks),
-            ("pending_acks", meta.pending_acks),
-        )
-        for key, value in optional:
-            if value is not None and value != {} and value != []:
-                record[key] = value
-        return _dumps(record)
-
-    async def _manifest_ref(self, manifest: SessionManifest) -> str:
-        """The content hash a creation record names its manifest by; stores the manifest once."""
-        known = self._manifest_ref_of.get(id(manifest))
-        # Cached by identity, with a copy to compare: a manifest changed in place is re-hashed.
-        if known is not None and known[0] is manifest and known[1] == manifest:
-            ref = known[2]
-        else:
-            ref = hashlib.sha256(_dumps(manifest.to_dict()).encode()).hexdigest()[:24]
-            self._manifest_ref_of[id(manifest)] = (manifest, copy.deepcopy(manifest), ref)
-        if ref not in self._manifest_refs:
-            path = layout.manifest_path(ref)
-            if not await self._store.exists(path):
-                await self._store.write(path, _dumps(manifest.to_dict()))
-            self._manifest_refs[ref] = manifest
-        return ref
-
-    async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
-        """Close a session (``reason`` defaults to "explicit_close"); closing a closed one is a no-op."""
-        live = await self._find(session_id)
-        await self._terminate(live, SessionState.CLOSED, reason or "explicit_close")
-        return live.meta.copy()
-
-    async def get_session(self, session_id: str) -> SessionMetadata:
-        """A snapshot of a session's metadata; NotFoundError."""
-        return (await self._find(session_id)).meta.copy()
-
-    async def list_sessions(
-        self,
-        *,
-        agent_id: str | None = None,
-        state: SessionState | str | None = None,
-        include_terminal: bool = False,
-        limit: int = 50,
-    ) -> list[SessionMetadata]:
-        """Sessions (live ones, plus recently closed with ``include_terminal``) matching the filters."""
-        wanted = SessionState(state) if state is not None else None
-        pool: list[LiveSession] = list(self._sessions.values())
-        if include_terminal or (
-            wanted is not None and wanted in (SessionState.CLOSED, SessionState.EXPIRED)
-        ):
-            pool.extend(self._closed.values())
-        out = []
-        for live in pool:
-            meta = live.meta
-            if agent_id is not None and not meta.is_participant(agent_id):
-                continue
-            if wanted is not None and meta.state is not wanted:
-                continue
-            out.append(meta.copy())
-            if len(out) >= limit:
-                break
-        return out
-
-    def adapter_for(self, session_id: str) -> SessionAdapter:
-        """The adapter running a session; NotFoundError / ProtocolError if unregistered."""
-        live = self._live(session_id)
-        if live.adapter is None:
-            raise ProtocolError(
-                f"no adapter registered for session {session_id}'s type {live.meta.manifest.type!r}"
-            )
-        return live.adapter
-
-    def adapter_state(self, session_id: str) -> Any:
-        """A session's current adapter state, or None for an unknown session."""
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
-        return None if live is None else live.state
-
-    def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
-        """The view a participant's turns are built from; NotFoundError."""
-        live = self._live(session_id)
-        return self.adapter_for(session_id).default_view_policy(live.meta, participant_id)
-
-    async def read_wal(
-        self, session_id: str, *, since: int = 0, until: int | None = None
-    ) -> list[Envelope]:
-        """A session's logged envelopes in admission order (``since``/``until`` are list indices)."""
-        if not isinstance(session_id, str) or not session_id or "/" in session_id:
-            return []
-        lines = await self._store.read_lines(layout.wal_path(session_id), since, until)
-        return [Envelope.from_wal_line(line, session_id) for line in lines if line]
-
-    def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
-        """Would the hub admit a (blank) envelope of ``event_type`` from ``sender_id`` right now?"""
-        live = self._sessions.get(session_id)
-        if live is None or live.closing is not None or live.adapter is None:
-            return False
-        meta = live.meta
-        et = event_type or EV_TEXT
-        if meta.is_terminal() or not meta.is_participant(sender_id):
-            return False
-        if meta.state is not _ACTIVE and not is_protocol_event(et):
-            return False
-        probe = Envelope(session_id, sender_id, None, et, {"text": ""})
-        try:
-            live.adapter.validate_send(meta, probe, live.state)
-        except NetworkError:
-            return False
-        return True
-
-    # ================================================================ the post pipeline
-
-    async def post_envelope(self, envelope: Envelope) -> str:
-        """Admit an envelope (operator path: any registered sender); returns its envelope_id."""
-        return (await self._admit(envelope)).envelope_id
-
-    async def admit(self, envelope: Envelope) -> Envelope:
-        """Admit an envelope and return the stamped copy that was logged."""
-        return await self._admit(envelope)
-
-    async def _admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
-        if not isinstance(env, Envelope):
-            raise ProtocolError(
-                f"expected an Envelope, got {type(env).__name__}", code="bad_envelope"
-            )
-        reg = self._registry
-        if not internal:
-            env.check_shape()
-            if env.sender_id not in reg.passports:
-                raise NotFoundError(f"unknown sender {env.sender_id!r}")
-            if env.event_type == EV_TEXT and type(env.event_data.get("text")) is not str:
-                raise ProtocolError(
-                    "an EV_TEXT envelope needs event_data.text as a string", code="bad_envelope"
-                )
-        live = self._sessions.get(env.session_id)
-        if live is None:
-            await self._find(env.session_id)  # NotFoundError for unknown ids
-            raise ProtocolError(f"session {env.session_id} is closed")
-        meta = live.meta
-        if live.closing is not None or meta.is_terminal():
-            raise ProtocolError(f"session {meta.session_id} is closed")
-        adapter = live.adapter
-        if adapter is None:
-            raise ProtocolError(
-                f"no adapter registered for {meta.manifest.type!r}@v{meta.manifest.version}"
-            )
-        et = env.event_type
-        sender = env.sender_id
-        protocol = et.startswith(PROTOCOL_PREFIXES)
-        if not internal:
-            self._check_send(live, env, et, sender, protocol)
-        adapter.validate_send(meta, env, live.state)
-
-        # ---- stamp, fold and start the append: one synchronous step --------
-        now, now_s = self._now()
-        stamped = Envelope(
-            env.session_id,
-            sender,
-            None if env.audience is None else list(env.audience),
-            et,
-            env.event_data,
-            make_id(),
-            env.task_id,
-            env.causation_id,
-            env.trace_id,
-            env.priority,
-            env.depth,
-            env.idempotency_key,
-            now,
-            env.ttl_seconds,
-            live.seq + 1,
-        )
-        line = stamped.to_wal_line()
-        if len(line) > self.max_envelope_bytes:
-            raise ProtocolError(
-                f"envelope is {len(line) - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
-                code="payload_too_large",
-            )
-        live.seq += 1
-        live.state = adapter.fold(stamped, live.state)
-        follow: tuple[str, str] | None = None  # what the admission leads to: open or close
-        if protocol:
-            apply_lifecycle_event(meta, stamped)
-            if et == EV_SESSION_INVITE_ACK:
-                if meta.state is _PENDING and not meta.pending_acks and not meta.rejected_by:
-                    follow = ("open", "")
-            elif et == EV_SESSION_INVITE_REJECT:
-                live.closing = f"rejected by {sender}"
-                follow = ("close", "invite_rejected")
-        else:
-            live.activity.observe(stamped, now_s, live.pids)
-            result: AdapterResult = adapter.on_accepted(meta, stamped, live.state)
-            if result.next_state is not None and result.next_state is not _ACTIVE:
-                reason = result.auto_close_reason or "adapter_closed"
-                live.closing = reason
-                follow = (
-                    "expire" if result.next_state is SessionState.EXPIRED else "close",
-                    reason,
-                )
-        await self._store.append(live.wal, line)
-        live.durable = stamped.sequence
-
-        # ---- durable: acknowledge, dispatch, then consequences ---------------
-        if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-            self._dispatch(stamped, live.pids, not protocol)
-        if follow is not None:
-            kind, reason = follow
-            if kind == "open":
-                await self._activate(live)
-            else:
-                live.closing = None
-                await self._terminate(
-                    live, SessionState.EXPIRED if kind == "expire" else SessionState.CLOSED, reason
-                )
-        return stamped
-
-    def _check_send(
-        self, live: LiveSession, env: Envelope, et: str, sender: str, protocol: bool
-    ) -> None:
-        """Identity, participation, state, access and inbox checks for a client's envelope."""
-        meta = live.meta
-        if et in HUB_ONLY_EVENTS:
-            raise ProtocolError(f"event type {et!r} is reserved for the hub")
-        if sender not in live.pids:
-            raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
-        if not protocol and meta.state is not _ACTIVE:
-            raise ProtocolError(
-                f"session {meta.session_id} is not active (state={meta.state.value})"
-            )
-        if et in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
-            if meta.state is not _PENDING or sender not in meta.pending_acks:
-                raise ProtocolError(f"{sender} has no pending invite to session {meta.session_id}")
-            return
-        reg = self._registry
-        rule = reg.rules[sender]
-        depth_cap = rule.limits.delegation_depth
-        if depth_cap and env.depth > depth_cap:
-            raise AccessDeniedError(
-                f"delegation depth {env.depth} exceeds {depth_cap} for {reg.passports[sender].name}"
-            )
-        audience = env.audience
-        if audience:
-            for rid in audience:
-                if rid == sender:
-                    continue
-                if rid not in live.pids:
-                    raise ProtocolError(
-                        f"audience member {rid!r} is not a participant of session {meta.session_id}"
-                    )
-                if not glob_match(reg.passports[rid].name, rule.access.outbound_to):
-                    raise AccessDeniedError(
-                        f"{reg.passports[sender].name} may not send to {reg.passports[rid].name} (outbound_to)"
-                    )
-        if not protocol:
-            for rid in audience if audience is not None else meta.participant_ids():
-                if rid == sender:
-                    continue
-                pending = self._pending_inbox.get(rid, 0)
-                if pending:
-                    cap = reg.rules[rid].limits.inbox.max_pending if rid in reg.rules else 0
-                    if cap and pending >= cap:
-                        raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
-
-    def _dispatch(self, env: Envelope, pids: list[str], substantive: bool = False) -> None:
-        """Queue a NotifyFrame for every recipient that is connected (never raises).
-
-        ``substantive`` (not a protocol event): the recipients' pending-inbox counts grow.
-        """
-        sender = env.sender_id
-        recipients = env.audience if env.audience is not None else pids
-        reg = self._registry
-        for rid in recipients:
-            if rid == sender and env.audience is None:
-                continue
-            endpoint = self._agent_endpoint.get(rid)
-            if endpoint is None:
-                continue
-            rule = reg.rules.get(rid)
-            sender_p = reg.passports.get(sender)
-            if (
-                rule is not None
-                and sender_p is not None
-                and not glob_match(sender_p.name, rule.access.inbound_from)
-            ):
-                continue
-            if substantive:
-                self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
-            try:
-                endpoint.send_frame_nowait(NotifyFrame(env, rid))
-            except Exception:
-                log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
-
-    def _stamp_internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, str]:
-        now, _ = self._now()
-        live.seq += 1
-        env.envelope_id = make_id()
-        env.created_at = now
-        env.sequence = live.seq
-        return env, env.to_wal_line()
-
-    async def _activate(self, live: LiveSession) -> None:
-        """PENDING → ACTIVE: log and broadcast EV_SESSION_OPENED, release the creator's open()."""
-        meta = live.meta
-        opened, line = self._stamp_internal(
-            live,
-            Envelope(
-                meta.session_id,
-                meta.creator_id,
-                meta.participant_ids(),
-                EV_SESSION_OPENED,
-                {"session_id": meta.session_id},
-            ),
-        )
-        live.state = (
-            live.adapter.fold(opened, live.state) if live.adapter is not None else live.state
-        )
-        apply_lifecycle_event(meta, opened)
-        await self._store.append(live.wal, line)
-        live.durable = opened.sequence
-        self._dispatch(opened, live.pids)
-        if live.waiter is not None and not live.waiter.done():
-            live.waiter.set_result(None)
-
-    async def _terminate(self, live: LiveSession, new_state: SessionState, reason: str) -> None:
-        """The one terminal-transition routine: log + broadcast the close, audit, release memory."""
-        meta = live.meta
-        if meta.is_terminal() or live.closing is not None:
-            return
-        live.closing = reason
-        env, line = self._stamp_internal(live, terminal_envelope(meta, new_state, reason))
-        apply_lifecycle_event(meta, env)
-        if live.adapter is not None:
-            live.state = live.adapter.fold(env, live.state)
-        self._drop_live(live)
-        waiter = live.waiter
-        if waiter is not None and not waiter.done():
-            msg = f"session {meta.session_id} closed during handshake: {reason}"
-            if reason == "invite_rejected" and meta.rejected_by:
-                msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
-            waiter.set_exception(ProtocolError(msg))
-            waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
-        await self._store.append(live.wal, line)
-        live.durable = env.sequence
-        self._dispatch(env, live.pids)
-        await index_remove(self, meta.session_id)
-        kind = (
-            AUDIT_KIND_SESSION_EXPIRED
-            if new_state is SessionState.EXPIRED
-            else AUDIT_KIND_SESSION_CLOSED
-        )
-        await self._audit_log.append(
-            {"kind": kind, "session_id": meta.session_id, "reason": reason}
-        )
-
-    # ================================================================ bookkeeping
-
-    def _add_live(self, live: LiveSession) -> None:
-        sid = live.meta.session_id
-        self._sessions[sid] = live
-        for pid in live.meta.participant_ids():
-            self._by_agent.setdefault(pid, set()).add(sid)
-        if live.expires_at_s is not None:
-            heapq.heappush(self._ttl_heap, (live.expires_at_s, sid))
-
-    def _drop_live(self, live: LiveSession) -> None:
-        sid = live.meta.session_id
-        self._sessions.pop(sid, None)
-        for pid in live.meta.participant_ids():
-            bucket = self._by_agent.get(pid)
-            if bucket is not None:
-                bucket.discard(sid)
-                if not bucket:
-                    del self._by_agent[pid]
-        live.fired = None
-        heap = self._ttl_heap
-        if len(heap) > 2 * len(self._sessions) + 64:
-            # Closed sessions' expiry entries would otherwise stay until their TTL.
-            self._ttl_heap = [e for e in heap if e[1] in self._sessions]
-            heapq.heapify(self._ttl_heap)
-        self._remember_closed(live)
-
-    def _remember_closed(self, live: LiveSession) -> None:
-        if self._closed_cache_size <= 0:
-            return
-        sid = live.meta.session_id
-        self._closed[sid] = live
-        self._closed.move_to_end(sid)
-        while len(self._closed) > self._closed_cache_size:
-            self._closed.popitem(last=False)
 
     # ================================================================ sweepers
 
@@ -1153,14 +517,5 @@ class Hub:
 
         await hydrate(self)
 
-    async def _load_session(self, session_id: str) -> LiveSession | None:
-        from hubbub.network.hub.recovery import load_session
-
-        return await load_session(self, session_id)
-
 
 _SNAPSHOT_CHUNK = 256
-
-
-def _iso_after(iso: str, seconds: float) -> str:
-    return (datetime.fromisoformat(iso) + timedelta(seconds=seconds)).isoformat()
