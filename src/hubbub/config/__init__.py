@@ -23,7 +23,6 @@ __all__ = [
 _LAZY = {
     "AnthropicConfig": "hubbub.config.anthropic",
     "OpenAIConfig": "hubbub.config.openai",
-    "OpenAIResponsesConfig": "hubbub.config.openai",
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from hubbub.network.envelope import EV_EXPECTATION_VIOLATED, EV_TEXT, Envelope, is_protocol_event
+from hubbub.network.rule import parse_duration
 from hubbub.network.session import Expectation, SessionMetadata, SessionState
 
 __all__ = [
@@ -110,10 +111,19 @@ class ExpectationEvaluator(Protocol):
 
 
 def _seconds(expectation: Expectation, default: float) -> float:
+    """The ``seconds`` parameter: a number or a duration string ("30s", "15m", "2h");
+    ``default`` when absent or not a duration."""
     value = expectation.params.get("seconds", default)
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(parse_duration(value))
+        except ValueError:
+            return default
+    return default
 
 
 class AcksWithin:

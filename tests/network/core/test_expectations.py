@@ -257,10 +257,16 @@ def test_turn_within_silent_within_threshold_and_when_not_active() -> None:
         ({"seconds": 2.5}, 2.5),
         ({"seconds": True}, 3600.0),
         ({"seconds": "x"}, 3600.0),
+        ({"seconds": "-5s"}, 3600.0),
+        ({"seconds": None}, 3600.0),
         ({}, 3600.0),
+        ({"seconds": "90s"}, 90.0),  # duration strings, as in rules
+        ({"seconds": "15m"}, 900.0),
+        ({"seconds": "2h"}, 7200.0),
+        ({"seconds": "45"}, 45.0),
     ],
 )
-def test_seconds_param_falls_back_to_default_on_junk(
+def test_seconds_param_takes_numbers_and_durations_else_default(
     params: dict[str, Any], expected: float
 ) -> None:
     v = MaxSilence().evaluate(Expectation("max_silence", params=params), ctx(meta(), fresh(), 1e6))
