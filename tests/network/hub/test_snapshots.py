@@ -172,3 +172,28 @@ async def test_close_snapshots_many_sessions_concurrently(tmp_path: Path, raw_pe
     finally:
         await reopened.close()
         await reopened.store.close()
+
+
+async def test_periodic_sweep_snapshots_a_session_once_it_goes_quiet(raw_peer) -> None:  # type: ignore[no-untyped-def]
+    """Below ``snapshot_every``, a session is snapshotted once its traffic has been quiet."""
+    clock = MockClock()
+    store = MemoryKnowledgeStore()
+    hub, alice, bob, meta = await chatty_hub(store, clock, raw_peer, 0)
+    hub.snapshot_interval = 30.0  # the sweeper itself stays off (OPTS); we call it by hand
+    sid = meta.session_id
+    try:
+        for i in range(5):
+            await hub.post_envelope(Envelope(sid, alice.agent_id, None, EV_TEXT, {"text": f"t{i}"}))
+        assert await hub.write_snapshots() == 0  # busy just now, far below snapshot_every
+        clock.advance(29)
+        assert await hub.write_snapshots() == 0
+        clock.advance(2)  # quiet for 31 s
+        assert await hub.write_snapshots() == 1
+        snap = orjson.loads(await store.read(snapshot_path(sid)) or "null")
+        assert snap["sequence"] == 8  # invite, ack, opened, 5 texts
+        assert await hub.write_snapshots() == 0  # once: nothing new since
+        await hub.post_envelope(Envelope(sid, bob.agent_id, None, EV_TEXT, {"text": "again"}))
+        clock.advance(31)
+        assert await hub.write_snapshots() == 1
+    finally:
+        await hub.close()

@@ -394,9 +394,23 @@ class Hub(_SessionsMixin):
         await run_expectation_tick(self, self._evaluators, self._handlers)
 
     async def write_snapshots(self, *, min_new: int | None = None) -> int:
-        """Snapshot every live session with at least ``min_new`` (default ``snapshot_every``) new envelopes."""
+        """Snapshot live sessions with at least ``min_new`` new envelopes since their last snapshot.
+
+        The periodic sweep (``min_new`` None) takes those with ``snapshot_every`` new
+        envelopes, and also any session with new envelopes whose traffic has been quiet
+        for ``snapshot_interval`` seconds: a session is snapshotted once when it goes
+        idle, so a restart after a crash re-folds at most the busy sessions' tails.
+        """
         threshold = self.snapshot_every if min_new is None else min_new
-        due = [live for live in self._sessions.values() if live.seq - live.snap_seq >= threshold]
+        quiet_since = float("-inf")
+        if min_new is None and self.snapshot_interval > 0:
+            quiet_since = self._now()[1] - self.snapshot_interval
+        due = [
+            live
+            for live in self._sessions.values()
+            if (new := live.seq - live.snap_seq) >= threshold
+            or (new > 0 and live.activity.last_content_at <= quiet_since)
+        ]
         written = 0
         # Concurrent writes in chunks: a group-committing store puts a chunk in one transaction.
         for start in range(0, len(due), _SNAPSHOT_CHUNK):
