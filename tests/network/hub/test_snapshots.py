@@ -197,3 +197,36 @@ async def test_periodic_sweep_snapshots_a_session_once_it_goes_quiet(raw_peer) -
         assert await hub.write_snapshots() == 1
     finally:
         await hub.close()
+
+
+async def test_snapshot_ahead_of_a_wal_that_lost_its_tail_is_ignored(
+    tmp_path: Path, raw_peer
+) -> None:  # type: ignore[no-untyped-def]
+    """A store that kept the snapshot but lost WAL lines after it: the WAL wins, whole."""
+    clock = MockClock()
+    hub, alice, bob, meta = await chatty_hub(DiskKnowledgeStore(tmp_path), clock, raw_peer, 10)
+    sid = meta.session_id
+    assert await hub.write_snapshots(min_new=1) == 1  # covers all 13 envelopes
+    await hub.close()
+    wal_file = tmp_path / "sessions" / sid / "wal.jsonl"
+    kept = wal_file.read_text().splitlines(keepends=True)[:8]  # the last 5 texts are lost
+    wal_file.write_text("".join(kept))
+    snap_file = tmp_path / "sessions" / sid / "snapshot.json"
+    ahead = snap_file.read_text()
+    assert orjson.loads(ahead)["sequence"] == 13
+    for store_reads_one in (False, True):
+        snap_file.write_text(ahead)  # (a clean close rewrites it)
+        reopened = await Hub.open(DiskKnowledgeStore(tmp_path), clock=clock, **OPTS)
+        try:
+            if store_reads_one:  # the read-back path: one session loaded on demand
+                reopened._sessions.clear()
+                live = await reopened._load_session(sid)
+                assert live is not None
+            else:  # the bulk hydrate path
+                live = reopened._sessions[sid]
+            assert live.seq == 8 and live.state.turn_count == 5
+            lines = await reopened.store.read_lines(wal_path(sid))
+            full = replay(reopened, await reopened.get_session(sid), lines)
+            assert full.state == live.state
+        finally:
+            await reopened.close()

@@ -202,15 +202,40 @@ async def _load(hub: Hub, session_id: str) -> tuple[LiveSession, Envelope | None
         return None
     live = new_live(hub, await read_creation_record(hub, raw))
     covered = await restore_snapshot(hub, live)
-    lines = await hub.store.read_lines(layout.wal_path(session_id), covered)
+    lines = await hub.store.read_lines(layout.wal_path(session_id), _tail_start(covered))
     return await _fold_or_refold(hub, live, raw, covered, lines)
+
+
+def _tail_start(covered: int) -> int:
+    """Where to read a WAL tail after a snapshot covering ``covered`` envelopes.
+
+    One line early: the last covered line comes back too, and shows that the WAL
+    really reaches the snapshot (a store that lost its tail would otherwise look
+    like one with nothing after the snapshot).
+    """
+    return covered - 1 if covered > 0 else 0
+
+
+def _sequence_of(line: str) -> object:
+    try:
+        return orjson.loads(line).get("sequence")
+    except Exception:
+        return None
 
 
 async def _fold_or_refold(
     hub: Hub, live: LiveSession, raw: str, covered: int, lines: list[str]
 ) -> tuple[LiveSession, Envelope | None]:
-    """Fold the WAL tail after a snapshot; if they disagree, fold the whole WAL instead."""
+    """Fold the WAL tail after a snapshot; if they disagree, fold the whole WAL instead.
+
+    ``lines`` starts at ``_tail_start(covered)``: with a snapshot, its first line must
+    be the snapshot's last envelope, else the snapshot is ahead of the log.
+    """
     try:
+        if covered:
+            if not lines or _sequence_of(lines[0]) != covered:
+                raise ReplayError(f"the WAL does not reach the snapshot's sequence {covered}")
+            lines = lines[1:]
         return live, fold_tail(live, lines, covered + 1)
     except ReplayError:
         if not covered:
@@ -246,7 +271,7 @@ class _Chunk:
     ) -> None:
         self.metas = metas
         self.snaps = snaps
-        self.starts = starts  # the WAL line each tail starts at (its snapshot's sequence)
+        self.starts = starts  # the sequence each snapshot covers (its tail starts one line earlier)
         self.tails = tails  # one per session with a creation record, in order
 
 
@@ -271,7 +296,7 @@ async def _read_chunk(hub: Hub, ids: list[str]) -> _Chunk:
     parsed = [_parse_snapshot(raw) for raw in records[count:]]
     starts = [seq for _, seq in parsed]
     requests = [
-        (layout.wal_path(sid), start)
+        (layout.wal_path(sid), _tail_start(start))
         for sid, meta, start in zip(ids, metas, starts, strict=True)
         if meta is not None
     ]
@@ -300,7 +325,7 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
         live = new_live(hub, _creation_metadata(hub, data))
         covered = apply_snapshot(live, chunk.snaps[i])
         if covered != chunk.starts[i]:  # the snapshot was rejected: its tail is not this one
-            lines = await hub.store.read_lines(live.wal, covered)
+            lines = await hub.store.read_lines(live.wal, _tail_start(covered))
         raw = chunk.metas[i]
         assert raw is not None
         out[i] = await _fold_or_refold(hub, live, raw, covered, lines)
