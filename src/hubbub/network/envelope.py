@@ -199,22 +199,15 @@ class Envelope:
     @classmethod
     def from_wal_line(cls, text: str | bytes, session_id: str) -> Envelope:
         """Parse a line of ``session_id``'s WAL (a line that names a session keeps its own)."""
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolError(f"envelope is not valid JSON: {exc}", code="bad_envelope") from exc
+        data = _loads(text)
         if type(data) is dict and "session_id" not in data:
             data["session_id"] = session_id
         return cls.from_dict(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Envelope:
-        """Parse one WAL line / wire payload."""
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolError(f"envelope is not valid JSON: {exc}", code="bad_envelope") from exc
-        return cls.from_dict(data)
+        """Parse a wire payload (or a WAL line that names its session)."""
+        return cls.from_dict(_loads(text))
 
     def check_shape(self) -> None:
         """Raise ProtocolError naming the first field whose type or value is wrong."""
@@ -300,6 +293,13 @@ class Envelope:
 
 
 _FIELDS = frozenset(Envelope.__dataclass_fields__)
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"envelope is not valid JSON: {exc}", code="bad_envelope") from exc
 
 
 def visible_to(envelope: Envelope, participant_id: str) -> bool:

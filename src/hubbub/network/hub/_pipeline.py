@@ -97,7 +97,6 @@ class _PipelineMixin:
     _agent_endpoint: dict[str, Any]
     _pending_inbox: dict[str, int]
     _manifest_refs: dict[str, SessionManifest]
-    _manifest_ref_of: dict[int, tuple[SessionManifest, SessionManifest, str]]
     _closed_cache_size: int
     _now_ms: int
     _now_iso: str

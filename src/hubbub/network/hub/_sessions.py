@@ -6,7 +6,6 @@ A private part of :class:`hubbub.network.hub.core.Hub` (a mixin it inherits).
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -229,17 +228,12 @@ class _SessionsMixin(_PipelineMixin):
 
     async def _manifest_ref(self, manifest: SessionManifest) -> str:
         """The content hash a creation record names its manifest by; stores the manifest once."""
-        known = self._manifest_ref_of.get(id(manifest))
-        # Cached by identity, with a copy to compare: a manifest changed in place is re-hashed.
-        if known is not None and known[0] is manifest and known[1] == manifest:
-            ref = known[2]
-        else:
-            ref = hashlib.sha256(_dumps(manifest.to_dict()).encode()).hexdigest()[:24]
-            self._manifest_ref_of[id(manifest)] = (manifest, copy.deepcopy(manifest), ref)
+        manifest_json = _dumps(manifest.to_dict())
+        ref = hashlib.sha256(manifest_json.encode()).hexdigest()[:24]
         if ref not in self._manifest_refs:
             path = layout.manifest_path(ref)
             if not await self._store.exists(path):
-                await self._store.write(path, _dumps(manifest.to_dict()))
+                await self._store.write(path, manifest_json)
             self._manifest_refs[ref] = manifest
         return ref
 

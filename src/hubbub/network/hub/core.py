@@ -42,7 +42,7 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import write_snapshot
+from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
@@ -133,7 +133,6 @@ class Hub(_SessionsMixin):
         self._adapter_states = _AdapterStates(self)
         self._endpoints: dict[str, Any] = {}
         self._manifest_refs: dict[str, SessionManifest] = {}
-        self._manifest_ref_of: dict[int, tuple[SessionManifest, SessionManifest, str]] = {}
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._pending_inbox: dict[str, int] = {}
@@ -143,6 +142,7 @@ class Hub(_SessionsMixin):
         self._closed_hub = False
         self._now_ms = -1
         self._owns_store = False
+        self._index: IndexMirror | None = None  # the open-session index, once hydrated
         self._now_iso = ""
 
     # ================================================================ lifecycle

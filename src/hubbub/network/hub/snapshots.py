@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPACT_SLACK",
     "INDEX_PATH",
+    "IndexMirror",
     "apply_snapshot",
     "compact_index",
     "index_add",
@@ -64,8 +64,13 @@ async def read_index(hub: Hub) -> tuple[list[str], int] | None:
     return list(live), len(lines)
 
 
-class _IndexMirror:
-    """What the index log folds to once every line issued so far has landed."""
+class IndexMirror:
+    """What the index log folds to once every line issued so far has landed.
+
+    Kept as ``hub._index`` from ``open_index`` (at hydrate) on. A hub that never
+    hydrated has none and never compacts at run time: it does not know what the
+    log already holds.
+    """
 
     __slots__ = ("lines", "live")
 
@@ -74,9 +79,6 @@ class _IndexMirror:
         self.lines = len(self.live)
 
 
-# Per hub, set by ``open_index`` at hydrate. A hub that never hydrated has none and
-# never compacts at run time: it does not know what the log already holds.
-_MIRRORS: weakref.WeakKeyDictionary[Hub, _IndexMirror] = weakref.WeakKeyDictionary()
 #: Run-time compaction once the log has more lines than twice the live ids plus this.
 COMPACT_SLACK = 1024
 
@@ -85,12 +87,12 @@ async def open_index(hub: Hub, live_ids: list[str], index_lines: int) -> None:
     """At hydrate: compact the index unless it already holds exactly ``live_ids``; track it."""
     if index_lines != len(live_ids):
         await hub.store.write(INDEX_PATH, "".join(f"+{sid}\n" for sid in live_ids))
-    _MIRRORS[hub] = _IndexMirror(live_ids)
+    hub._index = IndexMirror(live_ids)
 
 
 async def index_add(hub: Hub, session_id: str) -> None:
     """Record a new session in the index."""
-    mirror = _MIRRORS.get(hub)
+    mirror = hub._index
     if mirror is not None:  # updated as the append is issued: stores keep call order
         mirror.live[session_id] = None
         mirror.lines += 1
@@ -105,7 +107,7 @@ async def index_remove(hub: Hub, session_id: str) -> None:
     after it. Reading the index at hydrate so costs O(live sessions), not
     O(sessions ever opened).
     """
-    mirror = _MIRRORS.get(hub)
+    mirror = hub._index
     if mirror is not None:
         mirror.live.pop(session_id, None)
         mirror.lines += 1
