@@ -235,7 +235,7 @@ class Crash:
             assert envs[seq - 1].envelope_id == eid, f"{sid}: sequence {seq} is not ACKed {eid}"
         raw = await store.read(layout.session_meta_path(sid))
         assert raw is not None, f"{sid}: creation record missing"
-        fresh = replay(hub, await read_creation_record(hub, raw), lines)
+        fresh = replay(hub, await read_creation_record(hub, raw, sid), lines)
         meta = await hub.get_session(sid)
         assert meta.state is fresh.meta.state, sid
         assert meta.close_reason == fresh.meta.close_reason, sid

@@ -171,8 +171,9 @@ async def test_a_failed_bulk_read_fails_open(
             await inner.close()
 
 
-def _via_from_dict(hub: Hub, data: dict[str, Any]) -> SessionMetadata:
-    """A creation record read the general way: expanded, then ``SessionMetadata.from_dict``."""
+def _via_from_dict(hub: Hub, data: dict[str, Any], session_id: str) -> SessionMetadata:
+    """A creation record read the general way: completed, expanded, then ``SessionMetadata.from_dict``."""
+    recovery.creation_defaults(data, session_id)
     manifest = hub._manifest_refs[data["manifest"]["ref"]]
     ids = data.get("participants") or []
     created = data.get("created_at", "")
@@ -230,21 +231,27 @@ async def test_creation_records_build_what_from_dict_builds() -> None:
         for meta in made:
             raw = await store.read(layout.session_meta_path(meta.session_id))
             assert raw is not None
-            built = recovery._creation_metadata(hub, orjson.loads(raw))
-            assert built.to_dict() == _via_from_dict(hub, orjson.loads(raw)).to_dict()
+            sid = meta.session_id
+            record = orjson.loads(raw)
+            # what follows from the rest is left out of the record
+            assert not {"session_id", "creator_id", "state", "pending_acks"} & set(record)
+            built = recovery._creation_metadata(hub, record, sid)
+            assert built.to_dict() == _via_from_dict(hub, orjson.loads(raw), sid).to_dict()
             assert built.manifest is hub._manifest_refs[orjson.loads(raw)["manifest"]["ref"]]
             assert built.participants == meta.participants
             assert built.state is SessionState.PENDING  # the state is a fold of the WAL
+            assert built.session_id == sid and built.creator_id == ids[0]
+            assert built.pending_acks == [ids[1]]
             # the general path, on a record with the manifest inline and full participants
             full = meta.to_dict()
-            assert recovery._creation_metadata(hub, full).to_dict() == meta.to_dict()
+            assert recovery._creation_metadata(hub, full, sid).to_dict() == meta.to_dict()
             # and on one with the manifest inline and participants as ids
             ids_only = dict(meta.to_dict(), participants=meta.participant_ids())
-            assert recovery._creation_metadata(hub, ids_only).to_dict() == meta.to_dict()
+            assert recovery._creation_metadata(hub, ids_only, sid).to_dict() == meta.to_dict()
         record = orjson.loads(await store.read(layout.session_meta_path(made[0].session_id)) or "")
         record["manifest"] = {"ref": "0" * 24}
         with pytest.raises(recovery.ReplayError, match="missing"):
-            recovery._creation_metadata(hub, record)
+            recovery._creation_metadata(hub, record, made[0].session_id)
     finally:
         for peer in peers:
             await peer.stop()

@@ -73,6 +73,28 @@ class Priority(str, enum.Enum):
 _PRIORITIES = frozenset(p.value for p in Priority)
 _WAL_OPTS = orjson.OPT_APPEND_NEWLINE
 
+# What a lifecycle event's data repeats, and so its WAL line leaves out: the
+# session (the WAL's path names it), the creator (the invite's sender) and empty
+# knobs and labels. The source says where ``from_wal_line`` takes it back from.
+_SESSION, _SENDER, _EMPTY = 0, 1, 2
+_IMPLIED: dict[str, tuple[tuple[str, int], ...]] = {
+    EV_SESSION_INVITE: (
+        ("session_id", _SESSION),
+        ("creator_id", _SENDER),
+        ("knobs", _EMPTY),
+        ("labels", _EMPTY),
+    ),
+    EV_SESSION_INVITE_ACK: (("session_id", _SESSION),),
+    EV_SESSION_INVITE_REJECT: (("session_id", _SESSION),),
+    EV_SESSION_OPENED: (("session_id", _SESSION),),
+    EV_SESSION_CLOSED: (("session_id", _SESSION),),
+    EV_SESSION_EXPIRED: (("session_id", _SESSION),),
+}
+
+
+def _implied(source: int, session_id: str, sender_id: Any) -> Any:
+    return session_id if source == _SESSION else sender_id if source == _SENDER else {}
+
 
 def is_protocol_event(event_type: str) -> bool:
     """Return True for hub lifecycle events (``ag2.session.*``, ``ag2.task.*``)."""
@@ -132,15 +154,34 @@ class Envelope:
         """Serialise as one compact WAL line plus "\n", for the session's own WAL file.
 
         Fields at their default are left out, and so is ``session_id``: the WAL's
-        path names the session. ``from_wal_line`` restores both, so the line
+        path names the session. So is what a lifecycle event's data repeats (its
+        session, the invite's creator = sender, empty knobs and labels); a
+        lifecycle event whose data lacks one of those is written verbatim, with
+        its ``session_id``. ``from_wal_line`` restores all of it, so the line
         round-trips exactly. Keys are in field order (no sort: it is deterministic).
         """
-        d: dict[str, Any] = {"sender_id": self.sender_id}
+        data = self.event_data
+        implied = _IMPLIED.get(self.event_type)
+        d: dict[str, Any]
+        if implied is None:
+            d = {"sender_id": self.sender_id}
+        else:
+            kept = dict(data)
+            for key, source in implied:
+                if key not in kept:  # nothing to restore it from: keep the line verbatim
+                    kept = data
+                    d = {"session_id": self.session_id, "sender_id": self.sender_id}
+                    break
+                if kept[key] == _implied(source, self.session_id, self.sender_id):
+                    del kept[key]
+            else:
+                d = {"sender_id": self.sender_id}
+            data = kept
         if self.audience is not None:
             d["audience"] = self.audience
         d["event_type"] = self.event_type
-        if self.event_data:
-            d["event_data"] = self.event_data
+        if data:
+            d["event_data"] = data
         d["envelope_id"] = self.envelope_id
         d["created_at"] = self.created_at
         d["sequence"] = self.sequence
@@ -198,10 +239,22 @@ class Envelope:
 
     @classmethod
     def from_wal_line(cls, text: str | bytes, session_id: str) -> Envelope:
-        """Parse a line of ``session_id``'s WAL (a line that names a session keeps its own)."""
+        """Parse a line of ``session_id``'s WAL (a line that names a session is verbatim)."""
         data = _loads(text)
         if type(data) is dict and "session_id" not in data:
             data["session_id"] = session_id
+            implied = _IMPLIED.get(data.get("event_type", ""))
+            if implied is not None:
+                given = data.get("event_data")
+                if given is None:
+                    given = {}
+                if type(given) is dict:
+                    sender = data.get("sender_id")
+                    full = {
+                        k: _implied(s, session_id, sender) for k, s in implied if k not in given
+                    }
+                    full.update(given)
+                    data["event_data"] = full
         return cls.from_dict(data)
 
     @classmethod

@@ -19,7 +19,7 @@ from hubbub.network.envelope import (
     Envelope,
 )
 from hubbub.network.errors import ProtocolError
-from hubbub.network.session import SessionMetadata, SessionState
+from hubbub.network.session import NO_IDS, SessionMetadata, SessionState
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -91,11 +91,11 @@ def apply_lifecycle_event(metadata: SessionMetadata, envelope: Envelope) -> bool
             metadata.pending_acks.remove(envelope.sender_id)
     elif et == EV_SESSION_INVITE_REJECT:
         if state is _S.PENDING and envelope.sender_id not in metadata.rejected_by:
-            metadata.rejected_by.append(envelope.sender_id)
+            metadata.rejected_by = [*metadata.rejected_by, envelope.sender_id]
     elif et == EV_SESSION_OPENED:
         if can_transition(state, _S.ACTIVE):
             metadata.state = _S.ACTIVE
-            metadata.pending_acks = []
+            metadata.pending_acks = NO_IDS
     else:
         new = _S.EXPIRED if et == EV_SESSION_EXPIRED else _S.CLOSED
         if can_transition(state, new):

@@ -6,8 +6,9 @@ Pure values. The allowed state transitions live in ``hubbub.network.lifecycle``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "Expectation",
@@ -170,6 +171,45 @@ class SessionManifest:
             expectations=[Expectation.from_dict(e) for e in data.get("expectations") or []],
             ttl_default=data.get("ttl_default"),
         )
+
+
+def _refuse(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(
+        "this empty container is shared by every session that has none: assign a new one instead"
+    )
+
+
+class _NoEntries(dict[str, Any]):
+    """The one empty ``knobs``/``labels`` dict the hub's sessions share; every write raises."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+class _NoIds(list[str]):
+    """The one empty ``pending_acks``/``rejected_by`` list the hub's sessions share; every write raises."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+
+
+# A live session costs the hub a few KiB; most have no knobs, labels or pending
+# acks, so the hub's own metadata shares these two (callers get copies).
+NO_ENTRIES: dict[str, Any] = _NoEntries()
+NO_IDS: list[str] = _NoIds()
+
+
+def own_entries(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A private copy of ``data``, or the shared read-only empty dict."""
+    return dict(data) if data else NO_ENTRIES
+
+
+def own_ids(ids: Iterable[str] | None) -> list[str]:
+    """A private list of ``ids``, or the shared read-only empty list."""
+    out = list(ids or ())
+    return out if out else NO_IDS
 
 
 @dataclass(slots=True)

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
+    EV_SESSION_CLOSED,
+    EV_SESSION_EXPIRED,
     EV_SESSION_INVITE,
+    EV_SESSION_INVITE_ACK,
+    EV_SESSION_INVITE_REJECT,
+    EV_SESSION_OPENED,
     EV_TASK_FAILED,
     EV_TEXT,
     Envelope,
@@ -86,6 +91,37 @@ envelopes = st.builds(
     ttl_seconds=st.one_of(st.none(), st.integers(min_value=0, max_value=10**6)),
     sequence=st.integers(min_value=0, max_value=2**40),
 )
+LIFECYCLE = [
+    EV_SESSION_INVITE,
+    EV_SESSION_INVITE_ACK,
+    EV_SESSION_INVITE_REJECT,
+    EV_SESSION_OPENED,
+    EV_SESSION_CLOSED,
+    EV_SESSION_EXPIRED,
+]
+
+
+@st.composite
+def lifecycle_envelopes(draw: st.DrawFn) -> Envelope:
+    """Lifecycle events whose data holds what the WAL line may leave out — the implied
+    value, another value, or nothing — next to other keys."""
+    env = draw(envelopes)
+    env.event_type = draw(st.sampled_from(LIFECYCLE))
+    implied = {
+        "session_id": env.session_id,
+        "creator_id": env.sender_id,
+        "knobs": {},
+        "labels": {},
+    }
+    data = draw(st.dictionaries(st.sampled_from(["reason", "manifest_type", "x"]), json_values))
+    for key, value in implied.items():
+        choice = draw(st.sampled_from(["implied", "other", "absent"]))
+        if choice == "implied":
+            data[key] = value
+        elif choice == "other":
+            data[key] = draw(json_values)
+    env.event_data = data
+    return env
 
 
 # --- envelope --------------------------------------------------------------------------
@@ -137,6 +173,56 @@ def test_envelope_round_trips(env: Envelope) -> None:
     assert "session_id" not in orjson.loads(wal)
     assert Envelope.from_wal_line(wal, env.session_id) == env
     assert Envelope.from_wal_line(wal.encode(), env.session_id).to_wal_line() == wal
+
+
+@settings(max_examples=300, deadline=None)
+@given(env=lifecycle_envelopes())
+def test_lifecycle_wal_lines_leave_out_what_they_repeat_and_round_trip(env: Envelope) -> None:
+    wal = env.to_wal_line()
+    line = orjson.loads(wal)
+    data = line.get("event_data", {})
+    assert Envelope.from_wal_line(wal, env.session_id) == env
+    assert Envelope.from_wal_line(wal.encode(), env.session_id).to_wal_line() == wal
+    if "session_id" in line:  # verbatim: an implied key was missing from the data
+        assert data == env.event_data
+    else:
+        if env.event_data.get("session_id") == env.session_id:
+            assert "session_id" not in data
+        if env.event_type == EV_SESSION_INVITE:
+            if env.event_data.get("creator_id") == env.sender_id:
+                assert "creator_id" not in data
+            assert data.get("knobs", {}) != {} or "knobs" not in data
+
+
+def test_a_handshake_wal_line_holds_no_repeated_ids() -> None:
+    invite = Envelope(
+        "S" * 32,
+        "A" * 32,
+        ["B" * 32],
+        EV_SESSION_INVITE,
+        {
+            "session_id": "S" * 32,
+            "manifest_type": "conversation",
+            "manifest_version": 1,
+            "creator_id": "A" * 32,
+            "knobs": {},
+            "labels": {"intent": "why"},
+        },
+    )
+    line = invite.to_wal_line()
+    assert "S" * 32 not in line and line.count("A" * 32) == 1
+    assert orjson.loads(line)["event_data"] == {
+        "manifest_type": "conversation",
+        "manifest_version": 1,
+        "labels": {"intent": "why"},
+    }
+    assert Envelope.from_wal_line(line, "S" * 32) == invite
+    ack = Envelope("S" * 32, "B" * 32, None, EV_SESSION_INVITE_ACK, {"session_id": "S" * 32})
+    assert "event_data" not in orjson.loads(ack.to_wal_line())
+    assert Envelope.from_wal_line(ack.to_wal_line(), "S" * 32) == ack
+    # an ack whose data does not name the session is kept as it was
+    odd = Envelope("S" * 32, "B" * 32, None, EV_SESSION_INVITE_ACK, {})
+    assert Envelope.from_wal_line(odd.to_wal_line(), "S" * 32) == odd
 
 
 def test_wal_line_keeps_a_named_session() -> None:

@@ -46,6 +46,8 @@ from hubbub.network.rule import (
     parse_duration,
 )
 from hubbub.network.session import (
+    NO_ENTRIES,
+    NO_IDS,
     TERMINAL_SESSION_STATES,
     Expectation,
     Participant,
@@ -55,6 +57,8 @@ from hubbub.network.session import (
     SessionMetadata,
     SessionState,
     is_terminal_session_state,
+    own_entries,
+    own_ids,
 )
 
 S = SessionState
@@ -404,6 +408,71 @@ def test_fold_opened_clears_pending_acks() -> None:
     m = metadata(pending=["bob", "carol"])
     apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice"))
     assert (m.state, m.pending_acks) == (S.ACTIVE, [])
+
+
+def test_shared_empties_refuse_writes_and_copies_are_private() -> None:
+    """The hub's sessions share one empty dict and one empty list; writing into them
+    would change every session, so it raises instead."""
+    assert own_entries(None) is NO_ENTRIES and own_entries({}) is NO_ENTRIES
+    assert own_ids(None) is NO_IDS and own_ids(iter([])) is NO_IDS
+    given = {"k": "v"}
+    mine = own_entries(given)
+    assert mine == given and mine is not given
+    assert own_ids(("a", "b")) == ["a", "b"]
+    writes_to_dict = [
+        lambda d: d.__setitem__("k", 1),
+        lambda d: d.__delitem__("k"),
+        lambda d: d.update(k=1),
+        lambda d: d.setdefault("k", 1),
+        lambda d: d.pop("k"),
+        lambda d: d.popitem(),
+        lambda d: d.clear(),
+        lambda d: d.__ior__({"k": 1}),
+    ]
+    for write in writes_to_dict:
+        with pytest.raises(TypeError, match="shared"):
+            write(NO_ENTRIES)
+    writes_to_list = [
+        lambda ids: ids.append("x"),
+        lambda ids: ids.extend(["x"]),
+        lambda ids: ids.insert(0, "x"),
+        lambda ids: ids.remove("x"),
+        lambda ids: ids.pop(),
+        lambda ids: ids.clear(),
+        lambda ids: ids.sort(),
+        lambda ids: ids.reverse(),
+        lambda ids: ids.__setitem__(slice(0, 0), ["x"]),
+        lambda ids: ids.__delitem__(slice(0, 1)),
+        lambda ids: ids.__iadd__(["x"]),
+        lambda ids: ids.__imul__(2),
+    ]
+    for write in writes_to_list:
+        with pytest.raises(TypeError, match="shared"):
+            write(NO_IDS)
+    assert NO_ENTRIES == {} and NO_IDS == []
+    # The metadata a caller gets is its own.
+    m = metadata(S.ACTIVE, NO_IDS)
+    m.knobs = m.labels = NO_ENTRIES
+    m.rejected_by = NO_IDS
+    c = m.copy()
+    c.knobs["k"] = 1
+    c.labels["l"] = "v"
+    c.pending_acks.append("x")
+    c.rejected_by.append("y")
+    assert NO_ENTRIES == {} and NO_IDS == []
+
+
+def test_fold_reject_and_open_with_shared_empties() -> None:
+    """Lifecycle folds assign new lists instead of writing into the shared empty one."""
+    m = metadata(pending=["bob", "carol"])
+    m.rejected_by = NO_IDS
+    apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT, "carol"))
+    assert m.rejected_by == ["carol"] and NO_IDS == []
+    apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT, "carol"))
+    assert m.rejected_by == ["carol"]
+    m = metadata(pending=["bob"])
+    apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice"))
+    assert m.pending_acks is NO_IDS
 
 
 def test_fold_expired() -> None:

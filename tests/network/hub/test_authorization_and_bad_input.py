@@ -175,6 +175,48 @@ async def test_audience_must_be_participants_and_rules_apply(hub: Hub, peers) ->
         )
 
 
+async def test_concurrent_session_cap_counts_live_sessions(store, clock, raw_peer) -> None:  # type: ignore[no-untyped-def]
+    """``max_concurrent_sessions`` counts every live session an agent is in, as creator or
+    invitee; closed ones free a place; the count is rebuilt from the store at hydrate."""
+    kw = {"ttl_sweep_interval": 0, "expectation_sweep_interval": 0, "invite_ack_timeout": 5}
+    hub = await Hub.open(store, clock=clock, **kw)
+    alice = await raw_peer(hub, "alice").start()
+    bob = await raw_peer(hub, "bob").start()
+    carol = await raw_peer(hub, "carol").start()
+    await hub.set_rule(alice.agent_id, Rule(limits=LimitsBlock(max_concurrent_sessions=2)))
+
+    async def alice_opens() -> str:
+        meta = await hub.create_session(
+            creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+        )
+        return meta.session_id
+
+    first = await alice_opens()
+    invited = await hub.create_session(  # alice is in this one as the invitee
+        creator_id=carol.agent_id, manifest_type="conversation", participants=[alice.agent_id]
+    )
+    with pytest.raises(AccessDeniedError, match="alice already has 2 active sessions"):
+        await alice_opens()
+    await hub.close_session(invited.session_id)
+    second = await alice_opens()
+    with pytest.raises(AccessDeniedError, match="max_concurrent_sessions"):
+        await alice_opens()
+    # bob has no cap and is in both; carol's session is closed
+    assert hub._live_count == {alice.agent_id: 2, bob.agent_id: 2}
+    await hub.close()
+
+    hub = await Hub.open(store, clock=clock, **kw)
+    assert hub._live_count == {alice.agent_id: 2, bob.agent_id: 2}
+    with pytest.raises(AccessDeniedError, match="max_concurrent_sessions"):
+        await hub.create_session(
+            creator_id=alice.agent_id, manifest_type="conversation", participants=[carol.agent_id]
+        )
+    for sid in (first, second):
+        await hub.close_session(sid)
+    assert hub._live_count == {}
+    await hub.close()
+
+
 async def test_inbox_is_released_by_receipts_not_by_sending(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]
     rule = Rule(limits=LimitsBlock(inbox=InboxBlock(max_pending=2)))
     alice, bob, meta = await pair(hub, peers, rule=rule, receipts=False)

@@ -35,6 +35,8 @@ class ConsultingState:
     last_envelope_id: str | None = None
 
 
+# States are frozen, so every session starts from this one object.
+_START = ConsultingState()
 _COMPLETE = AdapterResult(SessionState.CLOSED, "consulting_complete")
 
 
@@ -55,7 +57,7 @@ class ConsultingAdapter(BaseAdapter):
 
     def initial_state(self, metadata: SessionMetadata) -> ConsultingState:
         """Nothing asked, nothing answered."""
-        return ConsultingState()
+        return _START
 
     def validate_create(self, metadata: SessionMetadata) -> None:
         """Exactly one initiator and one respondent."""

@@ -29,6 +29,10 @@ class ConversationState:
     last_envelope_id: str | None = None
 
 
+# States are frozen, so every session starts from this one object.
+_START = ConversationState()
+
+
 class ConversationAdapter(BaseAdapter):
     """Two participants, no turn order, no auto-close.
 
@@ -47,7 +51,7 @@ class ConversationAdapter(BaseAdapter):
 
     def initial_state(self, metadata: SessionMetadata) -> ConversationState:
         """No turns yet."""
-        return ConversationState()
+        return _START
 
     def validate_create(self, metadata: SessionMetadata) -> None:
         """Exactly one initiator and one respondent."""

@@ -22,6 +22,7 @@ import heapq
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -92,7 +93,7 @@ class _PipelineMixin:
     _adapters: dict[tuple[str, int], SessionAdapter]
     _sessions: dict[str, LiveSession]
     _closed: OrderedDict[str, LiveSession]
-    _by_agent: dict[str, set[str]]
+    _live_count: dict[str, int]
     _ttl_heap: list[tuple[float, str]]
     _agent_endpoint: dict[str, Any]
     _pending_inbox: dict[str, int]
@@ -298,7 +299,7 @@ class _PipelineMixin:
                     if cap and pending >= cap:
                         raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
 
-    def _dispatch(self, env: Envelope, pids: list[str], substantive: bool = False) -> None:
+    def _dispatch(self, env: Envelope, pids: Sequence[str], substantive: bool = False) -> None:
         """Queue a NotifyFrame for every recipient that is connected (never raises).
 
         ``substantive`` (not a protocol event): the recipients' pending-inbox counts grow.
@@ -394,20 +395,22 @@ class _PipelineMixin:
     def _add_live(self, live: LiveSession) -> None:
         sid = live.meta.session_id
         self._sessions[sid] = live
-        for pid in live.meta.participant_ids():
-            self._by_agent.setdefault(pid, set()).add(sid)
+        counts = self._live_count
+        for pid in live.pids:
+            counts[pid] = counts.get(pid, 0) + 1
         if live.expires_at_s is not None:
             heapq.heappush(self._ttl_heap, (live.expires_at_s, sid))
 
     def _drop_live(self, live: LiveSession) -> None:
         sid = live.meta.session_id
-        self._sessions.pop(sid, None)
-        for pid in live.meta.participant_ids():
-            bucket = self._by_agent.get(pid)
-            if bucket is not None:
-                bucket.discard(sid)
-                if not bucket:
-                    del self._by_agent[pid]
+        if self._sessions.pop(sid, None) is not None:
+            counts = self._live_count
+            for pid in live.pids:
+                left = counts[pid] - 1
+                if left:
+                    counts[pid] = left
+                else:
+                    del counts[pid]
         live.fired = None
         heap = self._ttl_heap
         if len(heap) > 2 * len(self._sessions) + 64:

@@ -38,10 +38,13 @@ from hubbub.network.hub.snapshots import index_add
 from hubbub.network.ids import make_id
 from hubbub.network.rule import parse_duration
 from hubbub.network.session import (
+    NO_IDS,
     Participant,
     SessionManifest,
     SessionMetadata,
     SessionState,
+    own_entries,
+    own_ids,
     participant_role,
 )
 from hubbub.network.views import ViewPolicy
@@ -97,7 +100,7 @@ class _SessionsMixin(_PipelineMixin):
             if not glob_match(manifest_type, rule.access.session_types.accept):
                 raise AccessDeniedError(f"{name} does not accept {manifest_type!r} sessions")
         cap = creator_rule.limits.max_concurrent_sessions
-        if cap and len(self._by_agent.get(creator_id, ())) >= cap:
+        if cap and self._live_count.get(creator_id, 0) >= cap:
             raise AccessDeniedError(
                 f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)"
             )
@@ -134,17 +137,17 @@ class _SessionsMixin(_PipelineMixin):
             state=_PENDING,
             created_at=now,
             expires_at=_iso_after(now, ttl_s) if ttl_s else None,
-            knobs=dict(knobs or {}),
-            labels=all_labels,
+            knobs=own_entries(knobs),
+            labels=own_entries(all_labels),
             required_acks=required_acks,
-            pending_acks=ids[1:],
+            pending_acks=own_ids(ids[1:]),
+            rejected_by=NO_IDS,
         )
         adapter.validate_create(meta)
         live = LiveSession(
             meta,
             adapter,
             adapter.initial_state(meta),
-            layout.wal_path(session_id),
             SessionActivity(now_s, now_s),
             expires_at_s,
         )
@@ -202,27 +205,28 @@ class _SessionsMixin(_PipelineMixin):
         return meta.copy()
 
     async def _creation_record(self, meta: SessionMetadata) -> str:
-        """The compact creation record: defaults left out, the manifest stored once by content hash."""
+        """The compact creation record: the manifest stored once by content hash; defaults,
+        and what follows from the rest, left out (``recovery.creation_defaults`` puts it back)."""
         ref = await self._manifest_ref(meta.manifest)
+        ids = meta.participant_ids()
         record: dict[str, Any] = {
-            "session_id": meta.session_id,
             "manifest": {"ref": ref},
-            "creator_id": meta.creator_id,
             # Roles, order and join time follow from the id list at creation (see recovery).
-            "participants": meta.participant_ids(),
-            "state": meta.state.value,
+            "participants": ids,
             "created_at": meta.created_at,
         }
-        optional = (
-            ("expires_at", meta.expires_at),
-            ("parent_session_id", meta.parent_session_id),
-            ("knobs", meta.knobs),
-            ("labels", meta.labels),
-            ("required_acks", meta.required_acks),
-            ("pending_acks", meta.pending_acks),
+        optional: tuple[tuple[str, Any, Any], ...] = (
+            ("creator_id", meta.creator_id, ids[0]),
+            ("state", meta.state.value, _PENDING.value),
+            ("expires_at", meta.expires_at, None),
+            ("parent_session_id", meta.parent_session_id, None),
+            ("knobs", meta.knobs, {}),
+            ("labels", meta.labels, {}),
+            ("required_acks", meta.required_acks, None),
+            ("pending_acks", meta.pending_acks, ids[1:]),
         )
-        for key, value in optional:
-            if value is not None and value != {} and value != []:
+        for key, value, implied in optional:
+            if value != implied:
                 record[key] = value
         return _dumps(record)
 

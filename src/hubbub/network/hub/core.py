@@ -128,7 +128,8 @@ class Hub(_SessionsMixin):
         self._handlers: dict[str, ViolationHandler] = {}
         self._sessions: dict[str, LiveSession] = {}
         self._closed: OrderedDict[str, LiveSession] = OrderedDict()
-        self._by_agent: dict[str, set[str]] = {}
+        # live sessions per participant (for Rule.limits.max_concurrent_sessions)
+        self._live_count: dict[str, int] = {}
         self._ttl_heap: list[tuple[float, str]] = []
         self._adapter_states = _AdapterStates(self)
         self._endpoints: dict[str, Any] = {}

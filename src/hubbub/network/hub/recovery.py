@@ -30,6 +30,8 @@ from hubbub.network.session import (
     SessionManifest,
     SessionMetadata,
     SessionState,
+    own_entries,
+    own_ids,
     participant_role,
 )
 
@@ -55,7 +57,6 @@ def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
         meta,
         adapter,
         state,
-        layout.wal_path(meta.session_id),
         SessionActivity(created_s, created_s),
         expires_at_s,
     )
@@ -109,13 +110,30 @@ def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
     return fold_lines(new_live(hub, meta), lines)
 
 
-async def read_creation_record(hub: Hub, raw: str) -> SessionMetadata:
-    """Parse a session's creation record, resolving its manifest reference (shared, cached)."""
+async def read_creation_record(hub: Hub, raw: str, session_id: str) -> SessionMetadata:
+    """Parse ``session_id``'s creation record, resolving its manifest reference (shared, cached)."""
     data = orjson.loads(raw)
     ref = _manifest_ref(data)
     if ref is not None and ref not in hub._manifest_refs:
         await _load_manifests(hub, [ref])
-    return _creation_metadata(hub, data)
+    return _creation_metadata(hub, data, session_id)
+
+
+def creation_defaults(data: dict[str, Any], session_id: str) -> dict[str, Any]:
+    """Put back, in place, what a creation record leaves out because it follows from the rest.
+
+    The session id is its path; the creator is the first participant; a new
+    session is pending and waits for every other participant's ack. Records
+    that spell these out (older ones, golden files) keep what they say.
+    """
+    data.setdefault("session_id", session_id)
+    ids: list[Any] = data.get("participants") or []
+    names = [p if type(p) is str else p.get("agent_id") for p in ids]
+    if "creator_id" not in data and names:
+        data["creator_id"] = names[0]
+    if "pending_acks" not in data and data.get("state", "pending") == "pending":
+        data["pending_acks"] = names[1:]
+    return data
 
 
 def _manifest_ref(data: dict[str, Any]) -> str | None:
@@ -134,13 +152,14 @@ async def _load_manifests(hub: Hub, refs: list[str]) -> None:
             hub._manifest_refs[ref] = SessionManifest.from_dict(orjson.loads(text))
 
 
-def _creation_metadata(hub: Hub, data: dict[str, Any]) -> SessionMetadata:
+def _creation_metadata(hub: Hub, data: dict[str, Any], session_id: str) -> SessionMetadata:
     """A parsed creation record as metadata; its manifest reference must be cached already.
 
     A record written by the hub (manifest by reference, participants as ids) is
     built directly, field by field as ``SessionMetadata.from_dict`` would: this
     runs once per live session at hydrate. Anything else goes through ``from_dict``.
     """
+    creation_defaults(data, session_id)
     ref = _manifest_ref(data)
     ids: list[Any] = data.get("participants") or []
     compact = isinstance(ids, list) and all(type(i) is str for i in ids)
@@ -179,11 +198,11 @@ def _creation_metadata(hub: Hub, data: dict[str, Any]) -> SessionMetadata:
         closed_at=data.get("closed_at"),
         close_reason=data.get("close_reason", ""),
         parent_session_id=data.get("parent_session_id"),
-        knobs=dict(data.get("knobs") or {}),
-        labels=dict(data.get("labels") or {}),
+        knobs=own_entries(data.get("knobs")),
+        labels=own_entries(data.get("labels")),
         required_acks=data.get("required_acks"),
-        pending_acks=list(data.get("pending_acks") or []),
-        rejected_by=list(data.get("rejected_by") or []),
+        pending_acks=own_ids(data.get("pending_acks")),
+        rejected_by=own_ids(data.get("rejected_by")),
     )
 
 
@@ -200,7 +219,7 @@ async def _load(hub: Hub, session_id: str) -> tuple[LiveSession, Envelope | None
     raw = await hub.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
-    live = new_live(hub, await read_creation_record(hub, raw))
+    live = new_live(hub, await read_creation_record(hub, raw, session_id))
     covered = await restore_snapshot(hub, live)
     lines = await hub.store.read_lines(layout.wal_path(session_id), _tail_start(covered))
     return await _fold_or_refold(hub, live, raw, covered, lines)
@@ -245,7 +264,7 @@ async def _fold_or_refold(
         log.warning(
             "session %s: snapshot at %d does not fit its WAL; folding it all", session_id, covered
         )
-        live = new_live(hub, await read_creation_record(hub, raw))
+        live = new_live(hub, await read_creation_record(hub, raw, session_id))
         return live, fold_tail(live, await hub.store.read_lines(layout.wal_path(session_id)))
 
 
@@ -322,7 +341,7 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
         if data is None:
             continue
         lines = next(tails)
-        live = new_live(hub, _creation_metadata(hub, data))
+        live = new_live(hub, _creation_metadata(hub, data, ids[i]))
         covered = apply_snapshot(live, chunk.snaps[i])
         if covered != chunk.starts[i]:  # the snapshot was rejected: its tail is not this one
             lines = await hub.store.read_lines(live.wal, _tail_start(covered))
@@ -391,7 +410,7 @@ async def hydrate(hub: Hub) -> None:
     """
     hub._sessions.clear()
     hub._closed.clear()
-    hub._by_agent.clear()
+    hub._live_count.clear()
     hub._ttl_heap.clear()
     hub._pending_inbox.clear()
     await hub._registry.load()

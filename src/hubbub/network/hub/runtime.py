@@ -7,6 +7,7 @@ from typing import Any
 
 from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.expectations import SessionActivity
+from hubbub.network.hub.layout import wal_path
 from hubbub.network.session import SessionMetadata
 
 __all__ = ["LiveSession"]
@@ -32,7 +33,6 @@ class LiveSession:
         "snap_seq",
         "state",
         "waiter",
-        "wal",
     )
 
     def __init__(
@@ -40,16 +40,14 @@ class LiveSession:
         meta: SessionMetadata,
         adapter: SessionAdapter | None,
         state: Any,
-        wal: str,
         activity: SessionActivity,
         expires_at_s: float | None,
     ) -> None:
         self.meta = meta
         # Participants never change after creation: cache them for the post path.
-        self.pids: list[str] = meta.participant_ids()
+        self.pids: tuple[str, ...] = tuple(meta.participant_ids())
         self.adapter = adapter
         self.state = state
-        self.wal = wal
         self.seq = 0
         self.durable = 0  # last sequence whose append is durable
         self.snap_seq = 0  # sequence covered by the stored snapshot
@@ -58,3 +56,8 @@ class LiveSession:
         self.closing: str | None = None
         self.fired: set[tuple[int, str, str]] | None = None
         self.waiter: asyncio.Future[None] | None = None
+
+    @property
+    def wal(self) -> str:
+        """The session's WAL path (built when needed: one string less per live session)."""
+        return wal_path(self.meta.session_id)

@@ -23,7 +23,7 @@ import orjson
 
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.session import SessionState
+from hubbub.network.session import SessionState, own_ids
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
@@ -186,8 +186,8 @@ def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
         act = data["activity"]
         lifecycle = (
             SessionState(life["state"]),
-            list(life["pending_acks"]),
-            list(life["rejected_by"]),
+            own_ids(life["pending_acks"]),
+            own_ids(life["rejected_by"]),
             life["close_reason"],
             life["closed_at"],
         )
