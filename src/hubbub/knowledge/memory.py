@@ -195,7 +195,9 @@ class MemoryKnowledgeStore:
             child = node.get(seg)
             if child is None:
                 new: _Dir = {}
-                node[seg] = new
+                # Interned: a directory named by an id the caller interned too (the
+                # hub's session ids) shares that string instead of holding a copy.
+                node[sys.intern(seg)] = new
                 node = new
             elif type(child) is dict:
                 node = child

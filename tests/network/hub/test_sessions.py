@@ -49,6 +49,29 @@ async def test_handshake_opens_session_and_logs_invite_ack_opened(hub: Hub, peer
     assert all(e.envelope_id and e.created_at for e in wal)
     opened = await alice.wait_for(lambda e: e.event_type == EV_SESSION_OPENED)
     assert opened.audience == [alice.agent_id, bob.agent_id]
+    # What the handshake logged reads back as sent: the invite names its session,
+    # creator, knobs and labels although its WAL line leaves them out.
+    assert wal[0].event_data == {
+        "session_id": meta.session_id,
+        "manifest_type": "consulting",
+        "manifest_version": 1,
+        "creator_id": alice.agent_id,
+        "knobs": {},
+        "labels": {},
+    }
+    assert wal[1].event_data == wal[2].event_data == {"session_id": meta.session_id}
+
+
+async def test_live_session_records_compare_by_identity(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]
+    """A live session record is its own activity record, yet two sessions with the same
+    activity are still two records (compared and hashed by identity)."""
+    alice, bob, one = await open_consulting(hub, peers)
+    two = await hub.create_session(
+        creator_id=alice.agent_id, manifest_type="consulting", participants=[bob.agent_id]
+    )
+    a, b = hub._sessions[one.session_id], hub._sessions[two.session_id]
+    a.created_at = a.last_content_at = b.created_at = b.last_content_at = 0.0
+    assert a.activity is a and a != b and len({a, b}) == 2
 
 
 async def test_consulting_question_reply_auto_closes(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,6 @@ from hubbub.network.errors import (
     NotFoundError,
     ProtocolError,
 )
-from hubbub.network.expectations import SessionActivity
 from hubbub.network.hub import layout
 from hubbub.network.hub._pipeline import _ACTIVE, _PENDING, _PipelineMixin
 from hubbub.network.hub.audit import (
@@ -128,7 +128,8 @@ class _SessionsMixin(_PipelineMixin):
         all_labels = dict(labels or {})
         if intent:
             all_labels["intent"] = intent
-        session_id = make_id()
+        # Interned: the store's directory for the session can then share the string.
+        session_id = sys.intern(make_id())
         meta = SessionMetadata(
             session_id=session_id,
             manifest=manifest,
@@ -148,7 +149,7 @@ class _SessionsMixin(_PipelineMixin):
             meta,
             adapter,
             adapter.initial_state(meta),
-            SessionActivity(now_s, now_s),
+            now_s,
             expires_at_s,
         )
         await index_add(self._as_hub(), session_id)

@@ -15,7 +15,6 @@ import orjson
 from hubbub.knowledge.base import read_lines_many, read_many
 from hubbub.network.clock import iso_to_seconds
 from hubbub.network.envelope import Envelope, is_protocol_event
-from hubbub.network.expectations import SessionActivity
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import (
@@ -57,7 +56,7 @@ def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
         meta,
         adapter,
         state,
-        SessionActivity(created_s, created_s),
+        created_s,
         expires_at_s,
     )
 

@@ -13,15 +13,15 @@ from hubbub.network.session import SessionMetadata
 __all__ = ["LiveSession"]
 
 
-class LiveSession:
+class LiveSession(SessionActivity):
     """Metadata + adapter state + admission counters of one session.
 
     Small on purpose (``__slots__``, lazily created extras): the hub keeps one
-    per open session and the target is a few KiB of memory each.
+    per open session and the target is a few KiB of memory each. It is its own
+    activity record (what the evaluators read) rather than holding one.
     """
 
     __slots__ = (
-        "activity",
         "adapter",
         "closing",
         "durable",
@@ -35,14 +35,19 @@ class LiveSession:
         "waiter",
     )
 
+    # One record per session: compared and hashed by identity, not by activity fields.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __init__(
         self,
         meta: SessionMetadata,
         adapter: SessionAdapter | None,
         state: Any,
-        activity: SessionActivity,
+        created_s: float,
         expires_at_s: float | None,
     ) -> None:
+        SessionActivity.__init__(self, created_s, created_s)
         self.meta = meta
         # Participants never change after creation: cache them for the post path.
         self.pids: tuple[str, ...] = tuple(meta.participant_ids())
@@ -51,11 +56,15 @@ class LiveSession:
         self.seq = 0
         self.durable = 0  # last sequence whose append is durable
         self.snap_seq = 0  # sequence covered by the stored snapshot
-        self.activity = activity
         self.expires_at_s = expires_at_s
         self.closing: str | None = None
         self.fired: set[tuple[int, str, str]] | None = None
         self.waiter: asyncio.Future[None] | None = None
+
+    @property
+    def activity(self) -> SessionActivity:
+        """The session's traffic record, as the expectation evaluators see it."""
+        return self
 
     @property
     def wal(self) -> str:
