@@ -72,6 +72,7 @@ async def test_live_session_records_compare_by_identity(hub: Hub, peers) -> None
     a, b = hub._sessions[one.session_id], hub._sessions[two.session_id]
     a.created_at = a.last_content_at = b.created_at = b.last_content_at = 0.0
     assert a.activity is a and a != b and len({a, b}) == 2
+    assert repr(a) == f"<LiveSession {one.session_id} active seq=3>"
 
 
 async def test_consulting_question_reply_auto_closes(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,9 @@ class LiveSession(SessionActivity):
         self.fired: set[tuple[int, str, str]] | None = None
         self.waiter: asyncio.Future[None] | None = None
 
+    def __repr__(self) -> str:
+        return f"<LiveSession {self.meta.session_id} {self.meta.state.value} seq={self.seq}>"
+
     @property
     def activity(self) -> SessionActivity:
         """The session's traffic record, as the expectation evaluators see it."""
