@@ -96,6 +96,17 @@ def _implied(source: int, session_id: str, sender_id: Any) -> Any:
     return session_id if source == _SESSION else sender_id if source == _SENDER else {}
 
 
+def _without_implied(env: Envelope, implied: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+    """``env.event_data`` less what it repeats; None if it lacks an implied key (write it verbatim)."""
+    kept = dict(env.event_data)
+    for key, source in implied:
+        if key not in kept:
+            return None
+        if kept[key] == _implied(source, env.session_id, env.sender_id):
+            del kept[key]
+    return kept
+
+
 def is_protocol_event(event_type: str) -> bool:
     """Return True for hub lifecycle events (``ag2.session.*``, ``ag2.task.*``)."""
     return event_type.startswith(PROTOCOL_PREFIXES)
@@ -161,22 +172,14 @@ class Envelope:
         round-trips exactly. Keys are in field order (no sort: it is deterministic).
         """
         data = self.event_data
+        d: dict[str, Any] = {"sender_id": self.sender_id}
         implied = _IMPLIED.get(self.event_type)
-        d: dict[str, Any]
-        if implied is None:
-            d = {"sender_id": self.sender_id}
-        else:
-            kept = dict(data)
-            for key, source in implied:
-                if key not in kept:  # nothing to restore it from: keep the line verbatim
-                    kept = data
-                    d = {"session_id": self.session_id, "sender_id": self.sender_id}
-                    break
-                if kept[key] == _implied(source, self.session_id, self.sender_id):
-                    del kept[key]
+        if implied is not None:
+            kept = _without_implied(self, implied)
+            if kept is None:  # nothing to restore a missing key from: the line names its session
+                d = {"session_id": self.session_id, "sender_id": self.sender_id}
             else:
-                d = {"sender_id": self.sender_id}
-            data = kept
+                data = kept
         if self.audience is not None:
             d["audience"] = self.audience
         d["event_type"] = self.event_type

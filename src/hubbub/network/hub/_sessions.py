@@ -44,7 +44,6 @@ from hubbub.network.session import (
     SessionMetadata,
     SessionState,
     own_entries,
-    own_ids,
     participant_role,
 )
 from hubbub.network.views import ViewPolicy
@@ -141,7 +140,7 @@ class _SessionsMixin(_PipelineMixin):
             knobs=own_entries(knobs),
             labels=own_entries(all_labels),
             required_acks=required_acks,
-            pending_acks=own_ids(ids[1:]),
+            pending_acks=ids[1:] or NO_IDS,
             rejected_by=NO_IDS,
         )
         adapter.validate_create(meta)
