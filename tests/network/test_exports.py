@@ -30,7 +30,8 @@ EXPECTED = {
     "AUDIT_KIND_TURN_FAILED", "ReplayError",
     # errors
     "NetworkError", "NotFoundError", "AccessDeniedError", "AuthError", "ProtocolError", "InboxFull",
-    "WorkflowGraphError",
+    "WorkflowGraphError", "CODES", "InvalidValueError", "NameTakenError", "SessionCorruptError",
+    "SessionTimeoutError", "StoreError", "StoreLockedError", "StoreUnavailableError", "TurnFailedError",
     # clients
     "HubClient", "AgentClient", "Session", "default_handler", "read_wal_until", "resolve_view_policy",
     "stamp_dependencies", "SessionInject", "SessionStateInject", "HubInject", "AgentClientInject", "TaskInject",

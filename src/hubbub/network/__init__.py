@@ -40,12 +40,22 @@ from hubbub.network.envelope import (
     visible_to,
 )
 from hubbub.network.errors import (
+    CODES,
     AccessDeniedError,
     AuthError,
     InboxFull,
+    InvalidValueError,
+    NameTakenError,
     NetworkError,
     NotFoundError,
     ProtocolError,
+    ReplayError,
+    SessionCorruptError,
+    SessionTimeoutError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+    TurnFailedError,
     WorkflowGraphError,
 )
 from hubbub.network.expectations import ExpectationContext, ExpectationEvaluator, Violation
@@ -64,7 +74,6 @@ from hubbub.network.hub import (
     AuditLog,
     Connection,
     Hub,
-    ReplayError,
     ViolationHandler,
 )
 from hubbub.network.identity import (
@@ -248,7 +257,16 @@ __all__ = [
     "ProtocolError",
     "RateBlock",
     "ReceiptFrame",
+    "CODES",
+    "InvalidValueError",
+    "NameTakenError",
     "ReplayError",
+    "SessionCorruptError",
+    "SessionTimeoutError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "TurnFailedError",
     "RequestFrame",
     "ResponseFrame",
     "Resume",

@@ -31,6 +31,7 @@ __all__ = [
     "EV_TASK_PROGRESS",
     "EV_TASK_STARTED",
     "EV_TEXT",
+    "EV_TURN_FAILED",
     "PROTOCOL_PREFIXES",
     "Envelope",
     "Priority",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 EV_TEXT = "ag2.msg.text"
+# A participant's turn failed: posted by its client so the others hear at once
+# (event_data: {"code": str, "message": str}); never answered by a model turn.
+EV_TURN_FAILED = "ag2.msg.turn_failed"
 EV_PACKET = "ag2.packet"
 EV_HANDOFF = "ag2.handoff"
 EV_CONTEXT_SET = "ag2.context.set"

@@ -15,6 +15,7 @@ import orjson
 from hubbub.knowledge.base import read_lines_many, read_many
 from hubbub.network.clock import iso_to_seconds
 from hubbub.network.envelope import Envelope, is_protocol_event
+from hubbub.network.errors import ReplayError
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import (
@@ -40,10 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["ReplayError", "fold_lines", "hydrate", "load_session", "new_live", "replay"]
 
 log = logging.getLogger(__name__)
-
-
-class ReplayError(Exception):
-    """A WAL does not replay: out-of-order sequence, wrong session, or undecodable line."""
 
 
 def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
