@@ -33,6 +33,7 @@ CORE_MODULES: tuple[str, ...] = (
     "lifecycle.py",
     "views.py",
     "expectations.py",
+    "jsonvalue.py",
     "transport/frames.py",
     # Later: "transitions.py" (workflow vocabulary).
 )
