@@ -118,7 +118,9 @@ class FaultyStore:
         self._faults["append"] = fault
         return fault
 
-    def fail_read(self, nth: int = 1, *, count: int = 1, path_contains: str | None = None) -> _Fault:
+    def fail_read(
+        self, nth: int = 1, *, count: int = 1, path_contains: str | None = None
+    ) -> _Fault:
         """Fail ``count`` reads of any kind (read, read_lines, read_many, list, ...) from the nth."""
         fault = _Fault(nth, count, path_contains)
         self._faults["read"] = fault

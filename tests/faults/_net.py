@@ -41,7 +41,7 @@ HUB_OPTIONS: dict[str, Any] = {
     "ttl_sweep_interval": 0,
     "expectation_sweep_interval": 0,
     "snapshot_interval": 0,
-    "invite_ack_timeout": 5,
+    "invite_ack_timeout": 2,
 }
 
 

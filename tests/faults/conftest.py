@@ -6,91 +6,15 @@ when the ``CI`` environment variable is set (``tests/durability/_stores.py``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.durability._stores import (
-    POSTGRES_DSN,
-    REDIS_URL,
-    drop_schema,
-    require_postgres,
-    unavailable,
-)
 from tests.faults._faulty import FaultyStore
 from tests.faults._net import Net
+from tests.faults._stores import STORES, cleanup_store, open_store
 
-from hubbub.knowledge import DiskKnowledgeStore, KnowledgeStore, MemoryKnowledgeStore
-from hubbub.knowledge.sqlite import SqliteKnowledgeStore
-
-STORES = ["memory", "disk", "sqlite", "redis", "postgres"]
-
-
-async def require_redis() -> None:
-    """Skip (or fail under CI) unless Redis answers."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    finally:
-        await client.aclose()
-
-
-async def delete_redis_prefix(url: str, prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(url)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-def redis_prefix() -> str:
-    return f"hubbub-faults:{uuid.uuid4().hex}"
-
-
-def postgres_schema() -> str:
-    return f"hubbub_faults_{uuid.uuid4().hex[:16]}"
-
-
-async def open_store(kind: str, tmp: Path) -> tuple[KnowledgeStore, list[object]]:
-    """A new store of ``kind`` on a private location, and what cleanup needs to know."""
-    if kind == "memory":
-        return MemoryKnowledgeStore(), []
-    if kind == "disk":
-        return DiskKnowledgeStore(tmp / "store"), []
-    if kind == "sqlite":
-        return SqliteKnowledgeStore(tmp / "store.sqlite"), []
-    if kind == "redis":
-        await require_redis()
-        from hubbub.knowledge.redis import RedisKnowledgeStore
-
-        prefix = redis_prefix()
-        return RedisKnowledgeStore(REDIS_URL, key_prefix=prefix), ["redis", prefix]
-    if kind == "postgres":
-        await require_postgres()
-        from hubbub.knowledge.postgres import PostgresKnowledgeStore
-
-        schema = postgres_schema()
-        return PostgresKnowledgeStore(POSTGRES_DSN, schema=schema), ["postgres", schema]
-    raise AssertionError(kind)
-
-
-async def cleanup_store(store: KnowledgeStore, cleanup: list[object]) -> None:
-    try:
-        await store.close()
-    finally:
-        if cleanup and cleanup[0] == "redis":
-            await delete_redis_prefix(REDIS_URL, str(cleanup[1]))
-        elif cleanup and cleanup[0] == "postgres":
-            await drop_schema(str(cleanup[1]))
+from hubbub.knowledge import KnowledgeStore
 
 
 @pytest.fixture(params=STORES)

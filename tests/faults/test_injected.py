@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.faults._faulty import FaultyStore
+from tests.faults._faulty import FaultyStore, _Fault
 from tests.faults._net import Net, open_hub
 
 from hubbub.knowledge import KnowledgeStore
@@ -42,6 +42,15 @@ def assert_unavailable(exc: BaseException | None) -> None:
         f"expected StoreUnavailableError, got {type(exc).__module__}.{type(exc).__name__}: {exc!r}"
     )
     assert isinstance(exc, NetworkError) and exc.code == "store_unavailable"
+
+
+def arm(faulty: FaultyStore, kind: str, n: int) -> _Fault:
+    """Fail the ``n``th read, write or append (of any path) from now on, once."""
+    if kind == "read":
+        return faulty.fail_read(n)
+    if kind == "write":
+        return faulty.fail_write(n)
+    return faulty.fail_append(n, wal_only=False)
 
 
 async def last_sequence(net: Net, sid: str) -> int:
@@ -195,9 +204,7 @@ async def test_failed_ack_append_is_refused_to_the_invitee_and_can_be_retried(
     await net.verify()
 
 
-async def test_failed_close_append_leaves_the_session_open(
-    net: Net, faulty: FaultyStore
-) -> None:
+async def test_failed_close_append_leaves_the_session_open(net: Net, faulty: FaultyStore) -> None:
     sid = await net.open_session()
     assert (await net.post(sid, "one")).envelope_id
     seq = await last_sequence(net, sid)
@@ -210,7 +217,9 @@ async def test_failed_close_append_leaves_the_session_open(
     assert meta.state is SessionState.ACTIVE, f"a close that was never logged left {meta.state}"
     assert await last_sequence(net, sid) == seq
 
-    assert (await net.post(sid, "two")).envelope_id, "the session refuses posts after a failed close"
+    assert (await net.post(sid, "two")).envelope_id, (
+        "the session refuses posts after a failed close"
+    )
     closed = await net.hub.close_session(sid)
     assert closed.state is SessionState.CLOSED
     wal = await net.wal(sid)
@@ -229,10 +238,7 @@ async def test_each_failed_mutation_of_create_session_is_clean(
 ) -> None:
     """Fail the 1st, 2nd, ... write (or append, WAL or not) of ``create_session`` in turn."""
     for n in range(1, 30):
-        if kind == "write":
-            fault = faulty.fail_write(n)
-        else:
-            fault = faulty.fail_append(n, wal_only=False)
+        fault = arm(faulty, kind, n)
         try:
             sid = await net.open_session()
         except StoreUnavailableError:
@@ -267,10 +273,7 @@ async def test_failed_registration_leaves_no_ghost(
     net: Net, faulty: FaultyStore, kind: str
 ) -> None:
     for n in range(1, 20):
-        if kind == "write":
-            fault = faulty.fail_write(n)
-        else:
-            fault = faulty.fail_append(n, wal_only=False)
+        fault = arm(faulty, kind, n)
         try:
             carol = await net.hub.register(Passport(name="carol"))
         except StoreUnavailableError:
@@ -324,12 +327,7 @@ async def test_each_failed_store_call_at_open_raises_store_unavailable(
     net = await populate(faulty)
     opened = None
     for n in range(1, 80):
-        if kind == "read":
-            fault = faulty.fail_read(n)
-        elif kind == "write":
-            fault = faulty.fail_write(n)
-        else:
-            fault = faulty.fail_append(n, wal_only=False)
+        fault = arm(faulty, kind, n)
         try:
             opened = await open_hub(faulty)
         except StoreUnavailableError:
