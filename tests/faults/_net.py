@@ -58,6 +58,10 @@ class Outcome:
     envelope_id: str | None = None  # set when acknowledged
     error: BaseException | None = None  # set when it raised
 
+    def __repr__(self) -> str:
+        what = f"acked {self.envelope_id}" if self.envelope_id else f"failed {self.error!r}"
+        return f"<post {_short(self.text)!r} to {self.session_id}: {what}>"
+
 
 class Recipient:
     """Bob's side: acks invites (retrying once after a store failure), records deliveries."""
@@ -196,7 +200,7 @@ class Net:
             if allow_other and isinstance(err, NetworkError):
                 continue
             assert isinstance(err, StoreUnavailableError), (
-                f"post {o.text!r} raised {type(err).__module__}.{type(err).__name__}: {err!r}, "
+                f"post {_short(o.text)!r} raised {type(err).__module__}.{type(err).__name__}: {err!r}, "
                 "not StoreUnavailableError"
             )
             assert isinstance(err, NetworkError) and err.code == "store_unavailable", err
@@ -238,7 +242,7 @@ class Net:
             acked = self.acked(sid)
             for o in acked:
                 assert ids.count(o.envelope_id) == 1, (
-                    f"acknowledged {o.text!r} ({o.envelope_id}) is {ids.count(o.envelope_id)} "
+                    f"acknowledged {_short(o.text)!r} ({o.envelope_id}) is {ids.count(o.envelope_id)} "
                     f"times in the WAL of {sid}"
                 )
             positions = [ids.index(o.envelope_id) for o in acked]
@@ -248,13 +252,17 @@ class Net:
             for o in self.failed(sid):
                 n = texts.count(o.text)
                 if failed_may_be_logged:
-                    assert n <= 1, f"failed post {o.text!r} is {n} times in the WAL of {sid}"
+                    assert n <= 1, (
+                        f"failed post {_short(o.text)!r} is {n} times in the WAL of {sid}"
+                    )
                 else:
                     assert n == 0, (
-                        f"post {o.text!r} failed ({o.error!r}) yet is in the WAL of {sid}"
+                        f"post {_short(o.text)!r} failed ({o.error!r}) yet is in the WAL of {sid}"
                     )
             for text in set(texts):
-                assert texts.count(text) == 1, f"{text!r} is {texts.count(text)} times in {sid}"
+                assert texts.count(text) == 1, (
+                    f"{_short(text)!r} is {texts.count(text)} times in {sid}"
+                )
 
         # The hub reopens on the store, and what it folds is what the old hub held.
         for drop_snapshots in (False, True):
@@ -272,6 +280,11 @@ class Net:
                     f"session {sid}: the hub that ran held {before[sid]}, "
                     f"a reopened hub folds {after[sid]} ({where})"
                 )
+
+
+def _short(text: object) -> str:
+    text = str(text)
+    return text if len(text) <= 48 else text[:45] + "..."
 
 
 async def _session_view(hub: Hub, session_id: str) -> tuple[Any, ...]:
