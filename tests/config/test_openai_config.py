@@ -381,9 +381,8 @@ async def test_environment_settings_are_honoured(
 
 async def test_missing_key_for_the_real_api_is_a_provider_error(make_context: Any) -> None:
     ctx, _ = make_context()
-    with pytest.raises(ProviderError, match="Missing credentials") as info:
+    with pytest.raises(ProviderError, match="OPENAI_API_KEY"):
         await OpenAIConfig(model="gpt-x").create()([request("hi")], ctx)
-    assert isinstance(info.value.__cause__, openai.OpenAIError)
 
 
 async def test_retries_then_success_and_exhaustion(

@@ -47,6 +47,7 @@ from hubbub.config._convert import (
     wrap_sdk_error,
 )
 from hubbub.config.base import ModelProvider
+from hubbub.config.errors import missing_key_error
 from hubbub.events import (
     BaseEvent,
     BinaryInput,
@@ -94,7 +95,9 @@ class AnthropicConfig:
     request body (the SDK signature no longer lists them); ``extra_body`` is merged last.
     ``timeout`` and ``max_retries`` are handed to the SDK client (retries on connection
     errors, 408/409/429/5xx with back-off). SDK failures surface as
-    :class:`hubbub.config.errors.ProviderError` subclasses.
+    :class:`hubbub.config.errors.ProviderError` subclasses; with no key, token or
+    credentials provider anywhere, the first call raises
+    :class:`~hubbub.config.errors.MissingCredentialsError` naming ``ANTHROPIC_API_KEY``.
     """
 
     model: str
@@ -162,7 +165,30 @@ class AnthropicConfig:
             default_headers=self.default_headers,
             http_client=self.http_client,
         )
-        return AsyncAnthropic(**kwargs)
+        client = AsyncAnthropic(**kwargs)
+        if not _has_credentials(client):
+            raise missing_key_error(
+                provider=_PROVIDER,
+                model=self.model,
+                variable="ANTHROPIC_API_KEY",
+                config="AnthropicConfig",
+            )
+        return client
+
+
+def _has_credentials(client: AsyncAnthropic) -> bool:
+    """Whether the SDK resolved a way to authenticate (what its header check accepts).
+
+    A key or token (argument or environment) shows as an ``X-Api-Key`` / ``Authorization``
+    default header; a credentials provider (profile, workload identity) as ``credentials``.
+    Without any of them the SDK would fail the request with a bare ``TypeError``.
+    """
+    if getattr(client, "credentials", None) is not None:
+        return True
+    for name, value in client.default_headers.items():
+        if name.lower() in ("x-api-key", "authorization") and isinstance(value, str) and value:
+            return True
+    return False
 
 
 async def _close_sdk(client: AsyncAnthropic) -> None:
@@ -195,6 +221,7 @@ class AnthropicClient:
         ``response_schema`` is not supported by this client and is ignored.
 
         Raises:
+            MissingCredentialsError: no API key is configured (names ``ANTHROPIC_API_KEY``).
             ProviderError: the SDK failed (timeout, connection, HTTP status), as
                 ``raise ... from`` the SDK exception.
         """

@@ -4,6 +4,7 @@ Every SDK exception that escapes a provider call is wrapped at the boundary with
 ``raise ... from exc``, so the original stays available as ``__cause__``::
 
     ProviderError                      (any provider failure; .provider, .model)
+    ├── MissingCredentialsError        (no API key configured; .variable names the env var)
     ├── ProviderTimeoutError           (also a builtin TimeoutError; SDK request timeout)
     ├── ProviderConnectionError        (also a builtin ConnectionError; unreachable server)
     └── ProviderStatusError            (HTTP error status after the SDK's retries; .status_code)
@@ -21,6 +22,7 @@ from __future__ import annotations
 from hubbub.exceptions import HubbubError
 
 __all__ = [
+    "MissingCredentialsError",
     "ProviderAuthError",
     "ProviderConnectionError",
     "ProviderError",
@@ -42,6 +44,33 @@ class ProviderError(HubbubError):
         super().__init__(message)
         self.provider = provider
         self.model = model
+
+
+class MissingCredentialsError(ProviderError):
+    """No credentials are configured for the provider; raised by the first call, before
+    any request is sent.
+
+    Attributes:
+        variable: The environment variable to set (``"ANTHROPIC_API_KEY"``).
+    """
+
+    def __init__(self, message: str, *, provider: str, model: str, variable: str) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.variable = variable
+
+
+def missing_key_error(
+    *, provider: str, model: str, variable: str, config: str
+) -> MissingCredentialsError:
+    """The :class:`MissingCredentialsError` of a config with no key (message names ``variable``)."""
+    label = {"anthropic": "Anthropic", "openai": "OpenAI"}.get(provider, provider)
+    return MissingCredentialsError(
+        f"no {label} API key for model {model!r}: set the {variable} environment variable "
+        f"(or pass {config}(api_key=...))",
+        provider=provider,
+        model=model,
+        variable=variable,
+    )
 
 
 class ProviderTimeoutError(ProviderError, TimeoutError):

@@ -42,6 +42,7 @@ from hubbub.config._convert import (
     wrap_sdk_error,
 )
 from hubbub.config.base import ModelProvider
+from hubbub.config.errors import missing_key_error
 from hubbub.events import (
     BaseEvent,
     BinaryInput,
@@ -92,7 +93,9 @@ class OpenAIConfig:
     Every optional request field left ``None`` is not sent. ``api_key``/``base_url``
     default to ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` (the SDK's own resolution);
     ``timeout``/``max_retries`` are handed to the SDK client. SDK failures surface as
-    :class:`hubbub.config.errors.ProviderError` subclasses.
+    :class:`hubbub.config.errors.ProviderError` subclasses; with no key (and no
+    ``base_url``, which sends a placeholder) the first call raises
+    :class:`~hubbub.config.errors.MissingCredentialsError` naming ``OPENAI_API_KEY``.
     """
 
     model: str
@@ -161,6 +164,17 @@ class OpenAIConfig:
             and (base_url is not None or os.environ.get("OPENAI_BASE_URL"))
         ):
             api_key = PLACEHOLDER_API_KEY
+        if (
+            api_key is None
+            and not os.environ.get("OPENAI_API_KEY")
+            and not os.environ.get("OPENAI_ADMIN_KEY")
+        ):
+            raise missing_key_error(
+                provider=_PROVIDER,
+                model=self.model,
+                variable="OPENAI_API_KEY",
+                config="OpenAIConfig",
+            )
         kwargs = sdk_kwargs(
             max_retries=self.max_retries,
             api_key=api_key,
@@ -202,8 +216,9 @@ class OpenAIClient:
         ``response_schema`` is not supported by this client and is ignored.
 
         Raises:
-            ProviderError: the SDK failed (missing credentials, timeout, connection,
-                HTTP status), as ``raise ... from`` the SDK exception.
+            MissingCredentialsError: no API key is configured (names ``OPENAI_API_KEY``).
+            ProviderError: the SDK failed (timeout, connection, HTTP status), as
+                ``raise ... from`` the SDK exception.
         """
         import openai
 
