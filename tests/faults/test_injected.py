@@ -58,6 +58,23 @@ async def last_sequence(net: Net, sid: str) -> int:
     return wal[-1].sequence if wal else 0
 
 
+# ---------------------------------------------------------------- the harness itself
+
+
+async def test_baseline_without_faults_verifies(net: Net, faulty: FaultyStore) -> None:
+    """No fault armed: the checks of every scenario hold (this one must pass today)."""
+    faulty.trace = True
+    one, two = await net.open_session(), await net.open_session()
+    for i in range(5):
+        assert (await net.post(one, f"one-{i}")).envelope_id
+        assert (await net.post(two, f"two-{i}")).envelope_id
+    await net.hub.close_session(two)
+    assert {op for op, _ in faulty.calls} >= {"append", "write"}
+    await net.wait_delivered(one)
+    assert net.recipient.texts(one) == [f"one-{i}" for i in range(5)]
+    await net.verify()
+
+
 # ---------------------------------------------------------------- appends of posts
 
 
