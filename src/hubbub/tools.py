@@ -5,7 +5,11 @@ minus hidden DI parameters) and its argument model are built **at creation**, so
 only looks them up. Execution: arguments are validated from the model's JSON, hidden
 parameters are injected, sync functions run in a worker thread (``sync_to_thread``),
 async ones on the loop. Failures become :class:`~hubbub.events.ToolErrorEvent` carrying the
-formatted traceback.
+formatted traceback — any ``BaseException`` a tool raises (``SystemExit``,
+``KeyboardInterrupt``, a stray ``CancelledError``) included: only a real cancellation of the
+running task (:func:`is_cancellation`) and :class:`~hubbub.exceptions.HumanInputError`
+propagate. Concurrent tool calls run in child tasks, where a ``SystemExit`` that escaped
+would stop the event loop itself.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "ensure_tool",
     "error_event",
     "format_tool_error",
+    "is_cancellation",
     "not_found_event",
     "tool",
 ]
@@ -63,7 +68,20 @@ def format_tool_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-def error_event(call: ToolCallEvent, exc: Exception) -> ToolErrorEvent:
+def is_cancellation(exc: BaseException) -> bool:
+    """True when ``exc`` is a real cancellation: a ``CancelledError`` while the running task
+    is being cancelled (``Task.cancelling()``), which must propagate.
+
+    A ``CancelledError`` a callee raised on its own (the task was not cancelled) is False:
+    it is an ordinary failure, like any other ``BaseException``.
+    """
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+def error_event(call: ToolCallEvent, exc: BaseException) -> ToolErrorEvent:
     """Build the :class:`ToolErrorEvent` answering ``call`` with ``exc``."""
     return ToolErrorEvent(call.id, call.name, ToolResult(format_tool_error(exc)), error=exc)
 
@@ -202,7 +220,9 @@ class FunctionTool(Tool):
             value = await self.run(call, ctx)
         except HumanInputError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit & co. are the tool's failure too
+            if is_cancellation(exc):
+                raise
             return error_event(call, exc)
         return ToolResultEvent(call.id, call.name, ToolResult.ensure_result(value))
 
@@ -219,7 +239,9 @@ class FunctionTool(Tool):
             return await handler(call, tool_ctx)
         except HumanInputError:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if is_cancellation(exc):
+                raise
             return error_event(call, exc)
 
 

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hubbub.network.envelope import EV_TEXT, Envelope
+from hubbub.network.envelope import EV_TEXT, EV_TURN_FAILED, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import ParticipantRole, SessionManifest, SessionMetadata, SessionState
 
@@ -23,6 +23,7 @@ __all__ = [
     "AdapterState",
     "BaseAdapter",
     "SessionAdapter",
+    "check_turn_failed",
     "default_build_round_envelope",
     "default_extract_turn_input",
     "default_render_envelope",
@@ -97,6 +98,36 @@ class SessionAdapter(Protocol):
     def render_envelope(self, envelope: Envelope) -> str | None:
         """Text of an envelope for views; None leaves it out."""
         ...
+
+
+def check_turn_failed(metadata: SessionMetadata, envelope: Envelope) -> None:
+    """Raise ProtocolError (``bad_envelope``) unless an ``EV_TURN_FAILED`` is well formed.
+
+    Its data is ``{"code": str, "message": str, "envelope_id": str | None}``: the error
+    code (a NetworkError code, ``"turn_failed"``, ``"provider_error"`` or ``"timeout"``),
+    a short message, and the envelope whose handling failed.
+    """
+    data = envelope.event_data
+    code = data.get("code")
+    if not isinstance(code, str) or not code:
+        raise ProtocolError(
+            f"session {metadata.session_id}: an {EV_TURN_FAILED} envelope needs "
+            "event_data.code as a non-empty string",
+            code="bad_envelope",
+        )
+    if not isinstance(data.get("message"), str):
+        raise ProtocolError(
+            f"session {metadata.session_id}: an {EV_TURN_FAILED} envelope needs "
+            "event_data.message as a string",
+            code="bad_envelope",
+        )
+    failed = data.get("envelope_id")
+    if failed is not None and not isinstance(failed, str):
+        raise ProtocolError(
+            f"session {metadata.session_id}: an {EV_TURN_FAILED} envelope's "
+            "event_data.envelope_id must be a string",
+            code="bad_envelope",
+        )
 
 
 def text_of(envelope: Envelope) -> str | None:

@@ -1,12 +1,17 @@
-"""Consulting: one question from the initiator, one reply from the respondent, then close."""
+"""Consulting: one question from the initiator, one reply from the respondent, then close.
+
+The respondent's ``EV_TURN_FAILED`` in place of its reply (its turn failed: provider
+error, timeout, crash) closes the session with reason ``turn_failed``, so the asker hears
+at once instead of waiting for ``reply_within``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.adapters.base import STAY, AdapterResult, BaseAdapter
-from hubbub.network.envelope import EV_TEXT, Envelope
+from hubbub.network.adapters.base import STAY, AdapterResult, BaseAdapter, check_turn_failed
+from hubbub.network.envelope import EV_TEXT, EV_TURN_FAILED, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import (
     Expectation,
@@ -38,6 +43,7 @@ class ConsultingState:
 # States are frozen, so every session starts from this one object.
 _START = ConsultingState()
 _COMPLETE = AdapterResult(SessionState.CLOSED, "consulting_complete")
+_TURN_FAILED = AdapterResult(SessionState.CLOSED, "turn_failed")
 
 
 class ConsultingAdapter(BaseAdapter):
@@ -64,8 +70,14 @@ class ConsultingAdapter(BaseAdapter):
         self.require_two_party(metadata)
 
     def validate_send(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> None:
-        """The initiator asks first, the respondent answers once, nothing after that."""
+        """The initiator asks first, the respondent answers once, nothing after that.
+
+        An ``EV_TURN_FAILED`` must be well formed (``check_turn_failed``); other
+        non-text envelopes pass.
+        """
         if envelope.event_type != EV_TEXT:
+            if envelope.event_type == EV_TURN_FAILED:
+                check_turn_failed(metadata, envelope)
             return
         if state.initiator_sent and state.respondent_replied:
             raise ProtocolError(f"consulting session {metadata.session_id} is already complete")
@@ -96,9 +108,19 @@ class ConsultingAdapter(BaseAdapter):
     def on_accepted(
         self, metadata: SessionMetadata, envelope: Envelope, state: Any
     ) -> AdapterResult:
-        """Close with ``consulting_complete`` once the reply is in."""
-        if envelope.event_type == EV_TEXT and state.initiator_sent and state.respondent_replied:
-            return _COMPLETE
+        """Close with ``consulting_complete`` once the reply is in, or with ``turn_failed``
+        when the respondent reports a failed turn after the question and before a reply."""
+        et = envelope.event_type
+        if et == EV_TEXT:
+            if state.initiator_sent and state.respondent_replied:
+                return _COMPLETE
+        elif (
+            et == EV_TURN_FAILED
+            and state.initiator_sent
+            and not state.respondent_replied
+            and envelope.sender_id != metadata.creator_id
+        ):
+            return _TURN_FAILED
         return STAY
 
     def default_view_policy(self, metadata: SessionMetadata, participant_id: str) -> ViewPolicy:

@@ -1,12 +1,16 @@
-"""Conversation: free-form two-party exchange; either side, any time, never auto-closes."""
+"""Conversation: free-form two-party exchange; either side, any time, never auto-closes.
+
+A participant's ``EV_TURN_FAILED`` is delivered to the other like any message and
+changes nothing else: the session stays open, the other side decides what to do.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.adapters.base import BaseAdapter
-from hubbub.network.envelope import EV_TEXT, Envelope
+from hubbub.network.adapters.base import BaseAdapter, check_turn_failed
+from hubbub.network.envelope import EV_TEXT, EV_TURN_FAILED, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import Expectation, ParticipantSchema, SessionManifest, SessionMetadata
 
@@ -58,11 +62,15 @@ class ConversationAdapter(BaseAdapter):
         self.require_two_party(metadata)
 
     def validate_send(self, metadata: SessionMetadata, envelope: Envelope, state: Any) -> None:
-        """Texts only from participants; anything else passes."""
-        if envelope.event_type == EV_TEXT and not metadata.is_participant(envelope.sender_id):
-            raise ProtocolError(
-                f"conversation session {metadata.session_id}: {envelope.sender_id} is not a participant"
-            )
+        """Texts only from participants; a well-formed ``EV_TURN_FAILED``; anything else passes."""
+        et = envelope.event_type
+        if et == EV_TEXT:
+            if not metadata.is_participant(envelope.sender_id):
+                raise ProtocolError(
+                    f"conversation session {metadata.session_id}: {envelope.sender_id} is not a participant"
+                )
+        elif et == EV_TURN_FAILED:
+            check_turn_failed(metadata, envelope)
 
     def fold(self, envelope: Envelope, state: Any) -> ConversationState:
         """Count texts and remember the last speaker."""

@@ -7,6 +7,13 @@ delays another (and a handler may wait on a second session without deadlocking).
 Every delivered envelope also lands in the session's bounded inbox, which
 ``wait_for_session_event`` consumes; per-session state is dropped soon after the
 session ends.
+
+**A turn contains everything it raises.** A handler (the default one or a custom one)
+raising any ``BaseException`` — ``SystemExit`` and ``KeyboardInterrupt`` included — is
+logged and the session's worker goes on with the next envelope; only a real cancellation
+of the worker (the client disconnecting) propagates. The default handler also tells the
+session's other participants (:meth:`AgentClient.fail_turn`) and bounds every model turn
+by :attr:`AgentClient.turn_timeout` (default :data:`DEFAULT_TURN_TIMEOUT`, 300 s).
 """
 
 from __future__ import annotations
@@ -19,13 +26,18 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.client.handlers import default_handler, resolve_view_policy
+from hubbub.network.client.handlers import (
+    default_handler,
+    resolve_view_policy,
+    turn_failure_data,
+)
 from hubbub.network.client.session import Predicate, Session, _SessionRecord, _Waiter
-from hubbub.network.envelope import Envelope, is_protocol_event
-from hubbub.network.errors import AccessDeniedError
+from hubbub.network.envelope import EV_TURN_FAILED, Envelope, is_protocol_event
+from hubbub.network.errors import AccessDeniedError, InvalidValueError, SessionTimeoutError
 from hubbub.network.identity import Passport, Resume, ResumeExample
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
+from hubbub.tools import is_cancellation
 
 if TYPE_CHECKING:
     from hubbub.agent import Agent
@@ -33,11 +45,14 @@ if TYPE_CHECKING:
     from hubbub.network.client.plugin import NetworkPlugin
     from hubbub.network.hub import Connection, Hub
 
-__all__ = ["AgentClient", "EnvelopeHandler"]
+__all__ = ["DEFAULT_TURN_TIMEOUT", "AgentClient", "EnvelopeHandler"]
 
 log = logging.getLogger(__name__)
 
 EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
+
+DEFAULT_TURN_TIMEOUT = 300.0
+"""Seconds one model turn of the default handler may take before it fails with ``timeout``."""
 
 _HANDLING: contextvars.ContextVar[tuple[AgentClient, Envelope] | None] = contextvars.ContextVar(
     "hubbub_handling", default=None
@@ -55,11 +70,14 @@ class AgentClient:
         retain_ended: How many ended sessions keep the tail of their inbox (so a
             close that arrived before the wait is still found).
         ended_tail: How many of an ended session's last envelopes are kept.
+        turn_timeout: Seconds a default-handler turn (``agent.ask``) may take; see the
+            property. Set it per client: ``client.turn_timeout = 30``.
     """
 
     inbox_size = 64
     retain_ended = 256
     ended_tail = 8
+    _turn_timeout: float | None = DEFAULT_TURN_TIMEOUT
 
     def __init__(
         self,
@@ -148,6 +166,32 @@ class AgentClient:
         return not self._closed and self._hub_client.connected
 
     @property
+    def turn_timeout(self) -> float | None:
+        """Seconds one model turn of the default handler may take (None: no limit).
+
+        Default :data:`DEFAULT_TURN_TIMEOUT` (300 s). A turn that runs longer is
+        cancelled and fails with code ``timeout``: the other participants receive an
+        ``EV_TURN_FAILED`` (in consulting the session closes with ``turn_failed``).
+
+        Raises:
+            InvalidValueError: on assignment, not a positive finite number or None.
+        """
+        return self._turn_timeout
+
+    @turn_timeout.setter
+    def turn_timeout(self, value: float | None) -> None:
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value < float("inf")
+        ):
+            raise InvalidValueError(
+                f"AgentClient.turn_timeout must be a positive number of seconds or None, "
+                f"got {value!r}"
+            )
+        self._turn_timeout = None if value is None else float(value)
+
+    @property
     def current_handling_depth(self) -> int:
         """Depth of the envelope this client is handling in the current task; 0 outside."""
         current = _HANDLING.get()
@@ -191,11 +235,12 @@ class AgentClient:
 
         Raises:
             RuntimeError: the client is disconnected.
+            InvalidValueError: an argument has the wrong type (the message names it).
             NotFoundError: a target or the session type is unknown.
             ProtocolError: an invitee did not ack in time or rejected.
         """
+        targets = _open_targets(type, target, ttl, knobs, intent, labels)
         conn = self.connection
-        targets = [target] if isinstance(target, str) else list(target)
         ids = [await self._resolve_agent(t) for t in targets]
         meta = await conn.create_session(
             creator_id=self.agent_id,
@@ -284,7 +329,9 @@ class AgentClient:
         non-matching ones are discarded; envelopes delivered before the call are found.
 
         Raises:
-            asyncio.TimeoutError: nothing matched within ``timeout`` seconds.
+            SessionTimeoutError: nothing matched within ``timeout`` seconds (code
+                ``timeout``; also a ``TimeoutError``, so ``except asyncio.TimeoutError``
+                keeps working). The message names the session and the timeout.
             RuntimeError: the client was disconnected while waiting.
         """
         record = self._record(session_id)
@@ -301,6 +348,13 @@ class AgentClient:
         record.waiters.append(waiter)
         try:
             return await asyncio.wait_for(waiter.future, timeout)
+        except TimeoutError as exc:
+            if not waiter.future.cancelled():
+                raise  # the predicate itself raised a TimeoutError
+            raise SessionTimeoutError(
+                f"agent {self._passport.name!r}: no envelope of session {session_id} "
+                f"matched within {timeout:g} s"
+            ) from exc
         finally:
             waiters = record.waiters
             if waiters is not None:
@@ -343,6 +397,41 @@ class AgentClient:
             if record is not None and record.projection is not None:
                 record.projection.add(stamped)
         return stamped
+
+    async def fail_turn(self, envelope: Envelope, exc: BaseException) -> None:
+        """Tell the session's other participants, then the hub's audit, that handling
+        ``envelope`` failed with ``exc``.
+
+        Posts an ``EV_TURN_FAILED`` envelope to everyone else in the session, with
+        ``causation_id`` = ``envelope.envelope_id`` and ``event_data`` =
+        ``{"code", "message", "envelope_id"}`` (see
+        :func:`~hubbub.network.client.handlers.turn_failure_data`), then audits it
+        (:meth:`report_turn_failure`). Nothing is posted into a session this client
+        knows has ended. Never raises, except a real cancellation: a post the hub
+        refuses (the session closed meanwhile, a full inbox) is logged.
+        """
+        record = self._records.get(envelope.session_id)
+        if envelope.event_type != EV_TURN_FAILED and (record is None or not record.terminal):
+            notice = Envelope(
+                session_id=envelope.session_id,
+                sender_id=self.agent_id,
+                audience=None,
+                event_type=EV_TURN_FAILED,
+                event_data=turn_failure_data(envelope, exc),
+                causation_id=envelope.envelope_id,
+            )
+            try:
+                await self.post(notice)
+            except BaseException as post_exc:
+                if is_cancellation(post_exc):
+                    raise
+                log.info(
+                    "agent %s could not post the turn failure into session %s: %s",
+                    self.agent_id,
+                    envelope.session_id,
+                    post_exc,
+                )
+        await self.report_turn_failure(envelope, exc)
 
     async def report_turn_failure(self, envelope: Envelope, exc: BaseException) -> None:
         """Tell the hub that handling ``envelope`` failed (audited as ``turn_failed``)."""
@@ -458,7 +547,7 @@ class AgentClient:
                 continue
             try:
                 matched = waiter.predicate(envelope)
-            except Exception as exc:
+            except BaseException as exc:  # the waiter's, not the receive loop's, failure
                 waiter.future.set_exception(exc)
                 continue
             if matched:
@@ -498,9 +587,14 @@ class AgentClient:
                     await default_handler(envelope, self)
                 else:
                     await handler(envelope)
-        except Exception:
-            log.exception(
-                "handler of %s failed on envelope %s", self._passport.name, envelope.envelope_id
+        except BaseException as exc:  # SystemExit & co. end this envelope, not the worker
+            if is_cancellation(exc):
+                raise
+            log.error(
+                "handler of %s failed on envelope %s",
+                self._passport.name,
+                envelope.envelope_id,
+                exc_info=exc,
             )
         finally:
             try:
@@ -587,6 +681,57 @@ class AgentClient:
         if not passport.agent_id:
             raise RuntimeError(f"hub returned an unstamped passport for {name_or_id!r}")
         return passport.agent_id
+
+
+def _open_targets(
+    type: object,
+    target: object,
+    ttl: object,
+    knobs: object,
+    intent: object,
+    labels: object,
+) -> list[str]:
+    """The target list of an ``open`` call, after checking every argument's type.
+
+    Raises:
+        InvalidValueError: naming the first argument of the wrong type.
+    """
+    if not isinstance(type, str) or not type:
+        raise InvalidValueError(f"open(type=...) must be a non-empty string, got {type!r}")
+    targets: list[object]
+    if isinstance(target, str):
+        targets = [target]
+    elif isinstance(target, list | tuple):
+        targets = list(target)
+    else:
+        raise InvalidValueError(
+            f"open(target=...) must be an agent name or id, or a list of them, got {target!r}"
+        )
+    for t in targets:
+        if not isinstance(t, str) or not t:
+            raise InvalidValueError(
+                f"open(target=...) entries must be non-empty strings, got {t!r}"
+            )
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, str | int | float)):
+        raise InvalidValueError(
+            f"open(ttl=...) must be a duration (seconds or a string like '10m'), got {ttl!r}"
+        )
+    if knobs is not None and (
+        not isinstance(knobs, dict) or not all(isinstance(k, str) for k in knobs)
+    ):
+        raise InvalidValueError(
+            f"open(knobs=...) must be a dict with string keys, got {knobs!r:.200}"
+        )
+    if intent is not None and not isinstance(intent, str):
+        raise InvalidValueError(f"open(intent=...) must be a string, got {intent!r:.200}")
+    if labels is not None and (
+        not isinstance(labels, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+    ):
+        raise InvalidValueError(
+            f"open(labels=...) must be a dict of strings to strings, got {labels!r:.200}"
+        )
+    return targets  # type: ignore[return-value]  # checked above: all str
 
 
 async def _ignore(envelope: Envelope) -> None:

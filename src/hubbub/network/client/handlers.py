@@ -5,33 +5,47 @@ Routing by event type:
 * ``EV_SESSION_INVITE`` → post ``EV_SESSION_INVITE_ACK`` (failures are logged; the hub
   times the open out);
 * any other ``ag2.session.*`` / ``ag2.task.*`` → nothing (the client already tracked it);
+* ``EV_TURN_FAILED`` → nothing (a peer's failure is news, not a question; the
+  client already fed it to waiters);
 * anything else → the substantive path: skip unless the session is ACTIVE and the hub
   would accept a reply now (``can_send``), seed a fresh stream with the participant's
-  view of the session, run ``agent.ask``, and post what the adapter builds from the
-  reply (nothing for an empty reply, which halts an auto-driven chain).
+  view of the session, run ``agent.ask`` under ``client.turn_timeout``, and post what
+  the adapter builds from the reply (nothing for an empty reply, which halts an
+  auto-driven chain).
 
 The view comes from the client's incremental ``Projection`` of the session, so a turn
 costs the same at message 10 and at message 10,000; only a custom view policy without
-``projection()`` falls back to reading the WAL. Any exception in the substantive path is
-logged and reported to the hub as a turn failure; the session stays alive.
+``projection()`` falls back to reading the WAL.
+
+**A failed turn reaches the others at once.** Whatever the substantive path raises —
+a provider error, a missing key, a tool crash, the turn timeout, ``SystemExit`` or any
+other ``BaseException`` — is contained: it is logged (WARNING), posted into the session
+as ``EV_TURN_FAILED`` (:func:`turn_failure_data`) and audited by the hub
+(``client.fail_turn``). Only a real cancellation of the handling task propagates. In a
+conversation the session stays alive; in consulting the failure closes it
+(``turn_failed``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
+    EV_TURN_FAILED,
     Envelope,
     is_protocol_event,
 )
-from hubbub.network.errors import NetworkError
+from hubbub.network.errors import NetworkError, SessionTimeoutError
 from hubbub.network.policies import AGENT_CLIENT_DEP, HUB_DEP, SESSION_DEP, SESSION_STATE_DEP
 from hubbub.network.session import SessionMetadata, SessionState
 from hubbub.stream import MemoryStream
+from hubbub.tools import is_cancellation
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
@@ -43,9 +57,13 @@ __all__ = [
     "read_wal_until",
     "resolve_view_policy",
     "stamp_dependencies",
+    "turn_failure_data",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The longest ``message`` an ``EV_TURN_FAILED`` carries (longer ones are cut).
+MAX_FAILURE_MESSAGE = 500
 
 
 async def default_handler(envelope: Envelope, client: AgentClient) -> None:
@@ -53,7 +71,7 @@ async def default_handler(envelope: Envelope, client: AgentClient) -> None:
     event_type = envelope.event_type
     if event_type == EV_SESSION_INVITE:
         await _ack_invite(envelope, client)
-    elif not is_protocol_event(event_type):
+    elif event_type != EV_TURN_FAILED and not is_protocol_event(event_type):
         await _substantive(envelope, client)
 
 
@@ -78,6 +96,28 @@ async def read_wal_until(client: AgentClient, envelope: Envelope) -> list[Envelo
 def resolve_view_policy(client: AgentClient, metadata: SessionMetadata) -> ViewPolicy:
     """The view policy for ``client``'s turns in the session (the hub's default for it)."""
     return client.connection.default_view_policy(metadata.session_id, client.agent_id)
+
+
+def turn_failure_data(envelope: Envelope, exc: BaseException) -> dict[str, Any]:
+    """The ``event_data`` of the ``EV_TURN_FAILED`` reporting that handling ``envelope``
+    raised ``exc``: ``{"code": str, "message": str, "envelope_id": str}``.
+
+    ``code`` is the error's own code for a :class:`NetworkError` (``"timeout"`` for the
+    turn timeout), ``"provider_error"`` for a model-provider failure (missing key
+    included) and ``"turn_failed"`` for anything else; ``message`` is
+    ``"<ExceptionType>: <text>"``, cut to :data:`MAX_FAILURE_MESSAGE` characters.
+    """
+    if isinstance(exc, NetworkError):
+        code = exc.code
+    elif isinstance(exc, ProviderError):
+        code = "provider_error"
+    else:
+        code = "turn_failed"
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if len(message) > MAX_FAILURE_MESSAGE:
+        message = message[: MAX_FAILURE_MESSAGE - 1] + "…"
+    return {"code": code, "message": message, "envelope_id": envelope.envelope_id}
 
 
 def stamp_dependencies(client: AgentClient, session: Session) -> dict[Any, Any]:
@@ -116,65 +156,83 @@ async def _substantive(envelope: Envelope, client: AgentClient) -> None:
     if envelope.sender_id == client.agent_id:
         return  # never answer yourself (an audience may list its own sender)
     try:
-        record = await client._turn_record(session_id)
-        if record is None or record.state is not SessionState.ACTIVE:
-            return
-        adapter = record.adapter
-        metadata = record.metadata
-        session = record.handle
-        if adapter is None or metadata is None or session is None:
-            return
-        turn_input = adapter.extract_turn_input(envelope)
-        if turn_input is None or turn_input == "":
-            return
-        me = client.agent_id
-        # The turn probe: never pay for a model call the hub would refuse to post.
-        if not client.connection.can_send(session_id, me):
-            return
-        projection = record.projection
-        history: list[BaseEvent]
-        if projection is not None:
-            history = projection.events(before_sequence=envelope.sequence or None)
-        else:
-            view = record.view or resolve_view_policy(client, metadata)
-            history = await view.project(
-                await read_wal_until(client, envelope),
-                participant_id=me,
-                session=metadata,
-                render_envelope=adapter.render_envelope,
-            )
-        stream = MemoryStream()
-        if history:
-            await stream.history.replace(history)
-        reply = await client.agent.ask(
-            turn_input, stream=stream, dependencies=stamp_dependencies(client, session)
-        )
-        if record.terminal:
-            return  # the turn closed the session (e.g. an end-conversation tool)
-        events = (await stream.history.get_events())[len(history) :]
-        out = adapter.build_round_envelope(
-            metadata, me, reply, events, client.adapter_state(session_id), client.hub
-        )
-        if out is None:
-            return  # empty reply: send nothing, which halts an auto-driven chain
-        out.causation_id = envelope.envelope_id
-        try:
-            await client.send_envelope(out)
-        except NetworkError as exc:
-            if await _closed_meanwhile(client, session_id):
-                log.debug(
-                    "reply in session %s dropped: the session ended first (%s)", session_id, exc
-                )
-                return
-            raise
-    except Exception as exc:
-        log.exception(
+        await _turn(envelope, client)
+    except BaseException as exc:  # a turn contains everything it raises ...
+        if is_cancellation(exc):
+            raise  # ... except the handling task itself being cancelled (shutdown)
+        log.warning(
             "agent %s failed handling envelope %s in session %s",
             client.agent_id,
             envelope.envelope_id,
             session_id,
+            exc_info=exc,
         )
-        await client.report_turn_failure(envelope, exc)
+        await client.fail_turn(envelope, exc)
+
+
+async def _turn(envelope: Envelope, client: AgentClient) -> None:
+    """One model turn answering ``envelope`` (raises whatever fails; see ``_substantive``)."""
+    session_id = envelope.session_id
+    record = await client._turn_record(session_id)
+    if record is None or record.state is not SessionState.ACTIVE:
+        return
+    adapter = record.adapter
+    metadata = record.metadata
+    session = record.handle
+    if adapter is None or metadata is None or session is None:
+        return
+    turn_input = adapter.extract_turn_input(envelope)
+    if turn_input is None or turn_input == "":
+        return
+    me = client.agent_id
+    # The turn probe: never pay for a model call the hub would refuse to post.
+    if not client.connection.can_send(session_id, me):
+        return
+    projection = record.projection
+    history: list[BaseEvent]
+    if projection is not None:
+        history = projection.events(before_sequence=envelope.sequence or None)
+    else:
+        view = record.view or resolve_view_policy(client, metadata)
+        history = await view.project(
+            await read_wal_until(client, envelope),
+            participant_id=me,
+            session=metadata,
+            render_envelope=adapter.render_envelope,
+        )
+    stream = MemoryStream()
+    if history:
+        await stream.history.replace(history)
+    timeout = client.turn_timeout
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            reply = await client.agent.ask(
+                turn_input, stream=stream, dependencies=stamp_dependencies(client, session)
+            )
+    except TimeoutError as exc:
+        if not deadline.expired():
+            raise  # the model's own timeout (e.g. ProviderTimeoutError)
+        raise SessionTimeoutError(
+            f"the turn of agent {client.agent_id} in session {session_id} "
+            f"did not finish within {timeout:g} s"
+        ) from exc
+    if record.terminal:
+        return  # the turn closed the session (e.g. an end-conversation tool)
+    events = (await stream.history.get_events())[len(history) :]
+    out = adapter.build_round_envelope(
+        metadata, me, reply, events, client.adapter_state(session_id), client.hub
+    )
+    if out is None:
+        return  # empty reply: send nothing, which halts an auto-driven chain
+    out.causation_id = envelope.envelope_id
+    try:
+        await client.send_envelope(out)
+    except NetworkError as exc:
+        if await _closed_meanwhile(client, session_id):
+            log.debug("reply in session %s dropped: the session ended first (%s)", session_id, exc)
+            return
+        raise
 
 
 async def _closed_meanwhile(client: AgentClient, session_id: str) -> bool:
