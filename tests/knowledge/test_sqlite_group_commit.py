@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.knowledge.base import KnowledgeStoreError
+from hubbub.knowledge.base import StoreUnavailableError
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 
 
@@ -98,11 +98,11 @@ async def test_a_failed_append_batch_fails_together_and_inserts_nothing(tmp_path
         *(store.append(p, c) for p, c in zip(paths, contents, strict=True)),
         return_exceptions=True,
     )
-    assert isinstance(results[7], KnowledgeStoreError)
+    assert isinstance(results[7], StoreUnavailableError)
     for p, c, r in zip(paths, contents, results, strict=True):
         text = await store.read(p)
         if isinstance(r, BaseException):  # failed with the batch that held "boom"
-            assert isinstance(r, KnowledgeStoreError) and text == "0\n"
+            assert isinstance(r, StoreUnavailableError) and text == "0\n"
         else:
             assert r == 2 and text == "0\n" + c
     # The writer's cached tails were dropped: the next offsets come from the rows.

@@ -27,26 +27,66 @@ Model:
 Durability is per store and documented in each module docstring. The contract
 common to all: when an awaited mutation returns, a later read through the same
 store sees it, and appends to one path land in call order.
+
+Failures. Every error a store raises on purpose is a
+``hubbub.network.errors.StoreError`` (so a ``NetworkError`` with a stable code):
+
+* :class:`KnowledgeStoreError` and its subclasses: the store refused the call
+  (bad path, path conflict, closed store);
+* ``StoreUnavailableError`` (code ``store_unavailable``): an I/O failure of the
+  backing medium (disk full, server down, connection lost). It names the store
+  (``describe()``, e.g. ``"sqlite:/var/hub.db"``) and the driver's reason, and
+  chains the driver's exception. Nothing of a failed mutation is visible
+  afterwards; a failed group-commit batch fails every mutation in it. Server
+  stores reconnect by themselves: the next call after the server is back works;
+* ``StoreLockedError``: another holder has the store's writer lock (code
+  ``store_locked``, the message names the holder), or the location holds
+  another application's data (code ``foreign_store``, the message names what
+  was found): a store never creates its tables or keys among someone else's.
+
+Each store translates its driver's exceptions at one boundary,
+:class:`IOBoundary`.
+
+One writer. ``acquire_lock(holder)`` takes the store's writer lock (a file lock
+for SQLite and disk, an advisory lock for PostgreSQL, a lease key for Redis;
+the memory store has none) and records ``holder`` (see :func:`lock_holder`) so
+that a second taker is refused naming it; ``release_lock()`` and ``close()``
+give it back. The lock is advisory: a store that never takes it (a read-only
+tool) still reads and writes. :func:`acquire_lock`/:func:`release_lock` call
+the methods of a store that has them and do nothing for one that predates them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
 from typing import Protocol, runtime_checkable
+
+from hubbub.knowledge._neterrors import StoreError, StoreLockedError, StoreUnavailableError
 
 __all__ = [
     "ChangeCallback",
     "check_line_requests",
     "check_range",
     "ChangeSubscription",
+    "IOBoundary",
     "InvalidPathError",
     "KnowledgeStore",
     "KnowledgeStoreError",
     "NoopChangeSubscription",
     "PathConflictError",
     "StoreClosedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "acquire_lock",
+    "foreign_store",
+    "lock_holder",
+    "release_lock",
     "gather_read_lines_many",
     "gather_read_many",
     "normalize_file_path",
@@ -60,20 +100,26 @@ ChangeCallback = Callable[[str], Awaitable[None]]
 """Async callback told the normalised path that changed."""
 
 
-class KnowledgeStoreError(Exception):
-    """Base class of every error a knowledge store raises on purpose.
+class KnowledgeStoreError(StoreError):
+    """Base class of the refusals a knowledge store raises (a ``StoreError``, code ``store_error``).
 
-    Tree::
+    Tree (all under ``hubbub.network.errors.StoreError``)::
 
-        KnowledgeStoreError
-        ├── InvalidPathError (also ValueError)  malformed path ("..", NUL, root as a file)
-        ├── PathConflictError                   file where a directory is needed or vice versa
-        └── StoreClosedError                    operation after close()
+        StoreError
+        ├── KnowledgeStoreError
+        │   ├── InvalidPathError (also ValueError)  malformed path ("..", NUL, root as a file);
+        │   │                                       code "invalid_value"
+        │   ├── PathConflictError                   file where a directory is needed or vice versa
+        │   └── StoreClosedError                    operation after close()
+        ├── StoreUnavailableError                   I/O failure: disk full, server down
+        └── StoreLockedError                        writer lock held elsewhere; foreign data
     """
 
 
 class InvalidPathError(KnowledgeStoreError, ValueError):
     """The path is malformed: empty, contains NUL, ``.``/``..`` segments, or names the root."""
+
+    default_code = "invalid_value"
 
 
 class PathConflictError(KnowledgeStoreError):
@@ -82,6 +128,62 @@ class PathConflictError(KnowledgeStoreError):
 
 class StoreClosedError(KnowledgeStoreError):
     """The store was closed; no further operation is accepted."""
+
+
+class IOBoundary:
+    """``with boundary:`` turns a driver's I/O exceptions into ``StoreUnavailableError``.
+
+    The one place where a store translates its driver's failures (in the style
+    of httpx's ``map_httpcore_exceptions``): an exception that is an instance of
+    one of ``errors`` and not already a ``StoreError`` leaves the block as
+    ``StoreUnavailableError(store=store, reason=str(exc))`` chained to it
+    (``raise ... from exc``). Anything else passes through unchanged. On
+    success it costs two method calls; it keeps no state, so one instance
+    serves every concurrent block of a store.
+    """
+
+    __slots__ = ("errors", "store")
+
+    def __init__(self, store: str, errors: tuple[type[BaseException], ...]) -> None:
+        self.store = store
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and isinstance(exc, self.errors) and not isinstance(exc, StoreError):
+            raise self.error(exc) from exc
+
+    def error(self, exc: BaseException) -> StoreUnavailableError:
+        """The ``StoreUnavailableError`` for ``exc`` (not raised; its cause is set)."""
+        err = StoreUnavailableError(store=self.store, reason=str(exc) or type(exc).__name__)
+        err.__cause__ = exc
+        return err
+
+
+def foreign_store(where: str, found: Sequence[str]) -> StoreLockedError:
+    """The refusal for a location holding another application's data (code ``foreign_store``).
+
+    ``where`` names the location (a path, a schema, a key prefix); ``found`` the
+    foreign tables, files or keys (the first few are named).
+    """
+    shown = ", ".join(sorted(found)[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return StoreLockedError(
+        f"{where} holds data that is not a hubbub knowledge store ({shown}); "
+        "refusing to write into it: use an empty or new location",
+        code="foreign_store",
+    )
+
+
+def lock_holder(name: str = "hubbub") -> str:
+    """A holder string for ``acquire_lock``: ``"hubbub pid 123 on myhost"``."""
+    return f"{name} pid {os.getpid()} on {socket.gethostname()}"
 
 
 def normalize_path(path: str) -> str:
@@ -266,9 +368,47 @@ class KnowledgeStore(Protocol):
         """
         ...
 
-    async def close(self) -> None:
-        """Flush, release resources and refuse further operations; idempotent."""
+    async def acquire_lock(self, holder: str) -> None:
+        """Take the store's writer lock for this store object, recording ``holder``.
+
+        Returns once held; does nothing if this object holds it already. Never
+        waits for another holder. The lock is advisory (the store works without
+        it) and is given back by :meth:`release_lock`, by :meth:`close` and by the
+        end of the process.
+
+        Raises:
+            StoreLockedError: another holder has it (code ``store_locked``, the
+                message names that holder), or the location holds another
+                application's data (code ``foreign_store``).
+            StoreUnavailableError: the backing store cannot be reached.
+            StoreClosedError: the store was closed.
+        """
         ...
+
+    async def release_lock(self) -> None:
+        """Give back the writer lock if this object holds it; idempotent, never raises."""
+        ...
+
+    async def close(self) -> None:
+        """Flush, release the lock and resources, and refuse further operations; idempotent."""
+        ...
+
+
+# -- writer lock --------------------------------------------------------------------
+
+
+async def acquire_lock(store: KnowledgeStore, holder: str) -> None:
+    """``store.acquire_lock(holder)``; nothing for a store without a writer lock."""
+    native = getattr(store, "acquire_lock", None)
+    if native is not None:
+        await native(holder)
+
+
+async def release_lock(store: KnowledgeStore) -> None:
+    """``store.release_lock()``; nothing for a store without a writer lock."""
+    native = getattr(store, "release_lock", None)
+    if native is not None:
+        await native()
 
 
 # -- bulk reads -------------------------------------------------------------------

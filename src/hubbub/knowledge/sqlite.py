@@ -23,6 +23,27 @@ batch. A batch of appends to known files is one multi-row INSERT in autocommit
 mode: one statement is its own transaction (committed with the ``synchronous``
 policy before it returns), and the thread gives up the GIL once per batch
 instead of once per record, so the event loop keeps running meanwhile.
+
+Failures: every ``sqlite3`` error (``OperationalError`` such as "database or
+disk is full", "unable to open database file", ``DatabaseError`` such as "file
+is not a database") becomes ``StoreUnavailableError(store="sqlite:<path>")``,
+translated at one place, the store thread's batch loop. The batch's
+transaction is rolled back, so nothing of a failed batch is visible, and every
+operation in it fails. The database is opened at first use; an open that fails
+(missing directory, unreadable file) raises that error naming the path, and
+the next operation tries again.
+
+Writer lock: ``acquire_lock(holder)`` takes an exclusive ``flock`` on
+``<path>.lock`` (kept open while held, so it dies with the process, kill -9
+included) and writes ``holder`` into it; a second taker gets
+``StoreLockedError`` naming that holder. ``":memory:"`` has no lock.
+
+Foreign data: a database file is this store's if its ``application_id`` is
+hubbub's (``0x68756262``, set when the tables are created), or if it has no
+tables but ``files``/``records`` with this store's columns (an empty file, or
+one written by a version before the marker, which then gets the marker). Any
+other database is refused with ``StoreLockedError(code="foreign_store")``
+naming the path and the tables found, before anything is written into it.
 """
 
 from __future__ import annotations
@@ -35,15 +56,19 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from hubbub.knowledge._batch import BatchThread
+from hubbub.knowledge._filelock import FileLock
 from hubbub.knowledge.base import (
     ChangeCallback,
     ChangeSubscription,
+    IOBoundary,
     KnowledgeStoreError,
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    StoreUnavailableError,
     check_line_requests,
     check_range,
+    foreign_store,
     normalize_file_path,
     normalize_path,
     split_lines,
@@ -51,21 +76,27 @@ from hubbub.knowledge.base import (
 
 __all__ = ["SqliteKnowledgeStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files(
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY,
     content TEXT NOT NULL,
     base_lines INTEGER NOT NULL,
     aligned INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records(
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS records(
     path TEXT NOT NULL,
     seq INTEGER NOT NULL,
     off INTEGER NOT NULL,
     data TEXT NOT NULL,
     PRIMARY KEY (path, seq)
-) WITHOUT ROWID;
-"""
+) WITHOUT ROWID""",
+)
+# ``PRAGMA application_id`` of a hubbub database ("hubb"): the marker that the file is ours.
+_APPLICATION_ID = 0x68756262
+_COLUMNS = {
+    "files": ["path", "content", "base_lines", "aligned"],
+    "records": ["path", "seq", "off", "data"],
+}
 
 _Op = tuple[str, str, Any, Any]
 _CACHE_SIZE = 4096
@@ -136,6 +167,8 @@ class SqliteKnowledgeStore:
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
         self._path = os.fspath(path)
+        self._io = IOBoundary(self.describe(), (sqlite3.Error,))
+        self._lock = FileLock(self._path + ".lock", self.describe())
         self._synchronous = synchronous
         self._busy_ms = int(busy_timeout_s * 1000)
         self._db: sqlite3.Connection | None = None
@@ -145,22 +178,83 @@ class SqliteKnowledgeStore:
         self._worker: BatchThread[_Op] = BatchThread(
             f"hubbub-sqlite:{self._path}",
             self._process,
-            setup=self._open,
             teardown=self._close_db,
             max_batch=_MAX_BATCH,
         )
 
+    def describe(self) -> str:
+        """A short description of the store for messages: ``"sqlite:<path>"``."""
+        return f"sqlite:{self._path}"
+
     # -- thread side ------------------------------------------------------
 
-    def _open(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-        db.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
-        db.executescript(_SCHEMA)
+    def _open(self) -> sqlite3.Connection:
+        """Open the database, refuse a foreign one, create the tables; raise naming the path."""
+        try:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._open_error(exc) from exc
+        try:
+            db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            self._claim(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+        except BaseException as exc:
+            db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._open_error(exc) from exc
+            raise
         self._max_rows = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 4)
-        self._db = db
+        return db
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreUnavailableError:
+        """``exc`` from opening the database, as the error naming the path and what failed."""
+        reason = f"cannot open database {self._path}: {exc}"
+        parent = os.path.dirname(os.path.abspath(self._path))
+        if self._path != ":memory:" and not os.path.isdir(parent):
+            reason += f" (directory {parent} does not exist)"
+        return StoreUnavailableError(store=self.describe(), reason=reason)
+
+    def _claim(self, db: sqlite3.Connection) -> None:
+        """Make sure the database is ours (or new) and holds the tables; see the module docstring.
+
+        Raises:
+            StoreLockedError: code ``foreign_store``, naming the path and the foreign tables.
+        """
+        if db.execute("PRAGMA application_id").fetchone()[0] == _APPLICATION_ID:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._foreign_tables(db)
+            if found:
+                raise foreign_store(f"SQLite database {self._path}", found)
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _foreign_tables(db: sqlite3.Connection) -> list[str]:
+        """Tables and views that are not this store's (with its columns); an application id."""
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        found = [f"application_id {app_id:#x}"] if app_id not in (0, _APPLICATION_ID) else []
+        rows = db.execute(
+            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+        ).fetchall()
+        for name, kind in rows:
+            columns = _COLUMNS.get(name)
+            if kind == "table" and columns is not None:
+                have = [r[1] for r in db.execute(f"PRAGMA table_info({name})")]
+                if have == columns:
+                    continue
+            found.append(f"{kind} {name}")
+        return found
 
     def _close_db(self) -> None:
         if self._db is not None:
@@ -168,8 +262,13 @@ class SqliteKnowledgeStore:
             self._db = None
 
     def _process(self, batch: builtins.list[_Op]) -> builtins.list[object]:
+        """Run a batch in one transaction; any failure fails (and rolls back) all of it."""
         db = self._db
-        assert db is not None
+        if db is None:
+            try:
+                db = self._db = self._open()
+            except Exception as exc:  # StoreUnavailableError / StoreLockedError naming the path
+                return [exc] * len(batch)
         results: list[object] = []
         try:
             if self._appends_only(batch):
@@ -182,13 +281,18 @@ class SqliteKnowledgeStore:
                     results.append(exc)  # raised before the operation changed anything
             db.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._rollback(db)
+            return [self._io.error(exc)] * len(batch)
+        return results
+
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        """Undo a failed batch; drop the connection if even that fails (reopened next batch)."""
+        self._tails.clear()  # sizes and record numbers are re-read from the database
+        try:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            self._tails.clear()
-            err = KnowledgeStoreError(f"sqlite: {exc}")
-            err.__cause__ = exc
-            return [err] * len(batch)
-        return results
+        except sqlite3.Error:
+            self._close_db()
 
     def _appends_only(self, batch: builtins.list[_Op]) -> bool:
         """Whether the batch is appends to cached files that keep their alignment."""
@@ -388,6 +492,10 @@ class SqliteKnowledgeStore:
             names.add(name + sep)
         return sorted(names)
 
+    def _op_ping(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> None:
+        """Nothing: running it opens (and checks) the database."""
+        return None
+
     def _op_exists(self, db: sqlite3.Connection, norm: str, _a: Any, _b: Any) -> bool:
         if norm == "/" or self._file_row(db, norm) is not None:
             return True
@@ -462,9 +570,28 @@ class SqliteKnowledgeStore:
         normalize_path(path)
         return NoopChangeSubscription()
 
+    async def acquire_lock(self, holder: str) -> None:
+        """Open (and check) the database, then ``flock`` ``<path>.lock``; see the module docstring.
+
+        Raises:
+            StoreLockedError: another holder has it (named), or the database is foreign.
+            StoreUnavailableError: the database or the lock file cannot be opened.
+            StoreClosedError: the store was closed.
+        """
+        await self._call("ping", "/")
+        if self._path != ":memory:":
+            self._lock.acquire(holder)
+
+    async def release_lock(self) -> None:
+        """Release the file lock if held; idempotent."""
+        self._lock.release()
+
     async def close(self) -> None:
-        """Commit what is queued and close the database; idempotent."""
-        await self._worker.close()
+        """Commit what is queued, close the database and release the lock; idempotent."""
+        try:
+            await self._worker.close()
+        finally:
+            self._lock.release()
 
     # -- bulk reads -----------------------------------------------------------
 
