@@ -216,6 +216,24 @@ class Net:
             await self.bob_client.close()
         await self.hub.close()
 
+    async def check_deliveries(self) -> None:
+        """Bob (while connected) got every acknowledged text once and no failed one."""
+        if self.closed or not self.bob_client.connected:
+            return
+        for sid in {o.session_id for o in self.outcomes}:
+            async with asyncio.timeout(10):
+                await self.wait_delivered(sid)
+            got = self.recipient.texts(sid)
+            acked = [o.text for o in self.acked(sid)]
+            if self.ordered:
+                assert got == acked, f"session {sid}: bob got {len(got)} texts, {len(acked)} acked"
+            else:
+                assert sorted(got) == sorted(acked), (
+                    f"session {sid}: bob got other texts than acked"
+                )
+            for o in self.failed(sid):
+                assert o.text not in got, f"bob received {_short(o.text)!r}, whose post failed"
+
     async def verify(self, *, failed_may_be_logged: bool = False) -> None:
         """Close the hub and check the durability contract on the inner store.
 
@@ -230,6 +248,7 @@ class Net:
             name.rstrip("/") for name in await self.inner.list(layout.SESSIONS_DIR)
         )
         before = {sid: await _session_view(hub, sid) for sid in session_ids}
+        await self.check_deliveries()
         await self.close()
 
         # Every WAL: sequences 1..n, acknowledged envelopes once and in order.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from tests.durability._stores import (
     POSTGRES_DSN,
     REDIS_URL,
@@ -20,7 +21,13 @@ from tests.durability._stores import (
 from hubbub.knowledge import DiskKnowledgeStore, KnowledgeStore, MemoryKnowledgeStore
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 
-STORES = ["memory", "disk", "sqlite", "redis", "postgres"]
+STORES = [
+    "memory",
+    "disk",
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 async def require_redis() -> None:

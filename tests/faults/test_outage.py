@@ -56,7 +56,12 @@ class Outage:
         self.store = store
 
 
-@pytest.fixture(params=["postgres", "redis"])
+@pytest.fixture(
+    params=[
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
 async def outage(request: pytest.FixtureRequest) -> AsyncIterator[Outage]:
     kind = request.param
     url = POSTGRES_DSN if kind == "postgres" else REDIS_URL
