@@ -22,8 +22,32 @@ each touched file and directory once and resolves the whole batch. Appends
 issued while an fsync is in flight share the next one. A cancelled caller does
 not cancel its mutation.
 
-``on_change`` is not supported (``NoopChangeSubscription``). One process should
-own a root at a time; reads run in the default thread pool.
+``on_change`` is not supported (``NoopChangeSubscription``). Reads run in the
+default thread pool.
+
+Failures: an ``OSError`` of the file system (``ENOSPC``, ``EIO``, ``EACCES``...)
+becomes ``StoreUnavailableError(store="disk:<root>")`` naming the operation, the
+path and the reason. Appends are all-or-nothing per batch: if one append of a
+batch fails, or syncing the batch fails, every append of the batch is undone
+(each file truncated back to its size before the batch, a file the batch
+created removed) and fails with that error, so a failed append leaves no
+partial line. A ``write`` is atomic on its own (a failed one leaves the old
+content; one whose directory sync failed is reported failed but may be
+visible). A root that cannot be created or read raises ``StoreUnavailableError``
+from the constructor, naming the root.
+
+Writer lock: ``acquire_lock(holder)`` takes an exclusive ``flock`` on
+``<root>/.hubbub.lock`` (kept open while held, so it dies with the process,
+kill -9 included) and writes ``holder`` into it; a second taker gets
+``StoreLockedError`` naming that holder.
+
+Foreign data: the root is this store's if it holds the marker file
+``.hubbub-store``, is empty or new, or holds only the hub's top-level
+directories (``agents``, ``sessions``, ``audit``, ``manifests``, ``index``: a
+store from before the marker); the constructor then writes the marker. Any
+other non-empty directory is refused with ``StoreLockedError(code="foreign_store")``
+naming the root and what it holds. Names starting with ``.hubbub`` (marker,
+lock, temporaries) are reserved: invisible to ``list``, kept by ``delete("/")``.
 """
 
 from __future__ import annotations
@@ -39,23 +63,34 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hubbub.knowledge._batch import BatchThread
+from hubbub.knowledge._filelock import FileLock
 from hubbub.knowledge.base import (
     ChangeCallback,
     ChangeSubscription,
     InvalidPathError,
+    IOBoundary,
     KnowledgeStoreError,
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    StoreUnavailableError,
     check_line_requests,
     check_range,
+    foreign_store,
     normalize_file_path,
     normalize_path,
 )
 
 __all__ = ["DiskKnowledgeStore"]
 
+_RESERVED = ".hubbub"  # names starting with this are the store's own
 _TMP_PREFIX = ".hubbub-tmp-"
+_MARKER = ".hubbub-store"
+_MARKER_TEXT = b"hubbub knowledge store (DiskKnowledgeStore); do not put other files here\n"
+_LOCK = ".hubbub.lock"
+# Top-level directories of the hub's layout (hubbub.network.hub.layout): a root holding
+# only these is a store written before the marker existed.
+_HUB_NAMES = frozenset({"agents", "sessions", "audit", "manifests", "index", "lost+found"})
 _APPEND, _WRITE, _DELETE = 0, 1, 2
 _fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 _CHUNK = 1 << 20
@@ -73,15 +108,7 @@ class _Handle:
 
 
 _Op = tuple[int, str, bytes]
-
-
-def _wrap(exc: OSError, what: str) -> KnowledgeStoreError:
-    if isinstance(exc, IsADirectoryError | NotADirectoryError):
-        err: KnowledgeStoreError = PathConflictError(f"{what}: {exc.strerror}")
-    else:
-        err = KnowledgeStoreError(f"{what}: {exc}")
-    err.__cause__ = exc
-    return err
+_WHAT = ("append", "write", "delete")
 
 
 class DiskKnowledgeStore:
@@ -96,10 +123,16 @@ class DiskKnowledgeStore:
             root: directory holding the files.
             fsync: make every mutation durable before it returns (see module docstring).
             max_open_files: size of the LRU of append descriptors.
+
+        Raises:
+            StoreUnavailableError: the root cannot be created, read or marked (names it).
+            StoreLockedError: code ``foreign_store``: the root holds other files.
         """
         self._root = os.path.realpath(os.fspath(root))
-        os.makedirs(self._root, exist_ok=True)
+        self._io = IOBoundary(self.describe(), (OSError,))
         self._fsync = fsync
+        self._claim_root()
+        self._lock = FileLock(f"{self._root}/{_LOCK}", self.describe())
         self._max_open = max(1, max_open_files)
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
         self._tmp_ids = itertools.count()
@@ -112,32 +145,82 @@ class DiskKnowledgeStore:
         """The absolute root directory."""
         return self._root
 
+    def describe(self) -> str:
+        """A short description of the store for messages: ``"disk:<root>"``."""
+        return f"disk:{self._root}"
+
+    def _claim_root(self) -> None:
+        """Create the root if needed, refuse a foreign one, write the marker if missing."""
+        root = self._root
+        try:
+            os.makedirs(root, exist_ok=True)
+            names = os.listdir(root)
+        except OSError as exc:
+            what = "is not a directory" if os.path.lexists(root) and not os.path.isdir(root) else ""
+            raise StoreUnavailableError(
+                store=self.describe(),
+                reason=f"cannot open root directory {root}: {what or exc.strerror or exc}",
+            ) from exc
+        if _MARKER in names:
+            return
+        foreign = [n for n in names if not n.startswith(_RESERVED) and n not in _HUB_NAMES]
+        if foreign:
+            raise foreign_store(f"directory {root}", foreign)
+        try:
+            fd = os.open(f"{root}/{_MARKER}", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, _MARKER_TEXT)
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self._fsync:
+                self._fsync_dir(root)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                store=self.describe(), reason=f"cannot write {root}/{_MARKER}: {exc.strerror}"
+            ) from exc
+
     def _abs(self, norm: str) -> str:
-        if "/" + _TMP_PREFIX in norm:
-            raise InvalidPathError(f"names starting with {_TMP_PREFIX!r} are reserved: {norm!r}")
+        if "/" + _RESERVED in norm:
+            raise InvalidPathError(f"names starting with {_RESERVED!r} are reserved: {norm!r}")
         return self._root if norm == "/" else self._root + norm
+
+    def _error(
+        self, exc: OSError, kind: int, norm: str
+    ) -> KnowledgeStoreError | StoreUnavailableError:
+        """A mutation's ``OSError``: a path conflict, or the store is unavailable."""
+        what = f"{_WHAT[kind]} {norm}"
+        if isinstance(exc, IsADirectoryError | NotADirectoryError):
+            conflict = PathConflictError(f"{what}: {exc.strerror}")
+            conflict.__cause__ = exc
+            return conflict
+        err = StoreUnavailableError(store=self.describe(), reason=f"{what}: {exc.strerror or exc}")
+        err.__cause__ = exc
+        return err
 
     # -- reads (thread pool) --------------------------------------------
 
     async def read(self, path: str) -> str | None:
         """Return the file's content, or ``None`` if missing or a directory."""
         full = self._check(path)
-        return await asyncio.to_thread(self._read_sync, full)
+        with self._io:
+            return await asyncio.to_thread(self._read_sync, full)
 
-    def _read_sync(self, full: str) -> str | None:
+    @staticmethod
+    def _read_sync(full: str) -> str | None:
         try:
             with open(full, "rb") as f:
                 return f.read().decode()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
-        except OSError as exc:
-            raise _wrap(exc, f"read {full}") from exc
 
     async def read_range(self, path: str, start: int, end: int | None = None) -> str:
         """Return UTF-8 bytes ``[start, end)`` of the file; ``""`` if missing."""
         check_range(start, end)
         full = self._check(path)
-        return await asyncio.to_thread(self._read_range_sync, full, start, end)
+        with self._io:
+            return await asyncio.to_thread(self._read_range_sync, full, start, end)
 
     def _read_range_sync(self, full: str, start: int, end: int | None) -> str:
         if end is not None and end <= start:
@@ -156,7 +239,8 @@ class DiskKnowledgeStore:
         """Return lines ``[start_line, end_line)`` without ``"\\n"``, streaming the file."""
         check_range(start_line, end_line)
         full = self._check(path)
-        return await asyncio.to_thread(self._read_lines_sync, full, start_line, end_line)
+        with self._io:
+            return await asyncio.to_thread(self._read_lines_sync, full, start_line, end_line)
 
     def _read_lines_sync(self, full: str, start: int, end: int | None) -> builtins.list[str]:
         out: builtins.list[str] = []
@@ -177,7 +261,8 @@ class DiskKnowledgeStore:
     async def line_count(self, path: str) -> int:
         """Return the number of lines (newlines counted in 1 MiB chunks); 0 if missing."""
         full = self._check(path)
-        return await asyncio.to_thread(self._line_count_sync, full)
+        with self._io:
+            return await asyncio.to_thread(self._line_count_sync, full)
 
     def _line_count_sync(self, full: str) -> int:
         count = 0
@@ -194,21 +279,24 @@ class DiskKnowledgeStore:
     async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
         """Return ``read(path)`` for every path, in order, in one trip to the thread pool."""
         fulls = [self._check(p) for p in paths]
-        return await asyncio.to_thread(lambda: [self._read_sync(f) for f in fulls])
+        with self._io:
+            return await asyncio.to_thread(lambda: [self._read_sync(f) for f in fulls])
 
     async def read_lines_many(
         self, requests: Sequence[tuple[str, int]]
     ) -> builtins.list[builtins.list[str]]:
         """Return ``read_lines(path, start_line)`` for every request, in one thread-pool trip."""
         fulls = [(self._check(p), s) for p, s in check_line_requests(requests)]
-        return await asyncio.to_thread(
-            lambda: [self._read_lines_sync(f, s, None) for f, s in fulls]
-        )
+        with self._io:
+            return await asyncio.to_thread(
+                lambda: [self._read_lines_sync(f, s, None) for f, s in fulls]
+            )
 
     async def list(self, path: str = "/") -> builtins.list[str]:
         """Return sorted child names, directories suffixed with "/"."""
         full = self._check(path)
-        return await asyncio.to_thread(self._list_sync, full)
+        with self._io:
+            return await asyncio.to_thread(self._list_sync, full)
 
     @staticmethod
     def _list_sync(full: str) -> builtins.list[str]:
@@ -217,7 +305,7 @@ class DiskKnowledgeStore:
                 names = [
                     e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
                     for e in it
-                    if not e.name.startswith(_TMP_PREFIX)
+                    if not e.name.startswith(_RESERVED)
                 ]
         except (FileNotFoundError, NotADirectoryError):
             return []
@@ -226,7 +314,8 @@ class DiskKnowledgeStore:
     async def exists(self, path: str) -> bool:
         """Return whether the path is a file or a directory."""
         full = self._check(path)
-        return await asyncio.to_thread(os.path.lexists, full)
+        with self._io:
+            return await asyncio.to_thread(os.path.lexists, full)
 
     def _check(self, path: str) -> str:
         if self._worker.closed:
@@ -263,40 +352,84 @@ class DiskKnowledgeStore:
         self._handles.clear()
 
     def _process(self, batch: builtins.list[_Op]) -> builtins.list[object]:
+        """Apply a batch in order, sync it once; an I/O failure undoes and fails its appends."""
         results: builtins.list[object] = []
         dirs: set[str] = set()
         dirty: builtins.list[_Handle] = []
+        marks: dict[str, tuple[int, bool]] = {}  # appended path -> (size before, created)
+        failure: StoreUnavailableError | None = None  # the first append I/O failure
         for kind, norm, data in batch:
             try:
                 if kind == _APPEND:
-                    results.append(self._do_append(norm, data, dirs, dirty))
-                elif kind == _WRITE:
+                    if failure is not None:
+                        results.append(failure)  # all-or-nothing: not attempted
+                        continue
+                    results.append(self._do_append(norm, data, dirs, dirty, marks))
+                    continue
+                _forget(marks, norm)  # replaced or deleted: nothing of it left to undo
+                if kind == _WRITE:
                     self._do_write(norm, data, dirs)
-                    results.append(None)
                 else:
                     self._do_delete(norm, dirs)
-                    results.append(None)
+                results.append(None)
             except KnowledgeStoreError as exc:
                 results.append(exc)
             except OSError as exc:
-                results.append(_wrap(exc, f"{('append', 'write', 'delete')[kind]} {norm}"))
+                err = self._error(exc, kind, norm)
+                if kind == _APPEND and isinstance(err, StoreUnavailableError):
+                    failure = err
+                results.append(err)
             except BaseException as exc:  # a bug must not leave callers hanging forever
                 results.append(exc)
-        if self._fsync:
+        if failure is None and self._fsync:
             try:
-                for handle in dirty:
-                    if handle.fd >= 0 and handle.dirty:
-                        _fdatasync(handle.fd)
-                        handle.dirty = False
-                for d in sorted(dirs, key=len, reverse=True):
-                    self._fsync_dir(d)
+                self._sync(dirty, dirs)
             except OSError as exc:
-                failure = _wrap(exc, "fsync")
+                failure = self._io.error(exc)
                 results = [r if isinstance(r, BaseException) else failure for r in results]
-        else:
+        elif not self._fsync:
             for handle in dirty:
                 handle.dirty = False
+        if failure is not None:
+            self._undo(marks)
+            results = [
+                failure if kind == _APPEND and not isinstance(r, BaseException) else r
+                for (kind, _, _), r in zip(batch, results, strict=True)
+            ]
         return results
+
+    @staticmethod
+    def _sync(dirty: builtins.list[_Handle], dirs: set[str]) -> None:
+        for handle in dirty:
+            if handle.fd >= 0 and handle.dirty:
+                _fdatasync(handle.fd)
+                handle.dirty = False
+        for d in sorted(dirs, key=len, reverse=True):
+            DiskKnowledgeStore._fsync_dir(d)
+
+    def _undo(self, marks: dict[str, tuple[int, bool]]) -> None:
+        """Put every file appended to in a failed batch back as it was before the batch."""
+        for norm, (size, created) in marks.items():
+            full = self._root + norm
+            handle = self._handles.get(norm)
+            try:
+                if created:
+                    if handle is not None:
+                        del self._handles[norm]
+                        handle.dirty = False
+                        self._close_handle(handle)
+                    os.unlink(full)
+                    self._prune(os.path.dirname(full), set())
+                elif handle is not None:
+                    os.ftruncate(handle.fd, size)
+                    handle.size = size
+                else:
+                    os.truncate(full, size)
+            except OSError:  # best effort; forget the handle so its size is re-read
+                if handle is not None and self._handles.get(norm) is handle:
+                    del self._handles[norm]
+                    handle.dirty = False
+                    self._close_handle(handle)
 
     @staticmethod
     def _fsync_dir(d: str) -> None:
@@ -335,40 +468,49 @@ class DiskKnowledgeStore:
             cur = nxt
 
     def _do_append(
-        self, norm: str, data: bytes, dirs: set[str], dirty: builtins.list[_Handle]
+        self,
+        norm: str,
+        data: bytes,
+        dirs: set[str],
+        dirty: builtins.list[_Handle],
+        marks: dict[str, tuple[int, bool]],
     ) -> int:
+        """Write ``data`` at the end of the file; ``marks`` records what ``_undo`` restores."""
         handle = self._handles.get(norm)
+        created = False
         if handle is None:
-            handle = self._open_append(norm, dirs)
+            handle, created = self._open_append(norm, dirs)
         else:
             self._handles.move_to_end(norm)
         offset = handle.size
+        if norm not in marks:
+            marks[norm] = (offset, created)
         view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(handle.fd, view) :]
-        except OSError:
-            try:
-                os.ftruncate(handle.fd, offset)  # no torn record left behind
-            except OSError:
-                handle.size = os.fstat(handle.fd).st_size
-            raise
+        while view:  # a short write or ENOSPC: ``_undo`` truncates back to the mark
+            view = view[os.write(handle.fd, view) :]
         handle.size = offset + len(data)
         if data and not handle.dirty:
             handle.dirty = True
             dirty.append(handle)
         return offset
 
-    def _open_append(self, norm: str, dirs: set[str]) -> _Handle:
+    def _open_append(self, norm: str, dirs: set[str]) -> tuple[_Handle, bool]:
+        """Open (creating if missing) the file for appends; also whether it was created."""
         full = self._abs(norm)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        created = False
         try:
             fd = os.open(full, flags)
         except FileNotFoundError:
             parent = os.path.dirname(full)
             if parent != self._root:
                 self._makedirs(parent, dirs)
-            fd = os.open(full, flags | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(full, flags | os.O_CREAT | os.O_EXCL, 0o644)
+            except OSError:
+                self._prune(parent, dirs)  # no empty directory left by a failed append
+                raise
+            created = True
             dirs.add(parent)
         except IsADirectoryError:
             raise PathConflictError(f"{norm!r} is a directory") from None
@@ -382,7 +524,7 @@ class DiskKnowledgeStore:
             _, old = self._handles.popitem(last=False)
             self._close_handle(old)
         handle = self._handles[norm] = _Handle(fd, st.st_size)
-        return handle
+        return handle, created
 
     def _drop_handles(self, norm: str) -> None:
         prefix = "/" if norm == "/" else norm + "/"
@@ -433,6 +575,8 @@ class DiskKnowledgeStore:
             return
         if norm == "/":
             for name in os.listdir(full):
+                if name.startswith(_RESERVED):
+                    continue  # marker, lock file, temporaries
                 child = full + "/" + name
                 if os.path.isdir(child) and not os.path.islink(child):
                     shutil.rmtree(child)
@@ -444,7 +588,10 @@ class DiskKnowledgeStore:
             shutil.rmtree(full)
         else:
             os.unlink(full)
-        cur = os.path.dirname(full)
+        self._prune(os.path.dirname(full), dirs)
+
+    def _prune(self, cur: str, dirs: set[str]) -> None:
+        """Remove ``cur`` and its parents while they are empty (never the root)."""
         dirs.add(cur)
         while cur != self._root:
             try:
@@ -459,6 +606,32 @@ class DiskKnowledgeStore:
         self._check(path)
         return NoopChangeSubscription()
 
+    async def acquire_lock(self, holder: str) -> None:
+        """``flock`` ``<root>/.hubbub.lock`` and write ``holder`` into it; see the module docstring.
+
+        Raises:
+            StoreLockedError: another holder has it (the message names it).
+            StoreUnavailableError: the lock file cannot be opened.
+            StoreClosedError: the store was closed.
+        """
+        self._check("/")
+        self._lock.acquire(holder)
+
+    async def release_lock(self) -> None:
+        """Release the file lock if held; idempotent."""
+        self._lock.release()
+
     async def close(self) -> None:
-        """Finish queued mutations, close descriptors; idempotent."""
-        await self._worker.close()
+        """Finish queued mutations, close descriptors, release the lock; idempotent."""
+        try:
+            await self._worker.close()
+        finally:
+            self._lock.release()
+
+
+def _forget(marks: dict[str, tuple[int, bool]], norm: str) -> None:
+    """Drop the undo marks of ``norm`` and everything below it (it is being replaced)."""
+    if marks:
+        prefix = "/" if norm == "/" else norm + "/"
+        for key in [k for k in marks if k == norm or k.startswith(prefix)]:
+            del marks[key]
