@@ -64,7 +64,7 @@ class Outcome:
 
 
 class Recipient:
-    """Bob's side: acks invites (retrying once after a store failure), records deliveries."""
+    """Bob's side: acks invites (recording a refused ack), records deliveries."""
 
     def __init__(self) -> None:
         self.received: list[Envelope] = []
@@ -77,23 +77,18 @@ class Recipient:
             self.received.append(envelope)
             self.changed.notify_all()
         if envelope.event_type == EV_SESSION_INVITE:
-            for _attempt in range(2):
-                ack = Envelope(
-                    envelope.session_id,
-                    self.client.agent_id,
-                    None,
-                    EV_SESSION_INVITE_ACK,
-                    {"session_id": envelope.session_id},
-                    causation_id=envelope.envelope_id,
-                )
-                try:
-                    await self.client.send_envelope(ack)
-                    return
-                except StoreUnavailableError as exc:
-                    self.ack_errors.append(exc)  # the store is back: ack again
-                except Exception as exc:
-                    self.ack_errors.append(exc)
-                    return
+            ack = Envelope(
+                envelope.session_id,
+                self.client.agent_id,
+                None,
+                EV_SESSION_INVITE_ACK,
+                {"session_id": envelope.session_id},
+                causation_id=envelope.envelope_id,
+            )
+            try:
+                await self.client.send_envelope(ack)
+            except Exception as exc:
+                self.ack_errors.append(exc)
 
     def texts(self, session_id: str) -> list[str]:
         return [
