@@ -118,8 +118,11 @@ class SessionTypeAccess:
     accept: list[str] = field(default_factory=lambda: ["*"])
 
     def __post_init__(self) -> None:
-        self.initiate = check_str_list(self.initiate, "SessionTypeAccess.initiate", _PATTERNS)
-        self.accept = check_str_list(self.accept, "SessionTypeAccess.accept", _PATTERNS)
+        self._check("SessionTypeAccess")
+
+    def _check(self, where: str) -> None:
+        self.initiate = check_str_list(self.initiate, f"{where}.initiate", _PATTERNS)
+        self.accept = check_str_list(self.accept, f"{where}.accept", _PATTERNS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SessionTypeAccess:
@@ -152,16 +155,8 @@ class AccessBlock:
         *,
         session_types_allowed: list[str] | None = None,
     ) -> None:
-        self.inbound_from = (
-            check_str_list(inbound_from, "AccessBlock.inbound_from", _PATTERNS)
-            if inbound_from is not None
-            else ["*"]
-        )
-        self.outbound_to = (
-            check_str_list(outbound_to, "AccessBlock.outbound_to", _PATTERNS)
-            if outbound_to is not None
-            else ["*"]
-        )
+        self.inbound_from = inbound_from if inbound_from is not None else ["*"]
+        self.outbound_to = outbound_to if outbound_to is not None else ["*"]
         if session_types is None:
             allowed = (
                 check_str_list(
@@ -171,8 +166,14 @@ class AccessBlock:
                 else ["*"]
             )
             session_types = SessionTypeAccess(initiate=allowed, accept=list(allowed))
-        check_record(session_types, SessionTypeAccess, "AccessBlock.session_types")
         self.session_types = session_types
+        self._check("AccessBlock")
+
+    def _check(self, where: str) -> None:
+        self.inbound_from = check_str_list(self.inbound_from, f"{where}.inbound_from", _PATTERNS)
+        self.outbound_to = check_str_list(self.outbound_to, f"{where}.outbound_to", _PATTERNS)
+        check_record(self.session_types, SessionTypeAccess, f"{where}.session_types")
+        self.session_types._check(f"{where}.session_types")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> AccessBlock:
@@ -207,8 +208,13 @@ class RateBlock:
         if envelopes_per_minute is not None:
             self.per_minute = check_count(envelopes_per_minute, "RateBlock.envelopes_per_minute")
         else:
-            self.per_minute = check_count(per_minute, "RateBlock.per_minute")
-        self.burst = check_count(burst, "RateBlock.burst")
+            self.per_minute = per_minute
+        self.burst = burst
+        self._check("RateBlock")
+
+    def _check(self, where: str) -> None:
+        check_count(self.per_minute, f"{where}.per_minute")
+        check_count(self.burst, f"{where}.burst")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RateBlock:
@@ -238,14 +244,17 @@ class InboxBlock:
     high_water: int | None = None
 
     def __post_init__(self) -> None:
-        check_count(self.max_pending, "InboxBlock.max_pending")
+        self._check("InboxBlock")
+
+    def _check(self, where: str) -> None:
+        check_count(self.max_pending, f"{where}.max_pending")
         if not isinstance(self.overflow, str) or self.overflow not in INBOX_OVERFLOW_POLICIES:
             raise InvalidValueError(
-                f"InboxBlock.overflow must be one of {INBOX_OVERFLOW_POLICIES}, "
+                f"{where}.overflow must be one of {INBOX_OVERFLOW_POLICIES}, "
                 f"got {show(self.overflow)}"
             )
         if self.high_water is not None:
-            check_count(self.high_water, "InboxBlock.high_water")
+            check_count(self.high_water, f"{where}.high_water")
 
     def effective_high_water(self) -> int:
         """The pressure threshold: ``high_water`` or 80 % of ``max_pending`` (0 disables)."""
@@ -293,8 +302,10 @@ class LimitsBlock:
         _check_duration(self.session_ttl_default, f"{where}.session_ttl_default")
         _check_duration(self.task_ttl_default, f"{where}.task_ttl_default")
         check_record(self.rate, RateBlock, f"{where}.rate")
+        self.rate._check(f"{where}.rate")
         check_count(self.delegation_depth, f"{where}.delegation_depth")
         check_record(self.inbox, InboxBlock, f"{where}.inbox")
+        self.inbox._check(f"{where}.inbox")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> LimitsBlock:
@@ -339,7 +350,8 @@ class Rule:
         if inbox is not None:
             check_record(inbox, InboxBlock, "Rule.inbox")
             self.limits.inbox = inbox
-        # A block may have been changed since it was built: check the whole limits again.
+        # A block may have been changed since it was built: check both again, by full path.
+        self.access._check("Rule.access")
         self.limits._check("Rule.limits")
 
     def to_dict(self) -> dict[str, Any]:
