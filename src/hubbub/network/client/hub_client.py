@@ -9,6 +9,12 @@ Operator-style pass-throughs (``get_session``, ``read_wal``, ``close_session``, 
 act as one of the registered agents: the only one, or the one named by ``as_agent=``
 (alias ``caller_id=``). They go through the hub connection, so the hub's participant
 checks apply exactly as they do on the wire.
+
+Registering a name this client's principal already owns, while no live connection
+holds it (after a hub restart, or after the previous holder closed), takes the agent
+back: same agent id, and its live sessions are adopted by the new AgentClient — each
+one's turn state is rebuilt from the session's WAL before any envelope delivered to
+it is handled, so the default handler answers in them again, with their history.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope, visible_to
-from hubbub.network.errors import AccessDeniedError
+from hubbub.network.errors import AccessDeniedError, InvalidValueError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["HubClient"]
 
 log = logging.getLogger(__name__)
+
+#: Most live sessions a re-registered agent adopts (the hub's list_sessions limit).
+_ADOPT_LIMIT = 1_000_000
 
 
 class HubClient:
@@ -155,7 +164,7 @@ class HubClient:
         self,
         agent: Agent,
         passport: Passport,
-        resume: Resume,
+        resume: Resume | None,
         *,
         skill_md: str | None = None,
         rule: Rule | None = None,
@@ -163,32 +172,41 @@ class HubClient:
     ) -> AgentClient:
         """Register ``agent`` with the hub and return its AgentClient.
 
+        A name this client's principal already registered, and that no live
+        connection holds, is taken back: the same ``agent_id``, ``resume``/``rule``/
+        ``skill_md`` replacing the stored ones where they differ (versions bumped;
+        ``None`` keeps what is stored), and the agent's live sessions adopted by
+        the returned client (their history read back from the WAL).
+
         Args:
             agent: The Agent whose turns answer this identity's envelopes.
             passport: Identity to register (the hub stamps ``agent_id``).
-            resume: Capability claims.
+            resume: Capability claims (None: empty, or the stored one on re-register).
             skill_md: Optional SKILL.md text.
-            rule: Governance (default ``Rule()``).
+            rule: Governance (None: ``Rule()``, or the stored one on re-register).
             attach_plugin: Add the NetworkPlugin (identity line, ``sessions`` and
                 ``peers`` tools); False leaves the agent bare.
 
         Raises:
             RuntimeError: the client is closed.
-            ValueError: ``passport.kind == "human"``.
-            ProtocolError: the name is taken.
+            InvalidValueError: an argument has the wrong type (the message names
+                it), ``passport.kind == "human"``, or the name has the form of an
+                agent id.
+            NameTakenError: the name is held by a live connection or belongs to
+                another principal.
+            StoreUnavailableError: the hub could not store the registration
+                (nothing was registered; retry).
         """
         if self._closed:
             raise RuntimeError("HubClient is closed")
-        if passport.kind == "human":
-            raise ValueError("human participants register with register_human(), not register()")
-        rule = rule if rule is not None else Rule()
+        _check_register_args(agent, passport, resume, skill_md, rule, attach_plugin)
         conn = await self.connect()
-        stamped = await conn.register(passport, resume, skill_md=skill_md, rule=rule)
+        registration = await conn.register_agent(passport, resume, skill_md=skill_md, rule=rule)
         client = AgentClient(
             agent=agent,
-            passport=stamped,
-            resume=resume,
-            rule=rule,
+            passport=registration.passport,
+            resume=registration.resume,
+            rule=registration.rule,
             hub=self._hub,
             hub_client=self,
         )
@@ -197,6 +215,8 @@ class HubClient:
             plugin = NetworkPlugin(client)
             plugin.attach(agent)
             client._plugin = plugin
+        if registration.existing:
+            await _adopt_live_sessions(client)
         return client
 
     async def unregister(self, agent_id: str) -> None:
@@ -470,3 +490,105 @@ class HubClient:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _check_register_args(
+    agent: object,
+    passport: object,
+    resume: object,
+    skill_md: object,
+    rule: object,
+    attach_plugin: object,
+) -> None:
+    """Refuse ``register`` arguments of the wrong type before anything is sent."""
+    from hubbub.agent import Agent
+
+    if not isinstance(agent, Agent):
+        raise InvalidValueError(f"register(agent=...) must be an Agent, got {type(agent).__name__}")
+    if not isinstance(passport, Passport):
+        raise InvalidValueError(
+            f"register(passport=...) must be a Passport, got {type(passport).__name__}"
+        )
+    if passport.kind == "human":
+        raise InvalidValueError(
+            "register(passport=...): human participants register with register_human(), "
+            "not register()"
+        )
+    if resume is not None and not isinstance(resume, Resume):
+        raise InvalidValueError(
+            f"register(resume=...) must be a Resume or None, got {type(resume).__name__}"
+        )
+    if skill_md is not None and not isinstance(skill_md, str):
+        raise InvalidValueError(
+            f"register(skill_md=...) must be a string or None, got {type(skill_md).__name__}"
+        )
+    if rule is not None and not isinstance(rule, Rule):
+        raise InvalidValueError(
+            f"register(rule=...) must be a Rule or None, got {type(rule).__name__}"
+        )
+    if not isinstance(attach_plugin, bool):
+        raise InvalidValueError(
+            f"register(attach_plugin=...) must be True or False, got {attach_plugin!r}"
+        )
+
+
+async def _adopt_live_sessions(client: AgentClient) -> None:
+    """Give a re-registered agent's new client the agent's live sessions.
+
+    Each live session is adopted (``_adopt``), its turn state built, and its
+    projection fed the session's WAL, so a turn there sees the history from before
+    the restart. While that happens the session's worker slot is held: envelopes
+    delivered meanwhile are queued, and handled in order once the history is in.
+    A session that cannot be taken back (no adapter for its type any more, the
+    store failing) is logged and left to the lazy path: an envelope delivered in
+    it still builds its turn state on arrival.
+    """
+    conn = client.connection
+    me = client.agent_id
+    try:
+        metas = await conn.list_sessions(caller_id=me, limit=_ADOPT_LIMIT)
+    except Exception:
+        log.warning("agent %s: could not list its live sessions to adopt", me, exc_info=True)
+        return
+    current = asyncio.current_task()
+    held = []
+    try:
+        for meta in metas:
+            if meta.is_terminal():
+                continue
+            record = client._adopt(meta)
+            if record.terminal or record.adapter is not None:
+                continue
+            try:
+                client._build_turn_state(record)
+            except Exception:
+                log.warning("agent %s: session %s not adopted", me, meta.session_id, exc_info=True)
+                continue
+            if record.projection is None:
+                continue  # the view reads the WAL itself on every turn
+            if record.worker is None and current is not None:
+                record.worker = current  # hold: deliveries queue until the history is in
+                held.append(record)
+        for record in held:
+            projection = record.projection
+            assert projection is not None
+            try:
+                wal = await conn.read_wal(record.session_id, caller_id=me)
+            except Exception:
+                log.warning(
+                    "agent %s: history of session %s not read", me, record.session_id, exc_info=True
+                )
+                continue
+            for envelope in wal:
+                projection.add(envelope)
+    finally:
+        loop = asyncio.get_running_loop()
+        for record in held:
+            if record.worker is current:
+                record.worker = None
+            if record.pending and record.worker is None and client.connected:
+                record.worker = loop.create_task(
+                    client._work(record), name=f"hubbub-session-{record.session_id[:8]}"
+                )
+    if metas:
+        log.info("agent %s took back %d live session(s)", me, len(held))

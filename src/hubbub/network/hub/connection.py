@@ -4,6 +4,12 @@ Everything a client may do goes through its Connection, in-process and over a
 wire alike: the agents registered through it are the only identities it may
 act as, and session reads/closes require being a participant. The Hub's own
 methods stay the trusted operator surface.
+
+A connection acts for one **principal**: the owner of the names it registers
+(:data:`~hubbub.network.hub.registry.OPERATOR` in-process; a wire transport that
+authenticates its peer passes the credential's subject). Registering a name the
+principal already owns, while no live connection holds it, takes the agent back
+with its id (see :meth:`Registry.register_agent`).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hubbub.network.envelope import Envelope, visible_to
-from hubbub.network.errors import AccessDeniedError, ProtocolError
+from hubbub.network.errors import AccessDeniedError, InvalidValueError, ProtocolError
+from hubbub.network.hub.registry import OPERATOR, Registration
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
@@ -25,12 +32,21 @@ __all__ = ["Connection"]
 
 
 class Connection:
-    """Authorised access to the hub for the agents registered through one endpoint."""
+    """Authorised access to the hub for the agents registered through one endpoint.
 
-    def __init__(self, hub: Hub, endpoint: Any) -> None:
+    Args:
+        hub: the hub.
+        endpoint: the link endpoint deliveries go to.
+        principal: who registers through this connection (owner of its names).
+    """
+
+    def __init__(self, hub: Hub, endpoint: Any, *, principal: str = OPERATOR) -> None:
+        if not isinstance(principal, str) or not principal:
+            raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
         self.hub = hub
         self.endpoint = endpoint
         self.endpoint_id: str = endpoint.endpoint_id
+        self.principal = principal
         self.agent_ids: set[str] = set()
         self._closed = False
 
@@ -59,14 +75,45 @@ class Connection:
         skill_md: str | None = None,
         rule: Rule | None = None,
     ) -> Passport:
-        """Register an agent and bind it to this connection."""
+        """Register an agent (or take back one this principal owns) and bind it here.
+
+        Returns the stamped passport; :meth:`register_agent` says more.
+        """
+        registration = await self.register_agent(passport, resume, skill_md=skill_md, rule=rule)
+        return registration.passport
+
+    async def register_agent(
+        self,
+        passport: Passport,
+        resume: Resume | None = None,
+        *,
+        skill_md: str | None = None,
+        rule: Rule | None = None,
+    ) -> Registration:
+        """Register as this connection's principal and deliver the agent's envelopes here.
+
+        ``Registration.existing`` is True when the name's agent id came back (a
+        re-registration); its live sessions then continue with this connection.
+
+        Raises:
+            ProtocolError: the connection or the hub is closed.
+            InvalidValueError, AuthError, NameTakenError, StoreUnavailableError: see
+                :meth:`Registry.register_agent`.
+        """
         if self._closed:
             raise ProtocolError("connection is closed")
-        stamped = await self.hub.register(passport, resume, skill_md=skill_md, rule=rule)
-        assert stamped.agent_id is not None
-        self.agent_ids.add(stamped.agent_id)
-        self.hub.bind_endpoint(self.endpoint_id, stamped.agent_id)
-        return stamped
+        if self.hub._closed_hub:
+            raise ProtocolError("hub is closed")
+        registration = await self.hub._registry.register_agent(
+            passport, resume, skill_md=skill_md, rule=rule, principal=self.principal
+        )
+        agent_id = registration.passport.agent_id
+        assert agent_id is not None
+        if self._closed:  # closed while the records were written: the agent stays unbound
+            raise ProtocolError("connection is closed")
+        self.agent_ids.add(agent_id)
+        self.hub.bind_endpoint(self.endpoint_id, agent_id)
+        return registration
 
     async def unregister(self, agent_id: str) -> None:
         """Unregister one of this connection's agents."""
