@@ -15,6 +15,7 @@ from hubbub.network import (
     InboxBlock,
     InboxFull,
     LimitsBlock,
+    NameTakenError,
     NotFoundError,
     Passport,
     ProtocolError,
@@ -129,8 +130,12 @@ async def test_unknown_session_agent_and_duplicate_name(hub: Hub, peers) -> None
         await hub.get_agent("ghost")
     with pytest.raises(NotFoundError):
         await hub.get_session("nope")
-    with pytest.raises(ProtocolError, match="name 'alice' already registered"):
+    # alice's name is held by her live connection: neither the operator nor another
+    # connection can take it (after a restart, or once she disconnects, it could be).
+    with pytest.raises(NameTakenError, match="name 'alice' is held by a live connection"):
         await hub.register(Passport(name="alice"), Resume())
+    with pytest.raises(NameTakenError, match="name 'alice' is held by a live connection"):
+        await peers("alice")
     assert await hub.read_wal("nope") == []
 
 
