@@ -94,9 +94,12 @@ class CostProfile:
     latency_tier: str | None = None
 
     def __post_init__(self) -> None:
-        self.input_per_mtok = check_price(self.input_per_mtok, "CostProfile.input_per_mtok")
-        self.output_per_mtok = check_price(self.output_per_mtok, "CostProfile.output_per_mtok")
-        check_optional_str(self.latency_tier, "CostProfile.latency_tier")
+        self._check("CostProfile")
+
+    def _check(self, where: str) -> None:
+        self.input_per_mtok = check_price(self.input_per_mtok, f"{where}.input_per_mtok")
+        self.output_per_mtok = check_price(self.output_per_mtok, f"{where}.output_per_mtok")
+        check_optional_str(self.latency_tier, f"{where}.latency_tier")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> CostProfile | None:
@@ -131,14 +134,19 @@ class Passport:
     created_at: str = ""
 
     def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
         check_name(self.name, "Passport.name")
         check_str(self.owner, "Passport.owner")
         for name in ("provider", "model", "region", "agent_id"):
             check_optional_str(getattr(self, name), f"Passport.{name}")
+        # Nested blocks are checked again: they may have been changed since they were built.
         if self.cost is not None:
             check_record(self.cost, CostProfile, "Passport.cost")
+            self.cost._check("Passport.cost")
         check_record(self.auth, AuthBlock, "Passport.auth")
-        self.auth._check("Passport.auth")  # catches a claim mutated after the block was built
+        self.auth._check("Passport.auth")
         if self.kind is not None and (
             not isinstance(self.kind, str) or self.kind not in PASSPORT_KINDS
         ):
@@ -154,7 +162,12 @@ class Passport:
         return self.kind or "agent"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (nested records as dicts)."""
+        """Return a JSON-ready dict (nested records as dicts).
+
+        Raises:
+            InvalidValueError: a field was changed to a bad value after the record was built.
+        """
+        self._check()
         return asdict(self)
 
     @classmethod
@@ -185,10 +198,13 @@ class ResumeExample:
     note: str = ""
 
     def __post_init__(self) -> None:
+        self._check("ResumeExample")
+
+    def _check(self, where: str) -> None:
         for name in ("title", "outcome", "note"):
-            check_str(getattr(self, name), f"ResumeExample.{name}")
+            check_str(getattr(self, name), f"{where}.{name}")
         for name in ("task_id", "session_id", "when"):
-            check_optional_str(getattr(self, name), f"ResumeExample.{name}")
+            check_optional_str(getattr(self, name), f"{where}.{name}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResumeExample:
@@ -215,10 +231,13 @@ class ObservedStat:
     p50_latency_ms: int | None = None
 
     def __post_init__(self) -> None:
+        self._check("ObservedStat")
+
+    def _check(self, where: str) -> None:
         for name in ("n", "completed", "failed", "expired"):
-            check_count(getattr(self, name), f"ObservedStat.{name}")
+            check_count(getattr(self, name), f"{where}.{name}")
         if self.p50_latency_ms is not None:
-            check_count(self.p50_latency_ms, "ObservedStat.p50_latency_ms")
+            check_count(self.p50_latency_ms, f"{where}.p50_latency_ms")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ObservedStat:
@@ -243,6 +262,9 @@ class Resume:
     last_updated: str = ""
 
     def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
         self.claimed_capabilities = check_str_list(
             self.claimed_capabilities, "Resume.claimed_capabilities", "capability names"
         )
@@ -254,6 +276,7 @@ class Resume:
             )
         for i, example in enumerate(self.examples):
             check_record(example, ResumeExample, f"Resume.examples[{i}]")
+            example._check(f"Resume.examples[{i}]")
         self.examples = list(self.examples)
         if not isinstance(self.observed, dict):
             raise InvalidValueError(
@@ -263,6 +286,7 @@ class Resume:
         for key, stat in self.observed.items():
             check_str(key, f"Resume.observed key {show(key)}", non_empty=True)
             check_record(stat, ObservedStat, f"Resume.observed[{show(key)}]")
+            stat._check(f"Resume.observed[{show(key)}]")
         self.observed = dict(self.observed)
         check_count(self.version, "Resume.version")
         check_str(self.last_updated, "Resume.last_updated")
@@ -272,7 +296,12 @@ class Resume:
         return set(self.claimed_capabilities) | set(self.observed)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (nested records as dicts)."""
+        """Return a JSON-ready dict (nested records as dicts).
+
+        Raises:
+            InvalidValueError: a field was changed to a bad value after the record was built.
+        """
+        self._check()
         return asdict(self)
 
     @classmethod

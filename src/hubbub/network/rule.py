@@ -351,11 +351,22 @@ class Rule:
             check_record(inbox, InboxBlock, "Rule.inbox")
             self.limits.inbox = inbox
         # A block may have been changed since it was built: check both again, by full path.
+        self._check()
+
+    def _check(self) -> None:
+        check_count(self.version, "Rule.version")
+        check_record(self.access, AccessBlock, "Rule.access")
         self.access._check("Rule.access")
+        check_record(self.limits, LimitsBlock, "Rule.limits")
         self.limits._check("Rule.limits")
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict in the canonical two-block shape."""
+        """Return a JSON-ready dict in the canonical two-block shape.
+
+        Raises:
+            InvalidValueError: a field was changed to a bad value after the rule was built.
+        """
+        self._check()
         lim = self.limits
         return {
             "version": self.version,

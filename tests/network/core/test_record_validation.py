@@ -482,3 +482,22 @@ def test_from_dict_builds_a_storable_record_or_refuses(data: Any, from_dict: Any
     # Accepted: it encodes as JSON, and reads back the same.
     encoded = orjson.dumps(record.to_dict())
     assert type(record).from_dict(orjson.loads(encoded)).to_dict() == record.to_dict()
+
+
+def test_to_dict_refuses_a_record_changed_to_nonsense_after_it_was_built() -> None:
+    rule = Rule()
+    rule.access.outbound_to = 5  # type: ignore[assignment]
+    assert refused(rule.to_dict).startswith("Rule.access.outbound_to must be a list")
+    passport = Passport("alice")
+    passport.cost = CostProfile()
+    passport.cost.input_per_mtok = math.nan
+    assert refused(passport.to_dict).startswith("Passport.cost.input_per_mtok must be a finite")
+    passport.cost = None
+    passport.version = "2"  # type: ignore[assignment]
+    assert refused(passport.to_dict).startswith("Passport.version")
+    resume = Resume()
+    resume.claimed_capabilities = "sql"  # type: ignore[assignment]
+    assert refused(resume.to_dict).startswith("Resume.claimed_capabilities")
+    resume = Resume(observed={"sql": ObservedStat()})
+    resume.observed["sql"].n = -1
+    assert refused(resume.to_dict).startswith("Resume.observed['sql'].n must be")
