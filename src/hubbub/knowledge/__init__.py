@@ -1,11 +1,12 @@
 """Knowledge stores: the virtual file system the hub persists into.
 
-``KnowledgeStore`` is the protocol; ``MemoryKnowledgeStore`` and
-``DiskKnowledgeStore`` are re-exported here. ``hubbub.knowledge.sqlite``
-(``SqliteKnowledgeStore``, stdlib), ``hubbub.knowledge.redis``
-(``RedisKnowledgeStore``, needs ``redis``) and ``hubbub.knowledge.postgres``
-(``PostgresKnowledgeStore``, needs ``asyncpg``) are imported explicitly so the
-optional dependencies stay optional. Each module docstring states its durability.
+``KnowledgeStore`` is the protocol; the stdlib stores ``MemoryKnowledgeStore``,
+``DiskKnowledgeStore`` and ``SqliteKnowledgeStore`` are re-exported here.
+``hubbub.knowledge.redis`` (``RedisKnowledgeStore``, needs ``redis``) and
+``hubbub.knowledge.postgres`` (``PostgresKnowledgeStore``, needs ``asyncpg``) are
+imported explicitly so the optional dependencies stay optional. Each module
+docstring states its durability, its writer lock and how it refuses foreign data;
+``hubbub.knowledge.base`` states the error contract common to all.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ from hubbub.knowledge.base import (
     NoopChangeSubscription,
     PathConflictError,
     StoreClosedError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+    acquire_lock,
+    lock_holder,
     normalize_path,
+    release_lock,
 )
 from hubbub.knowledge.disk import DiskKnowledgeStore
 from hubbub.knowledge.memory import MemoryKnowledgeStore
+from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 
 __all__ = [
     "ChangeCallback",
@@ -34,6 +42,13 @@ __all__ = [
     "MemoryKnowledgeStore",
     "NoopChangeSubscription",
     "PathConflictError",
+    "SqliteKnowledgeStore",
     "StoreClosedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "acquire_lock",
+    "lock_holder",
     "normalize_path",
+    "release_lock",
 ]

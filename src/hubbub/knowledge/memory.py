@@ -12,6 +12,10 @@ read builds the line offsets once and keeps them.
 
 Concurrency: no operation awaits, so each one is atomic with respect to the
 event loop and no lock is needed; the store must be used from one event loop.
+
+Writer lock and foreign data: none. The store belongs to the one process (and
+the one object) that made it, so ``acquire_lock``/``release_lock`` do nothing
+(``acquire_lock`` still refuses a closed store), and it never fails for I/O.
 """
 
 from __future__ import annotations
@@ -167,6 +171,22 @@ class MemoryKnowledgeStore:
         self._hot: dict[str, _Log] = {}
         self._subs: dict[str, list[ChangeCallback]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+
+    def describe(self) -> str:
+        """A short description of the store for messages: ``"memory"``."""
+        return "memory"
+
+    async def acquire_lock(self, holder: str) -> None:
+        """Do nothing: no other hub can reach this store.
+
+        Raises:
+            StoreClosedError: the store was closed.
+        """
+        self._check_open()
+
+    async def release_lock(self) -> None:
+        """Do nothing (there is no lock)."""
+        return None
 
     # -- navigation -----------------------------------------------------
 
