@@ -20,6 +20,7 @@ from tests.durability._peers import state_dict
 
 from hubbub.knowledge import DiskKnowledgeStore
 from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState
+from hubbub.network.errors import SessionCorruptError
 from hubbub.network.hub.recovery import ReplayError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -106,16 +107,42 @@ async def test_golden_store_replays_to_recorded_state(name: str, tmp_path: Path)
 
 
 @pytest.mark.parametrize("name", [c for c in CASES if c.startswith("divergent_")])
-async def test_divergent_wal_raises_replay_error(name: str, tmp_path: Path) -> None:
+async def test_divergent_wal_raises_replay_error_when_strict(name: str, tmp_path: Path) -> None:
     expected, root = load_case(name, tmp_path)
     error = expected["replay_error"]
     store = DiskKnowledgeStore(root)
     try:
         with pytest.raises(ReplayError) as info:
-            hub = await Hub.open(store, clock=MockClock(expected["clock"]), **HUB_KW)
+            hub = await Hub.open(store, clock=MockClock(expected["clock"]), strict=True, **HUB_KW)
             await hub.close()  # only reached when hydrate wrongly accepted the log
     finally:
         await store.close()
     message = str(info.value)
     assert error["session_id"] in message, message
     assert f"line {error['line']}" in message, message
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if c.startswith("divergent_")])
+async def test_divergent_wal_is_quarantined_and_the_hub_opens(name: str, tmp_path: Path) -> None:
+    """Without ``strict`` the hub opens; the session is readable, listed, and refuses posts."""
+    expected, root = load_case(name, tmp_path)
+    sid = expected["replay_error"]["session_id"]
+    store = DiskKnowledgeStore(root)
+    hub = await Hub.open(store, clock=MockClock(expected["clock"]), **HUB_KW)
+    try:
+        health = hub.health()
+        assert sid in health["quarantined_sessions"]
+        assert f"line {expected['replay_error']['line']}" in health["quarantined_sessions"][sid]
+        assert health["status"] == "degraded"
+        assert await hub.read_wal(sid)  # still readable
+        kinds = [r["kind"] for r in await hub.audit_log.read_all() if r.get("session_id") == sid]
+        assert "session_quarantined" in kinds
+        with pytest.raises(SessionCorruptError) as info:
+            await hub.get_session(sid)
+        assert info.value.code == "session_corrupt"
+        agent = next(iter(hub._registry.passports))
+        with pytest.raises(SessionCorruptError):
+            await hub.post_envelope(Envelope(sid, agent, None, EV_TEXT, {"text": "x"}))
+    finally:
+        await hub.close()
+        await store.close()

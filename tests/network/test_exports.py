@@ -14,7 +14,7 @@ EXPECTED = {
     # envelopes and events
     "Envelope", "Priority", "visible_to", "make_id", "EV_TEXT", "EV_PACKET", "EV_CONTEXT_SET",
     "EV_SESSION_INVITE", "EV_SESSION_INVITE_ACK", "EV_SESSION_INVITE_REJECT", "EV_SESSION_OPENED",
-    "EV_SESSION_CLOSED", "EV_SESSION_EXPIRED", "EV_EXPECTATION_VIOLATED",
+    "EV_SESSION_CLOSED", "EV_SESSION_EXPIRED", "EV_EXPECTATION_VIOLATED", "EV_TURN_FAILED",
     # sessions and adapters
     "SessionState", "ParticipantRole", "Participant", "ParticipantSchema", "Expectation", "SessionManifest",
     "SessionMetadata", "is_terminal_session_state", "SessionAdapter", "AdapterState", "AdapterResult",

@@ -322,7 +322,6 @@ ALLOWED = {
     (S.PENDING, S.ACTIVE),
     (S.PENDING, S.CLOSED),
     (S.PENDING, S.EXPIRED),
-    (S.ACTIVE, S.CLOSING),
     (S.ACTIVE, S.CLOSED),
     (S.ACTIVE, S.EXPIRED),
     (S.CLOSING, S.CLOSED),
@@ -384,23 +383,29 @@ def test_lifecycle_events_set() -> None:
 
 def test_fold_handshake_then_close() -> None:
     m = metadata()
-    assert apply_lifecycle_event(m, ev(EV_SESSION_INVITE_ACK)) is True
+    assert apply_lifecycle_event(m, ev(EV_SESSION_INVITE_ACK)) is S.PENDING
     assert (m.state, m.pending_acks) == (S.PENDING, [])
-    assert apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice")) is True
+    assert apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice")) is S.ACTIVE
     assert m.state is S.ACTIVE
     assert (
         apply_lifecycle_event(m, ev(EV_SESSION_CLOSED, "alice", reason="consulting_complete"))
-        is True
+        is S.CLOSED
     )
     assert (m.state, m.close_reason, m.closed_at) == (
         S.CLOSED,
         "consulting_complete",
         "2026-01-01T00:01:00+00:00",
     )
-    # Terminal is final: a later expiry or close in a log changes nothing.
-    apply_lifecycle_event(m, ev(EV_SESSION_EXPIRED, "alice", reason="ttl_expired"))
-    apply_lifecycle_event(m, ev(EV_SESSION_CLOSED, "alice", reason="again"))
-    apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice"))
+    # Terminal is final: a later expiry, close or open is refused and changes nothing.
+    for late in (
+        ev(EV_SESSION_EXPIRED, "alice", reason="ttl_expired"),
+        ev(EV_SESSION_CLOSED, "alice", reason="again"),
+        ev(EV_SESSION_OPENED, "alice"),
+        ev(EV_TEXT),
+    ):
+        with pytest.raises(ProtocolError) as info:
+            apply_lifecycle_event(m, late)
+        assert info.value.code == "session_closed"
     assert (m.state, m.close_reason) == (S.CLOSED, "consulting_complete")
 
 
@@ -468,7 +473,8 @@ def test_fold_reject_and_open_with_shared_empties() -> None:
     m.rejected_by = NO_IDS
     apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT, "carol"))
     assert m.rejected_by == ["carol"] and NO_IDS == []
-    apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT, "carol"))
+    with pytest.raises(ProtocolError, match="no pending invite"):
+        apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT, "carol"))
     assert m.rejected_by == ["carol"]
     m = metadata(pending=["bob"])
     apply_lifecycle_event(m, ev(EV_SESSION_OPENED, "alice"))
@@ -500,30 +506,57 @@ def test_fold_close_with_junk_reason_and_unstamped_time() -> None:
 def test_fold_reject_records_once_while_pending() -> None:
     m = metadata()
     apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT))
-    apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT))
+    with pytest.raises(ProtocolError, match="no pending invite"):
+        apply_lifecycle_event(m, ev(EV_SESSION_INVITE_REJECT))
     assert (m.state, m.rejected_by) == (S.PENDING, ["bob"])
     active = metadata(S.ACTIVE, [])
-    apply_lifecycle_event(active, ev(EV_SESSION_INVITE_REJECT))
+    with pytest.raises(ProtocolError, match="not accepted now"):
+        apply_lifecycle_event(active, ev(EV_SESSION_INVITE_REJECT))
     assert active.rejected_by == []
 
 
-def test_fold_ignores_illegal_and_foreign_acks() -> None:
+def test_fold_refuses_illegal_and_foreign_acks() -> None:
+    """A miss in the (state, event) table is a ProtocolError and changes nothing."""
     m = metadata()
-    apply_lifecycle_event(m, ev(EV_SESSION_INVITE_ACK, "mallory"))  # not invited
+    with pytest.raises(ProtocolError, match="no pending invite"):
+        apply_lifecycle_event(m, ev(EV_SESSION_INVITE_ACK, "mallory"))  # not invited
     assert m.pending_acks == ["bob"]
     active = metadata(S.ACTIVE, ["bob"])
-    apply_lifecycle_event(active, ev(EV_SESSION_INVITE_ACK))  # too late to matter
+    with pytest.raises(ProtocolError, match="not accepted now"):
+        apply_lifecycle_event(active, ev(EV_SESSION_INVITE_ACK))  # too late
     assert active.pending_acks == ["bob"]
     closing = metadata(S.CLOSING, [])
-    apply_lifecycle_event(closing, ev(EV_SESSION_OPENED, "alice"))  # CLOSING → ACTIVE is illegal
+    with pytest.raises(ProtocolError):
+        apply_lifecycle_event(closing, ev(EV_SESSION_OPENED, "alice"))  # CLOSING → ACTIVE
     assert closing.state is S.CLOSING
 
 
-@pytest.mark.parametrize("event_type", [EV_TEXT, EV_SESSION_INVITE, "app.custom"])
-def test_fold_non_lifecycle_returns_false(event_type: str) -> None:
-    m = metadata()
+@pytest.mark.parametrize(
+    ("state", "event_type", "code"),
+    [
+        (S.PENDING, EV_TEXT, "not_active"),
+        (S.ACTIVE, EV_SESSION_INVITE, "not_active"),
+        (S.PENDING, "ag2.task.progress", "not_active"),
+        (S.ACTIVE, "ag2.session.bogus", "unknown_event"),
+        (S.CLOSED, EV_TEXT, "session_closed"),
+    ],
+)
+def test_fold_refuses_events_the_table_has_no_row_for(
+    state: SessionState, event_type: str, code: str
+) -> None:
+    m = metadata(state, [] if state is not S.PENDING else ["bob"])
     before = m.to_dict()
-    assert apply_lifecycle_event(m, ev(event_type, reason="x")) is False
+    with pytest.raises(ProtocolError) as info:
+        apply_lifecycle_event(m, ev(event_type, reason="x"))
+    assert info.value.code == code
+    assert m.to_dict() == before
+
+
+@pytest.mark.parametrize("event_type", [EV_TEXT, "app.custom", "ag2.task.progress"])
+def test_content_and_task_events_keep_an_active_session_active(event_type: str) -> None:
+    m = metadata(S.ACTIVE, [])
+    before = m.to_dict()
+    assert apply_lifecycle_event(m, ev(event_type)) is S.ACTIVE
     assert m.to_dict() == before
 
 

@@ -225,6 +225,10 @@ async def test_concurrent_session_cap_counts_live_sessions(store, clock, raw_pee
 async def test_inbox_is_released_by_receipts_not_by_sending(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]
     rule = Rule(limits=LimitsBlock(inbox=InboxBlock(max_pending=2)))
     alice, bob, meta = await pair(hub, peers, rule=rule, receipts=False)
+    # The handshake (invite, opened) counts too until bob's client says it handled it.
+    for env in list(bob.received):
+        bob.connection.receipt(bob.agent_id, env)
+    assert hub.pending_inbox(bob.agent_id) == 0
     await alice.send(meta.session_id, "1")
     await alice.send(meta.session_id, "2")
     with pytest.raises(InboxFull, match=r"inbox of .* is full"):

@@ -17,6 +17,7 @@ from hubbub.network import (
     Envelope,
     Expectation,
     Hub,
+    InvalidValueError,
     LimitsBlock,
     MockClock,
     ProtocolError,
@@ -138,7 +139,7 @@ async def test_ttl_expiry_from_rule_default(hub: Hub, peers, clock: MockClock) -
 async def test_explicit_ttl_argument_wins(hub: Hub, peers, clock: MockClock) -> None:  # type: ignore[no-untyped-def]
     alice, bob, meta = await conversation(hub, peers, ttl="1m")
     assert meta.expires_at == "2026-01-01T00:01:00+00:00"
-    with pytest.raises(ProtocolError, match="bad ttl"):
+    with pytest.raises(InvalidValueError, match="ttl"):
         await hub.create_session(
             creator_id=alice.agent_id,
             manifest_type="conversation",

@@ -18,9 +18,11 @@ from hubbub.network import (
     ConversationAdapter,
     Envelope,
     Hub,
+    InvalidValueError,
     NotFoundError,
     ProtocolError,
     SessionState,
+    SessionTimeoutError,
 )
 
 
@@ -125,7 +127,7 @@ async def test_invite_timeout_closes_and_raises(store, clock, raw_peer) -> None:
     )
     alice = await raw_peer(hub, "alice").start()
     bob = await raw_peer(hub, "bob", ack=False).start()
-    with pytest.raises(ProtocolError, match="ack timeout"):
+    with pytest.raises(SessionTimeoutError, match="ack timeout"):
         await hub.create_session(
             creator_id=alice.agent_id, manifest_type="consulting", participants=[bob.agent_id]
         )
@@ -172,7 +174,7 @@ async def test_create_session_bad_requests(hub: Hub, peers) -> None:  # type: ig
             manifest_type="consulting",
             participants=[bob.agent_id, bob.agent_id],
         )
-    with pytest.raises(ProtocolError, match="at least one participant"):
+    with pytest.raises(InvalidValueError, match="participants must be a non-empty list"):
         await hub.create_session(
             creator_id=alice.agent_id, manifest_type="consulting", participants=[]
         )
@@ -239,6 +241,7 @@ async def test_pending_session_is_closed_on_hydrate(tmp_path: Path, clock, raw_p
         )
     )
     await bob.wait_for(lambda e: e.event_type == EV_SESSION_INVITE)
+    await hub.store.release_lock()  # as if its process had died: the OS drops the lock
     fresh = await Hub.open(
         DiskKnowledgeStore(root), clock=clock, ttl_sweep_interval=0, expectation_sweep_interval=0
     )

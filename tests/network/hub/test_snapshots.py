@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 
 from hubbub.knowledge import DiskKnowledgeStore, MemoryKnowledgeStore
-from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState
-from hubbub.network.hub.layout import snapshot_path, wal_path
-from hubbub.network.hub.recovery import replay
+from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionMetadata, SessionState
+from hubbub.network.hub.layout import session_meta_path, snapshot_path, wal_path
+from hubbub.network.hub.recovery import read_creation_record, replay
 from hubbub.network.hub.snapshots import INDEX_PATH
 
 OPTS = {"ttl_sweep_interval": 0, "expectation_sweep_interval": 0, "snapshot_interval": 0}
@@ -41,12 +41,13 @@ async def test_snapshot_then_tail_equals_full_replay(tmp_path: Path, raw_peer) -
         )
     live_state = hub._adapter_states[meta.session_id]
     # no clean shutdown: the snapshot on disk is the one at 253
+    await hub.store.release_lock()  # as if its process had died: the OS drops the lock
     reopened = await Hub.open(DiskKnowledgeStore(tmp_path), clock=clock, **OPTS)
     try:
         assert reopened._adapter_states[meta.session_id] == live_state
         assert reopened._sessions[meta.session_id].seq == 258
         lines = await reopened.store.read_lines(wal_path(meta.session_id))
-        full = replay(reopened, await reopened.get_session(meta.session_id), lines)
+        full = replay(reopened, await _creation(reopened, meta.session_id), lines)
         assert full.state == live_state and full.seq == 258
         await reopened.post_envelope(
             Envelope(meta.session_id, bob.agent_id, None, EV_TEXT, {"text": "more"})
@@ -226,7 +227,14 @@ async def test_snapshot_ahead_of_a_wal_that_lost_its_tail_is_ignored(
                 live = reopened._sessions[sid]
             assert live.seq == 8 and live.state.turn_count == 5
             lines = await reopened.store.read_lines(wal_path(sid))
-            full = replay(reopened, await reopened.get_session(sid), lines)
+            full = replay(reopened, await _creation(reopened, sid), lines)
             assert full.state == live.state
         finally:
             await reopened.close()
+
+
+async def _creation(hub: Hub, session_id: str) -> SessionMetadata:
+    """The session's metadata as created (what a replay from the first WAL line starts from)."""
+    raw = await hub.store.read(session_meta_path(session_id))
+    assert raw is not None
+    return await read_creation_record(hub, raw, session_id)

@@ -1,33 +1,42 @@
-"""The hub's post pipeline: admission, stamping, folding, the durable append, dispatch.
+"""The hub's post pipeline: admission, stamping, the durable append, dispatch, decisions.
 
 For every envelope (``architecture.md``):
 
-1. check the sender, access rules, session state and inbox limits;
-2. ``adapter.validate_send`` — a rejection raises to the sender, nothing is written;
-3. stamp ``envelope_id``, ``created_at`` and the per-session ``sequence``;
-4. fold the adapter state and start the WAL append — synchronously, in one step,
-   so admission order = sequence order = WAL order = fold order without a lock
-   (stores enqueue an append before their first suspension);
-5. await the append: the envelope is durable on the store's terms;
-6. acknowledge (return), dispatch to the audience, then apply the adapter's
-   decision (open / close) through the one terminal-transition routine
-   (``_activate`` / ``_terminate``).
+1. check the sender, access rules and inbox limits (``_check_send``), then the
+   session machine's ``check``: lifecycle table, adapter ``validate_send``;
+2. copy ``event_data`` through its JSON encoding (what is delivered is what is
+   logged; values JSON cannot represent are refused with ``bad_envelope``);
+3. stamp ``envelope_id``, ``created_at`` and the per-session ``sequence``, and
+   ``apply`` it to the machine — synchronously, in one step, so admission order
+   = sequence order = WAL order = fold order without a lock;
+4. append to the session's WAL through its append chain (at most one append in
+   flight per session; envelopes admitted meanwhile share the next one);
+5. once durable: acknowledge, dispatch to the audience, then carry out the
+   decision (open / close) through the one terminal-transition routine. This tail
+   runs to the end even if the posting caller is cancelled.
+
+If an append fails, the post fails with ``StoreUnavailableError``; the machine is
+restored to what was durable (no sequence number used, nothing folded or
+delivered) and the posts queued behind it fail the same way.
 
 A private part of :class:`hubbub.network.hub.core.Hub` (a mixin it inherits).
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
+
 from hubbub.knowledge import KnowledgeStore
-from hubbub.network.adapters.base import AdapterResult, SessionAdapter
+from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.clock import Clock, iso_to_seconds, system_clock
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
@@ -44,8 +53,12 @@ from hubbub.network.envelope import (
 from hubbub.network.errors import (
     AccessDeniedError,
     InboxFull,
+    NetworkError,
     NotFoundError,
     ProtocolError,
+    ReplayError,
+    SessionCorruptError,
+    StoreUnavailableError,
 )
 from hubbub.network.hub.audit import (
     AUDIT_KIND_SESSION_CLOSED,
@@ -56,7 +69,9 @@ from hubbub.network.hub.registry import Registry, glob_match
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import index_remove
 from hubbub.network.ids import make_id
-from hubbub.network.lifecycle import apply_lifecycle_event, terminal_envelope
+from hubbub.network.jsonvalue import check_json_value
+from hubbub.network.lifecycle import terminal_envelope
+from hubbub.network.machine import Decision
 from hubbub.network.session import (
     SessionManifest,
     SessionState,
@@ -66,7 +81,7 @@ from hubbub.network.transport.frames import NotifyFrame
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
 
-log = logging.getLogger("hubbub.network.hub.core")
+log = logging.getLogger("hubbub.hub")
 
 _ACTIVE = SessionState.ACTIVE
 _PENDING = SessionState.PENDING
@@ -80,6 +95,82 @@ HUB_ONLY_EVENTS = frozenset(
         EV_EXPECTATION_VIOLATED,
     }
 )
+
+
+def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dict[str, Any]:
+    """``data`` as its JSON encoding decodes: what the hub logs and delivers.
+
+    The copy shares nothing with the sender's objects. A value JSON cannot
+    represent (NaN, a set, a lone surrogate, a huge int, ...) is refused.
+
+    Raises:
+        ProtocolError: code ``bad_envelope``, naming the path of the bad value.
+    """
+    try:
+        raw = orjson.dumps(data)
+    except TypeError as exc:
+        check_json_value(data, where)
+        raise ProtocolError(f"{where} is not JSON: {exc}", code="bad_envelope") from exc
+    copy: dict[str, Any] = orjson.loads(raw)
+    if copy != data:  # NaN/inf became null, or tuples became lists: find out which
+        check_json_value(data, where)
+    return copy
+
+
+def _describe(store: KnowledgeStore) -> str:
+    describe = getattr(store, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return type(store).__name__
+
+
+def store_error(store: KnowledgeStore, exc: BaseException) -> StoreUnavailableError:
+    """``exc`` from ``store`` as the StoreUnavailableError the caller gets."""
+    if isinstance(exc, StoreUnavailableError):
+        return exc
+    error = StoreUnavailableError(store=_describe(store), reason=f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def start_append(store: KnowledgeStore, path: str, text: str) -> asyncio.Future[Any]:
+    """Start an append now (stores take appends in call order); its future ends when durable."""
+    nowait = getattr(store, "append_nowait", None)
+    if nowait is not None:
+        future: asyncio.Future[Any] = nowait(path, text)
+        return future
+    return asyncio.ensure_future(store.append(path, text))
+
+
+def check_session_id(session_id: object) -> None:
+    """Raise NotFoundError for anything that cannot be a session id (and so a store path)."""
+    if (
+        type(session_id) is not str
+        or not session_id
+        or len(session_id) > 256
+        or "/" in session_id
+        or "\x00" in session_id
+        or session_id in (".", "..")
+    ):
+        raise NotFoundError(f"unknown session {session_id!r}")
+
+
+class _Append:
+    """One WAL append of one or more envelopes of one session.
+
+    ``saved`` is the machine before the first of them (restored if the append
+    fails); ``riders`` is the future the posts of a queued append wait on (None
+    for an append its own post drives).
+    """
+
+    __slots__ = ("future", "items", "lines", "riders", "saved")
+
+    def __init__(self, saved: Any, riders: asyncio.Future[None] | None) -> None:
+        self.saved = saved
+        self.riders = riders
+        self.items: list[tuple[Envelope, Decision | None]] = []
+        self.lines: list[str] = []
+        self.future: asyncio.Future[Any] | None = None
 
 
 class _PipelineMixin:
@@ -99,6 +190,9 @@ class _PipelineMixin:
     _pending_inbox: dict[str, int]
     _manifest_refs: dict[str, SessionManifest]
     _closed_cache_size: int
+    _quarantined: dict[str, str]
+    _retry: set[LiveSession]
+    _tails: set[asyncio.Task[None]]
     _now_ms: int
     _now_iso: str
     invite_ack_timeout: float
@@ -125,13 +219,26 @@ class _PipelineMixin:
         return live
 
     async def _find(self, session_id: str) -> LiveSession:
-        """The session's record, reading a long-closed one back from the store."""
+        """The session's record, reading a long-closed one back from the store.
+
+        Raises:
+            NotFoundError: no such session (or not a session id at all).
+            SessionCorruptError: the session is quarantined (its WAL does not replay).
+        """
         live = self._sessions.get(session_id) or self._closed.get(session_id)
         if live is not None:
             return live
-        if not isinstance(session_id, str) or not session_id or "/" in session_id:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        live = await self._load_session(session_id)
+        check_session_id(session_id)
+        reason = self._quarantined.get(session_id)
+        if reason is not None:
+            raise SessionCorruptError(f"session {session_id} is quarantined: {reason}")
+        try:
+            live = await self._load_session(session_id)
+        except ReplayError as exc:
+            from hubbub.network.hub.recovery import quarantine
+
+            await quarantine(self._as_hub(), session_id, str(exc))
+            raise SessionCorruptError(f"session {session_id} is quarantined: {exc}") from exc
         if live is None:
             raise NotFoundError(f"unknown session {session_id!r}")
         self._remember_closed(live)
@@ -157,117 +264,60 @@ class _PipelineMixin:
         return await self._admit(envelope)
 
     async def _admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
+        """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable."""
         if not isinstance(env, Envelope):
             raise ProtocolError(
                 f"expected an Envelope, got {type(env).__name__}", code="bad_envelope"
             )
-        reg = self._registry
         if not internal:
             env.check_shape()
-            if env.sender_id not in reg.passports:
+            if env.sender_id not in self._registry.passports:
                 raise NotFoundError(f"unknown sender {env.sender_id!r}")
             if env.event_type == EV_TEXT and type(env.event_data.get("text")) is not str:
                 raise ProtocolError(
-                    "an EV_TEXT envelope needs event_data.text as a string", code="bad_envelope"
+                    "envelope.event_data.text must be a string in an EV_TEXT envelope",
+                    code="bad_envelope",
                 )
         live = self._sessions.get(env.session_id)
         if live is None:
-            await self._find(env.session_id)  # NotFoundError for unknown ids
-            raise ProtocolError(f"session {env.session_id} is closed")
-        meta = live.meta
-        if live.closing is not None or meta.is_terminal():
-            raise ProtocolError(f"session {meta.session_id} is closed")
-        adapter = live.adapter
-        if adapter is None:
-            raise ProtocolError(
-                f"no adapter registered for {meta.manifest.type!r}@v{meta.manifest.version}"
-            )
-        et = env.event_type
-        sender = env.sender_id
-        protocol = et.startswith(PROTOCOL_PREFIXES)
+            await self._find(env.session_id)  # NotFoundError / SessionCorruptError
+            raise ProtocolError(f"session {env.session_id} is closed", code="session_closed")
+        machine = live.machine
         if not internal:
-            self._check_send(live, env, et, sender, protocol)
-        adapter.validate_send(meta, env, live.state)
+            self._check_send(live, env)
+        machine.check(env)
+        data = env.event_data if internal else logged_copy(env.event_data)
 
-        # ---- stamp, fold and start the append: one synchronous step --------
-        now, now_s = self._now()
-        stamped = Envelope(
-            env.session_id,
-            sender,
-            None if env.audience is None else list(env.audience),
-            et,
-            env.event_data,
-            make_id(),
-            env.task_id,
-            env.causation_id,
-            env.trace_id,
-            env.priority,
-            env.depth,
-            env.idempotency_key,
-            now,
-            env.ttl_seconds,
-            live.seq + 1,
-        )
+        # ---- stamp, apply, start the append: one synchronous step -----------
+        now, _ = self._now()
+        stamped = machine.stamp(env, envelope_id=make_id(), now=now)
+        stamped.event_data = data
         line = stamped.to_wal_line()
-        if len(line) > self.max_envelope_bytes:
+        size = len(line) if line.isascii() else len(line.encode())
+        if size > self.max_envelope_bytes:
             raise ProtocolError(
-                f"envelope is {len(line) - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
+                f"envelope is {size - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
                 code="payload_too_large",
             )
-        live.seq += 1
-        live.state = adapter.fold(stamped, live.state)
-        follow: tuple[str, str] | None = None  # what the admission leads to: open or close
-        if protocol:
-            apply_lifecycle_event(meta, stamped)
-            if et == EV_SESSION_INVITE_ACK:
-                if meta.state is _PENDING and not meta.pending_acks and not meta.rejected_by:
-                    follow = ("open", "")
-            elif et == EV_SESSION_INVITE_REJECT:
-                live.closing = f"rejected by {sender}"
-                follow = ("close", "invite_rejected")
+        unit = self._append(live, stamped, line)
+        if unit.riders is None:  # this post drives its own append
+            await self._drive(live, unit)
         else:
-            live.activity.observe(stamped, now_s, live.pids)
-            result: AdapterResult = adapter.on_accepted(meta, stamped, live.state)
-            if result.next_state is not None and result.next_state is not _ACTIVE:
-                reason = result.auto_close_reason or "adapter_closed"
-                live.closing = reason
-                follow = (
-                    "expire" if result.next_state is SessionState.EXPIRED else "close",
-                    reason,
-                )
-        await self._store.append(live.wal, line)
-        live.durable = stamped.sequence
-
-        # ---- durable: acknowledge, dispatch, then consequences ---------------
-        if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-            self._dispatch(stamped, live.pids, not protocol)
-        if follow is not None:
-            kind, reason = follow
-            if kind == "open":
-                await self._activate(live)
-            else:
-                live.closing = None
-                await self._terminate(
-                    live, SessionState.EXPIRED if kind == "expire" else SessionState.CLOSED, reason
-                )
+            await asyncio.shield(unit.riders)
         return stamped
 
-    def _check_send(
-        self, live: LiveSession, env: Envelope, et: str, sender: str, protocol: bool
-    ) -> None:
-        """Identity, participation, state, access and inbox checks for a client's envelope."""
+    def _check_send(self, live: LiveSession, env: Envelope) -> None:
+        """Identity, participation, access and inbox checks for a client's envelope."""
         meta = live.meta
+        et = env.event_type
+        sender = env.sender_id
         if et in HUB_ONLY_EVENTS:
-            raise ProtocolError(f"event type {et!r} is reserved for the hub")
+            raise ProtocolError(
+                f"envelope.event_type {et!r} is reserved for the hub", code="reserved_event"
+            )
         if sender not in live.pids:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
-        if not protocol and meta.state is not _ACTIVE:
-            raise ProtocolError(
-                f"session {meta.session_id} is not active (state={meta.state.value})"
-            )
         if et in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
-            if meta.state is not _PENDING or sender not in meta.pending_acks:
-                raise ProtocolError(f"{sender} has no pending invite to session {meta.session_id}")
             return
         reg = self._registry
         rule = reg.rules[sender]
@@ -283,26 +333,186 @@ class _PipelineMixin:
                     continue
                 if rid not in live.pids:
                     raise ProtocolError(
-                        f"audience member {rid!r} is not a participant of session {meta.session_id}"
+                        f"envelope.audience member {rid!r} is not a participant of session {meta.session_id}",
+                        code="bad_envelope",
                     )
-                if not glob_match(reg.passports[rid].name, rule.access.outbound_to):
+                peer = reg.passports.get(rid)
+                if peer is not None and not glob_match(peer.name, rule.access.outbound_to):
                     raise AccessDeniedError(
-                        f"{reg.passports[sender].name} may not send to {reg.passports[rid].name} (outbound_to)"
+                        f"{reg.passports[sender].name} may not send to {peer.name} (outbound_to)"
                     )
-        if not protocol:
-            for rid in audience if audience is not None else meta.participant_ids():
-                if rid == sender:
-                    continue
-                pending = self._pending_inbox.get(rid, 0)
-                if pending:
-                    cap = reg.rules[rid].limits.inbox.max_pending if rid in reg.rules else 0
-                    if cap and pending >= cap:
-                        raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
+        pending_inbox = self._pending_inbox
+        if not pending_inbox:
+            return
+        for rid in audience if audience is not None else live.pids:
+            if rid == sender:
+                continue
+            pending = pending_inbox.get(rid, 0)
+            if pending:
+                peer_rule = reg.rules.get(rid)
+                cap = peer_rule.limits.inbox.max_pending if peer_rule is not None else 0
+                if cap and pending >= cap:
+                    raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
 
-    def _dispatch(self, env: Envelope, pids: Sequence[str], substantive: bool = False) -> None:
-        """Queue a NotifyFrame for every recipient that is connected (never raises).
+    # ---------------------------------------------------------------- the append chain
 
-        ``substantive`` (not a protocol event): the recipients' pending-inbox counts grow.
+    def _append(self, live: LiveSession, stamped: Envelope, line: str) -> _Append:
+        """Apply ``stamped`` to the machine and put its line on the session's append chain.
+
+        At most one append per session is in flight. Envelopes admitted meanwhile
+        join one queued append that starts when the in-flight one is durable, so a
+        failed append can never be followed by a later line of the same session
+        (no gap), and ``restore`` can put the machine back to what was durable.
+        """
+        machine = live.machine
+        if live.appending is None:
+            unit = _Append(machine.save(), None)
+        elif live.queued is None:
+            unit = live.queued = _Append(machine.save(), asyncio.get_running_loop().create_future())
+        else:
+            unit = live.queued
+        decision = machine.apply(stamped)
+        unit.items.append((stamped, decision))
+        unit.lines.append(line)
+        if live.appending is None:
+            unit.future = start_append(self._store, live.wal, line)
+            live.appending = unit
+        return unit
+
+    async def _drive(self, live: LiveSession, unit: _Append) -> None:
+        """Await ``unit``'s append, then settle it and carry out its decisions.
+
+        If the caller is cancelled while the append is in flight, a task finishes
+        the tail: the envelope is dispatched and its decision applied all the same.
+        """
+        future = unit.future
+        assert future is not None
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                raise
+            self._spawn(self._finish(live, unit))
+            raise
+        except BaseException:
+            pass  # the failure is read (and raised) by _settle
+        decisions = self._settle(live, unit)
+        for decision in decisions:
+            await self._carry_out(live, decision)
+
+    async def _finish(self, live: LiveSession, unit: _Append) -> None:
+        """The tail of an append whose posting caller went away."""
+        try:
+            await self._drive(live, unit)
+        except StoreUnavailableError:
+            pass  # already reported to whoever was waiting
+        except Exception:
+            log.exception("tail of session %s failed", live.meta.session_id)
+
+    def _settle(self, live: LiveSession, unit: _Append) -> list[Decision]:
+        """``unit``'s append is over: on success dispatch its envelopes in order and start
+        the queued append; on failure restore the machine and fail the queued posts too.
+
+        Raises:
+            StoreUnavailableError: the append failed (nothing of it was applied).
+        """
+        future = unit.future
+        assert future is not None
+        live.appending = None
+        failure = None if future.cancelled() else future.exception()
+        if future.cancelled():
+            failure = StoreUnavailableError(store=_describe(self._store), reason="append cancelled")
+        if failure is not None:
+            error = store_error(self._store, failure)
+            live.machine.restore(unit.saved)
+            queued, live.queued = live.queued, None
+            for failed in (unit, queued):
+                if failed is not None and failed.riders is not None:
+                    failed.riders.set_exception(error)
+                    failed.riders.exception()  # retrieved here: a rider may be gone
+            log.warning(
+                "append to session %s failed, %d envelope(s) refused: %s",
+                live.meta.session_id,
+                len(unit.items) + (len(queued.items) if queued is not None else 0),
+                error.reason,
+            )
+            if live.machine.decision is not None:
+                self._retry.add(live)
+            raise error from failure
+        decisions: list[Decision] = []
+        pids = live.pids
+        for stamped, decision in unit.items:
+            live.durable = stamped.sequence
+            et = stamped.event_type
+            if not et.startswith(PROTOCOL_PREFIXES):
+                live.observe(stamped, iso_to_seconds(stamped.created_at), pids)
+            if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
+                self._dispatch(stamped, pids)
+            if decision is not None:
+                decisions.append(decision)
+        queued = live.queued
+        if queued is not None:
+            live.queued = None
+            queued.future = start_append(self._store, live.wal, "".join(queued.lines))
+            live.appending = queued
+            self._spawn(self._drive_queued(live, queued))
+        if unit.riders is not None:
+            unit.riders.set_result(None)
+        return decisions
+
+    async def _drive_queued(self, live: LiveSession, unit: _Append) -> None:
+        try:
+            await self._drive(live, unit)
+        except StoreUnavailableError:
+            pass  # its posts got the error through unit.riders
+        except Exception:
+            log.exception("append chain of session %s failed", live.meta.session_id)
+
+    async def _carry_out(self, live: LiveSession, decision: Decision) -> None:
+        """Apply a decided open or end, in a task the caller's cancellation cannot stop."""
+        task = self._spawn(self._apply_decision(live, decision))
+        await asyncio.shield(task)
+
+    async def _apply_decision(self, live: LiveSession, decision: Decision) -> None:
+        state, reason = decision
+        if live.machine.decision != decision:
+            return  # carried out (or superseded) already
+        try:
+            if state is _ACTIVE:
+                await self._activate(live)
+            else:
+                await self._terminate(live, state, reason)
+        except StoreUnavailableError:
+            self._retry.add(live)  # retried by the sweeper and by close_session
+            raise
+        self._retry.discard(live)
+
+    async def retry_decisions(self) -> int:
+        """Carry out opens and ends that were decided but could not be logged (store down)."""
+        done = 0
+        for live in list(self._retry):
+            decision = live.machine.decision
+            if decision is None or live.meta.is_terminal():
+                self._retry.discard(live)
+                continue
+            try:
+                await self._carry_out(live, decision)
+                done += 1
+            except StoreUnavailableError:
+                break  # still down: try again next time
+        return done
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tails.add(task)
+        task.add_done_callback(self._tails.discard)
+        return task
+
+    def _dispatch(self, env: Envelope, pids: Sequence[str]) -> None:
+        """Queue a NotifyFrame for every connected recipient (never raises).
+
+        Every delivered envelope counts against the recipient's inbox until its
+        client sends the receipt.
         """
         sender = env.sender_id
         recipients = env.audience if env.audience is not None else pids
@@ -321,25 +531,30 @@ class _PipelineMixin:
                 and not glob_match(sender_p.name, rule.access.inbound_from)
             ):
                 continue
-            if substantive:
-                self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
+            self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
             try:
                 endpoint.send_frame_nowait(NotifyFrame(env, rid))
             except Exception:
                 log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
 
-    def _stamp_internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, str]:
+    def _internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, _Append]:
+        """Stamp, apply and queue a hub-written envelope (opened, closed, expired)."""
         now, _ = self._now()
-        live.seq += 1
-        env.envelope_id = make_id()
-        env.created_at = now
-        env.sequence = live.seq
-        return env, env.to_wal_line()
+        stamped = live.machine.stamp(env, envelope_id=make_id(), now=now)
+        return stamped, self._append(live, stamped, stamped.to_wal_line())
+
+    async def _commit(self, unit: _Append, live: LiveSession) -> None:
+        if unit.riders is None:
+            await self._drive(live, unit)
+        else:
+            await asyncio.shield(unit.riders)
 
     async def _activate(self, live: LiveSession) -> None:
         """PENDING → ACTIVE: log and broadcast EV_SESSION_OPENED, release the creator's open()."""
         meta = live.meta
-        opened, line = self._stamp_internal(
+        if meta.state is not _PENDING:
+            return
+        _opened, unit = self._internal(
             live,
             Envelope(
                 meta.session_id,
@@ -349,46 +564,46 @@ class _PipelineMixin:
                 {"session_id": meta.session_id},
             ),
         )
-        live.state = (
-            live.adapter.fold(opened, live.state) if live.adapter is not None else live.state
-        )
-        apply_lifecycle_event(meta, opened)
-        await self._store.append(live.wal, line)
-        live.durable = opened.sequence
-        self._dispatch(opened, live.pids)
+        try:
+            await self._commit(unit, live)
+        except StoreUnavailableError as exc:
+            if live.waiter is not None and not live.waiter.done():
+                live.waiter.set_exception(exc)
+                live.waiter.exception()
+            raise
+        log.info("session %s opened (%s)", meta.session_id, meta.manifest.type)
         if live.waiter is not None and not live.waiter.done():
             live.waiter.set_result(None)
 
     async def _terminate(self, live: LiveSession, new_state: SessionState, reason: str) -> None:
         """The one terminal-transition routine: log + broadcast the close, audit, release memory."""
         meta = live.meta
-        if meta.is_terminal() or live.closing is not None:
+        if meta.is_terminal():
             return
-        live.closing = reason
-        env, line = self._stamp_internal(live, terminal_envelope(meta, new_state, reason))
-        apply_lifecycle_event(meta, env)
-        if live.adapter is not None:
-            live.state = live.adapter.fold(env, live.state)
+        _env, unit = self._internal(live, terminal_envelope(meta, new_state, reason))
+        await self._commit(unit, live)
+        self._retry.discard(live)
         self._drop_live(live)
         waiter = live.waiter
         if waiter is not None and not waiter.done():
             msg = f"session {meta.session_id} closed during handshake: {reason}"
             if reason == "invite_rejected" and meta.rejected_by:
                 msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
-            waiter.set_exception(ProtocolError(msg))
+            waiter.set_exception(ProtocolError(msg, code="session_closed"))
             waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
-        await self._store.append(live.wal, line)
-        live.durable = env.sequence
-        self._dispatch(env, live.pids)
-        await index_remove(self._as_hub(), meta.session_id)
-        kind = (
-            AUDIT_KIND_SESSION_EXPIRED
-            if new_state is SessionState.EXPIRED
-            else AUDIT_KIND_SESSION_CLOSED
-        )
-        await self._audit_log.append(
-            {"kind": kind, "session_id": meta.session_id, "reason": reason}
-        )
+        log.info("session %s %s: %s", meta.session_id, new_state.value, reason)
+        try:
+            await index_remove(self._as_hub(), meta.session_id)
+            kind = (
+                AUDIT_KIND_SESSION_EXPIRED
+                if new_state is SessionState.EXPIRED
+                else AUDIT_KIND_SESSION_CLOSED
+            )
+            await self._audit_log.append(
+                {"kind": kind, "session_id": meta.session_id, "reason": reason}
+            )
+        except NetworkError as exc:  # the close itself is durable; the index is fixed at open
+            log.warning("after closing session %s: %s", meta.session_id, exc)
 
     # ================================================================ bookkeeping
 

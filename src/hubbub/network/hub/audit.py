@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ AUDIT_KIND_TURN_FAILED = "turn_failed"
 RESUME_SOURCE_TENANT = "tenant"
 RESUME_SOURCE_OBSERVED = "observed"
 
-AuditCallback = Callable[[dict[str, Any]], None]
+AuditCallback = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 
 
 class AuditLog:
@@ -96,7 +97,9 @@ class AuditLog:
         self.bytes_written += len(line)
         for cb in list(self._subscribers):
             try:
-                cb(record)
+                result = cb(record)
+                if inspect.isawaitable(result):  # an async subscriber is awaited
+                    await result
             except Exception:  # a listener must never break the hub
                 log.exception("audit subscriber failed")
 

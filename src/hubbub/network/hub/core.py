@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import os
+import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -28,9 +30,9 @@ from hubbub.network.clock import Clock, iso_to_seconds, system_clock
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
     Envelope,
-    is_protocol_event,
 )
 from hubbub.network.errors import (
+    InvalidValueError,
     NotFoundError,
     ProtocolError,
 )
@@ -53,7 +55,7 @@ from hubbub.network.session import (
 
 __all__ = ["Hub"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hubbub.hub")
 
 
 class _AdapterStates(Mapping[str, Any]):
@@ -89,6 +91,8 @@ class Hub(_SessionsMixin):
         max_envelope_bytes: largest admitted envelope (its WAL line), in bytes.
         closed_cache_size: closed sessions kept in memory for inspection; older
             ones are read back from the store on demand.
+        strict: raise ``ReplayError`` at open for a session whose WAL does not
+            replay, instead of quarantining it.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class Hub(_SessionsMixin):
         retention_seconds: float = 0.0,
         retention_sweep_interval: float = 3600.0,
         archive_store: KnowledgeStore | None = None,
+        strict: bool = False,
     ) -> None:
         self._store = store
         self._clock: Clock = clock or system_clock
@@ -136,6 +141,7 @@ class Hub(_SessionsMixin):
         self._manifest_refs: dict[str, SessionManifest] = {}
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
+        self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
         self._pending_inbox: dict[str, int] = {}
         self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
         self._sweeper_tasks: dict[str, asyncio.Task[None]] = {}
@@ -145,6 +151,14 @@ class Hub(_SessionsMixin):
         self._owns_store = False
         self._index: IndexMirror | None = None  # the open-session index, once hydrated
         self._now_iso = ""
+        self.strict = strict
+        # session id → why its WAL does not replay (readable, refuses posts)
+        self._quarantined: dict[str, str] = {}
+        # sessions with an open/close decided but not logged (the store failed)
+        self._retry: set[LiveSession] = set()
+        # pipeline tails running on after their caller went away
+        self._tails: set[asyncio.Task[None]] = set()
+        self._lock_held = False
 
     # ================================================================ lifecycle
 
@@ -169,6 +183,12 @@ class Hub(_SessionsMixin):
             owned = True
         hub = cls(store, **kwargs)
         hub._owns_store = owned
+        try:
+            await hub._acquire_lock()
+        except BaseException:
+            if owned:
+                await store.close()
+            raise
         if register_default_adapters:
             for adapter in default_adapters():
                 hub.register_adapter(adapter)
@@ -176,9 +196,41 @@ class Hub(_SessionsMixin):
                 hub.register_expectation_evaluator(evaluator)
             for name, handler in default_handlers().items():
                 hub.register_violation_handler(handler, name=name)
-        await hub.hydrate()
+        try:
+            await hub.hydrate()
+        except BaseException:
+            await hub._release_lock()
+            if owned:
+                await store.close()
+            raise
         await hub.start()
+        log.info(
+            "hub open on %s: %d live session(s), %d agent(s), %d quarantined",
+            type(hub._store).__name__,
+            len(hub._sessions),
+            len(hub._registry.passports),
+            len(hub._quarantined),
+        )
         return hub
+
+    async def _acquire_lock(self) -> None:
+        """Take the store's writer lock (one hub per store); StoreLockedError if held."""
+        acquire = getattr(self._store, "acquire_lock", None)
+        if acquire is None:
+            return
+        await acquire(f"hubbub pid {os.getpid()} on {socket.gethostname()}")
+        self._lock_held = True
+
+    async def _release_lock(self) -> None:
+        if not self._lock_held:
+            return
+        self._lock_held = False
+        release = getattr(self._store, "release_lock", None)
+        if release is not None:
+            try:
+                await release()
+            except Exception:
+                log.warning("releasing the store lock failed", exc_info=True)
 
     async def start(self) -> None:
         """Start the TTL, expectation and custom sweepers (idempotent)."""
@@ -193,6 +245,8 @@ class Hub(_SessionsMixin):
             )
         if self.snapshot_interval > 0:
             self._sweepers.setdefault("snapshots", (self.snapshot_interval, self.write_snapshots))
+        if self.ttl_sweep_interval > 0:
+            self._sweepers.setdefault("decisions", (_RETRY_INTERVAL, self.retry_decisions))
         if self.retention_seconds > 0 and self.retention_sweep_interval > 0:
             self._sweepers.setdefault(
                 "retention", (self.retention_sweep_interval, self.prune_closed)
@@ -216,7 +270,22 @@ class Hub(_SessionsMixin):
     def register_sweeper(
         self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[object]]
     ) -> None:
-        """Run ``fn`` every ``interval_seconds`` (replaces a sweeper of the same name)."""
+        """Run ``fn`` every ``interval_seconds`` (replaces a sweeper of the same name).
+
+        Raises:
+            InvalidValueError: ``interval_seconds`` is not a positive finite number.
+        """
+        if (
+            isinstance(interval_seconds, bool)
+            or not isinstance(interval_seconds, int | float)
+            or not math.isfinite(interval_seconds)
+            or interval_seconds <= 0
+        ):
+            raise InvalidValueError(
+                f"register_sweeper: interval_seconds must be a positive number, got {interval_seconds!r}"
+            )
+        if not callable(fn):
+            raise InvalidValueError(f"register_sweeper: fn must be callable, got {fn!r}")
         self._sweepers[name] = (interval_seconds, fn)
         if self._started:
             old = self._sweeper_tasks.pop(name, None)
@@ -245,6 +314,8 @@ class Hub(_SessionsMixin):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._tails:  # pipeline tails finishing for callers that went away
+            await asyncio.gather(*list(self._tails), return_exceptions=True)
         try:
             await self.write_snapshots(min_new=1)
         except Exception:
@@ -263,6 +334,8 @@ class Hub(_SessionsMixin):
                 log.exception("closing endpoint failed")
         self._endpoints.clear()
         self._agent_endpoint.clear()
+        await self._release_lock()
+        log.info("hub closed")
         if self._owns_store:
             await self._store.close()
 
@@ -440,7 +513,7 @@ class Hub(_SessionsMixin):
     async def post_violation(self, session_id: str, envelope_data: dict[str, Any]) -> None:
         """Log and broadcast an EV_EXPECTATION_VIOLATED on a live session (used by handlers)."""
         live = self._sessions.get(session_id)
-        if live is None:
+        if live is None or live.closing is not None:
             return
         meta = live.meta
         await self._admit(
@@ -486,8 +559,6 @@ class Hub(_SessionsMixin):
 
     def receipt(self, recipient_id: str, envelope: Envelope) -> None:
         """A recipient finished handling a delivered envelope: release its inbox slot."""
-        if is_protocol_event(envelope.event_type):
-            return
         pending = self._pending_inbox.get(recipient_id, 0)
         if pending > 1:
             self._pending_inbox[recipient_id] = pending - 1
@@ -514,9 +585,12 @@ class Hub(_SessionsMixin):
         )
 
     def health(self) -> dict[str, Any]:
-        """Counters for a health endpoint."""
+        """Counters for a health endpoint; ``quarantined_sessions`` maps id → reason."""
         return {
+            "status": "degraded" if self._quarantined or self._retry else "ok",
             "active_sessions": len(self._sessions),
+            "quarantined_sessions": dict(self._quarantined),
+            "undelivered_decisions": len(self._retry),
             "registered_agents": len(self._registry.passports),
             "pending_inbox_total": sum(self._pending_inbox.values()),
             "max_pending_inbox_depth": max(self._pending_inbox.values(), default=0),
@@ -534,3 +608,5 @@ class Hub(_SessionsMixin):
 
 
 _SNAPSHOT_CHUNK = 256
+# Seconds between retries of opens/closes that were decided while the store was down.
+_RETRY_INTERVAL = 5.0

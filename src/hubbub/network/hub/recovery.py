@@ -14,7 +14,7 @@ import orjson
 
 from hubbub.knowledge.base import read_lines_many, read_many
 from hubbub.network.clock import iso_to_seconds
-from hubbub.network.envelope import Envelope, is_protocol_event
+from hubbub.network.envelope import is_protocol_event
 from hubbub.network.errors import ReplayError
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
@@ -24,7 +24,7 @@ from hubbub.network.hub.snapshots import (
     read_index,
     restore_snapshot,
 )
-from hubbub.network.lifecycle import apply_lifecycle_event
+from hubbub.network.machine import replay_lines
 from hubbub.network.session import (
     Participant,
     SessionManifest,
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplayError", "fold_lines", "hydrate", "load_session", "new_live", "replay"]
 
+AUDIT_KIND_SESSION_QUARANTINED = "session_quarantined"
+
 log = logging.getLogger(__name__)
 
 
@@ -47,58 +49,22 @@ def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
     """A session record at its creation: initial adapter state, nothing folded yet."""
     adapter = hub._adapters.get((meta.manifest.type, meta.manifest.version))
     created_s = iso_to_seconds(meta.created_at) if meta.created_at else 0.0
-    state = adapter.initial_state(meta) if adapter is not None else None
     expires_at_s = iso_to_seconds(meta.expires_at) if meta.expires_at else None
-    return LiveSession(
-        meta,
-        adapter,
-        state,
-        created_s,
-        expires_at_s,
-    )
+    return LiveSession(meta, adapter, None, created_s, expires_at_s)
 
 
 def fold_lines(live: LiveSession, lines: list[str], first_line: int = 1) -> LiveSession:
-    """Fold WAL lines (numbered from ``first_line``) into ``live``; ReplayError on a bad log."""
-    fold_tail(live, lines, first_line)
-    return live
+    """Fold WAL lines (numbered from ``first_line``) into ``live``; ReplayError on a bad log.
 
-
-def fold_tail(live: LiveSession, lines: list[str], first_line: int = 1) -> Envelope | None:
-    """Fold WAL lines into ``live``; returns the last non-protocol envelope folded (or None)."""
-    last: Envelope | None = None
-    meta = live.meta
-    adapter = live.adapter
+    The session machine applies each envelope exactly as the live pipeline does;
+    the traffic record is rebuilt from the stamped times.
+    """
     pids = live.pids
-    for number, line in enumerate(lines, start=first_line):
-        if not line:
-            continue
-        try:
-            env = Envelope.from_wal_line(line, meta.session_id)
-        except Exception as exc:
-            raise ReplayError(
-                f"session {meta.session_id}: WAL line {number} does not decode: {exc}"
-            ) from exc
-        if env.session_id != meta.session_id:
-            raise ReplayError(
-                f"session {meta.session_id}: WAL line {number} belongs to session {env.session_id}"
-            )
-        if env.sequence != live.seq + 1:
-            raise ReplayError(
-                f"session {meta.session_id}: WAL line {number} has sequence {env.sequence}, "
-                f"expected {live.seq + 1}"
-            )
-        live.seq = env.sequence
-        if adapter is not None:
-            live.state = adapter.fold(env, live.state)
-        if is_protocol_event(env.event_type):
-            apply_lifecycle_event(meta, env)
-        else:
-            last = env
-            if env.created_at:
-                live.activity.observe(env, iso_to_seconds(env.created_at), pids)
+    for env in replay_lines(live.machine, lines, first_line):
+        if env.created_at and not is_protocol_event(env.event_type):
+            live.observe(env, iso_to_seconds(env.created_at), pids)
     live.durable = live.seq
-    return last
+    return live
 
 
 def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
@@ -207,11 +173,10 @@ _STATES = {s.value: s for s in SessionState}
 
 async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
     """Read one session back from the store: snapshot + WAL tail (None if it does not exist)."""
-    loaded = await _load(hub, session_id)
-    return None if loaded is None else loaded[0]
+    return await _load(hub, session_id)
 
 
-async def _load(hub: Hub, session_id: str) -> tuple[LiveSession, Envelope | None] | None:
+async def _load(hub: Hub, session_id: str) -> LiveSession | None:
     raw = await hub.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
@@ -240,7 +205,7 @@ def _sequence_of(line: str) -> object:
 
 async def _fold_or_refold(
     hub: Hub, live: LiveSession, raw: str, covered: int, lines: list[str]
-) -> tuple[LiveSession, Envelope | None]:
+) -> LiveSession:
     """Fold the WAL tail after a snapshot; if they disagree, fold the whole WAL instead.
 
     ``lines`` starts at ``_tail_start(covered)``: with a snapshot, its first line must
@@ -251,7 +216,7 @@ async def _fold_or_refold(
             if not lines or _sequence_of(lines[0]) != covered:
                 raise ReplayError(f"the WAL does not reach the snapshot's sequence {covered}")
             lines = lines[1:]
-        return live, fold_tail(live, lines, covered + 1)
+        return fold_lines(live, lines, covered + 1)
     except ReplayError:
         if not covered:
             raise
@@ -261,7 +226,7 @@ async def _fold_or_refold(
             "session %s: snapshot at %d does not fit its WAL; folding it all", session_id, covered
         )
         live = new_live(hub, await read_creation_record(hub, raw, session_id))
-        return live, fold_tail(live, await hub.store.read_lines(layout.wal_path(session_id)))
+        return fold_lines(live, await hub.store.read_lines(layout.wal_path(session_id)))
 
 
 # Sessions per bulk read at hydrate: two store round trips per chunk, bounded memory.
@@ -269,7 +234,8 @@ _HYDRATE_CHUNK = 1024
 # Chunks read ahead while one is built (the store works while the loop folds).
 _READ_AHEAD = 2
 
-_Loaded = tuple[LiveSession, Envelope | None]
+# A loaded session, or why it could not be (its WAL or records do not replay).
+_Loaded = LiveSession | ReplayError
 
 
 class _Chunk:
@@ -320,12 +286,16 @@ async def _read_chunk(hub: Hub, ids: list[str]) -> _Chunk:
 
 
 async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded | None]:
-    """Build the sessions of one chunk from what ``_read_chunk`` read."""
-    datas = [None if raw is None else orjson.loads(raw) for raw in chunk.metas]
+    """Build the sessions of one chunk from what ``_read_chunk`` read.
+
+    A session whose records do not decode or whose WAL does not replay comes
+    back as the ReplayError saying why (the caller quarantines it).
+    """
+    datas = [_parse_record(raw, sid) for raw, sid in zip(chunk.metas, ids, strict=True)]
     missing = {
         ref
         for data in datas
-        if data is not None
+        if isinstance(data, dict)
         and (ref := _manifest_ref(data)) is not None
         and ref not in hub._manifest_refs
     }
@@ -337,14 +307,40 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
         if data is None:
             continue
         lines = next(tails)
-        live = new_live(hub, _creation_metadata(hub, data, ids[i]))
+        if isinstance(data, ReplayError):
+            out[i] = data
+            continue
+        try:
+            live = new_live(hub, _creation_metadata(hub, data, ids[i]))
+        except ReplayError as exc:
+            out[i] = exc
+            continue
+        except Exception as exc:
+            out[i] = ReplayError(f"session {ids[i]}: creation record does not load: {exc!r}")
+            continue
         covered = apply_snapshot(live, chunk.snaps[i])
         if covered != chunk.starts[i]:  # the snapshot was rejected: its tail is not this one
             lines = await hub.store.read_lines(live.wal, _tail_start(covered))
         raw = chunk.metas[i]
         assert raw is not None
-        out[i] = await _fold_or_refold(hub, live, raw, covered, lines)
+        try:
+            out[i] = await _fold_or_refold(hub, live, raw, covered, lines)
+        except ReplayError as exc:
+            out[i] = exc
     return out
+
+
+def _parse_record(raw: str | None, session_id: str) -> dict[str, Any] | ReplayError | None:
+    """A creation record's JSON object, None if there is none, or why it does not parse."""
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return ReplayError(f"session {session_id}: creation record is not JSON: {exc}")
+    if not isinstance(data, dict):
+        return ReplayError(f"session {session_id}: creation record is not a JSON object")
+    return data
 
 
 async def _load_all(hub: Hub, ids: list[str]) -> list[_Loaded | None]:
@@ -381,19 +377,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _pending_decision(live: LiveSession, last: Envelope | None) -> tuple[SessionState, str] | None:
-    """The close the adapter decided on the last admitted envelope, if a crash beat its record."""
-    if last is None or live.adapter is None:
-        return None
-    result = live.adapter.on_accepted(live.meta, last, live.state)
-    if result.next_state is None or result.next_state is SessionState.ACTIVE:
-        return None
-    state = (
-        SessionState.EXPIRED if result.next_state is SessionState.EXPIRED else SessionState.CLOSED
-    )
-    return state, result.auto_close_reason or "adapter_closed"
-
-
 async def hydrate(hub: Hub) -> None:
     """Clear the hub's caches and rebuild them from the store.
 
@@ -402,13 +385,20 @@ async def hydrate(hub: Hub) -> None:
     ones are read back on demand. Without one (a store written before the index
     existed) every session folder is scanned and the index is written. A session
     still PENDING had a creator waiting in a process that is gone; it is closed
-    with reason ``invite_interrupted``.
+    with reason ``invite_interrupted``. A close the adapter decided whose record
+    a crash beat is carried out now.
+
+    A session whose WAL does not replay is quarantined (``hub._quarantined``:
+    reported by ``health()`` and the audit log, posts refused with
+    ``session_corrupt``); every other session loads. With ``hub.strict`` the
+    ReplayError is raised instead.
     """
     hub._sessions.clear()
     hub._closed.clear()
     hub._live_count.clear()
     hub._ttl_heap.clear()
     hub._pending_inbox.clear()
+    hub._quarantined.clear()
     await hub._registry.load()
     await hub._audit_log.open()
     index = await read_index(hub)
@@ -418,6 +408,7 @@ async def hydrate(hub: Hub) -> None:
     else:
         ids, index_lines = index
     live_ids: list[str] = []
+    corrupt: list[tuple[str, ReplayError]] = []
     finish: list[tuple[LiveSession, SessionState, str]] = []
     with _gc_paused():
         loads = zip(ids, await _load_all(hub, ids), strict=True)
@@ -425,7 +416,12 @@ async def hydrate(hub: Hub) -> None:
             if loaded is None:
                 log.warning("session %s has no creation record; ignored", session_id)
                 continue
-            live, last = loaded
+            if isinstance(loaded, ReplayError):
+                if hub.strict:
+                    raise loaded
+                corrupt.append((session_id, loaded))
+                continue
+            live = loaded
             if live.meta.is_terminal():
                 hub._remember_closed(live)
                 continue
@@ -435,10 +431,21 @@ async def hydrate(hub: Hub) -> None:
                 # The creator's open() was waiting in a process that is gone.
                 reason = "invite_rejected" if live.meta.rejected_by else "invite_interrupted"
                 finish.append((live, SessionState.CLOSED, reason))
-            else:
-                decision = _pending_decision(live, last)
-                if decision is not None:  # decided and acknowledged, but not logged yet
-                    finish.append((live, *decision))
-    await open_index(hub, live_ids, index_lines)
+            elif live.machine.decision is not None:  # decided and acknowledged, not logged yet
+                state, reason = live.machine.decision
+                if state is not SessionState.ACTIVE:
+                    finish.append((live, state, reason))
+    await open_index(hub, live_ids + [sid for sid, _ in corrupt], index_lines)
+    for session_id, exc in corrupt:
+        await quarantine(hub, session_id, str(exc))
     for live, state, reason in finish:
         await hub._terminate(live, state, reason)
+
+
+async def quarantine(hub: Hub, session_id: str, reason: str) -> None:
+    """Set a session whose WAL does not replay aside: readable, listed, refusing posts."""
+    hub._quarantined[session_id] = reason
+    log.warning("session %s quarantined: %s", session_id, reason)
+    await hub._audit_log.append(
+        {"kind": AUDIT_KIND_SESSION_QUARANTINED, "session_id": session_id, "reason": reason}
+    )

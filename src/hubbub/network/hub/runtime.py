@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.expectations import SessionActivity
 from hubbub.network.hub.layout import wal_path
+from hubbub.network.machine import SessionMachine
 from hubbub.network.session import SessionMetadata
+
+if TYPE_CHECKING:
+    from hubbub.network.hub._pipeline import _Append
 
 __all__ = ["LiveSession"]
 
 
 class LiveSession(SessionActivity):
-    """Metadata + adapter state + admission counters of one session.
+    """One session as the hub runs it: its machine, plus what only the live hub needs.
 
-    Small on purpose (``__slots__``, lazily created extras): the hub keeps one
-    per open session and the target is a few KiB of memory each. It is its own
-    activity record (what the evaluators read) rather than holding one.
+    The :class:`SessionMachine` owns metadata, lifecycle, sequence and adapter
+    state (and is all recovery needs). Around it: the session's traffic record
+    (it is its own ``SessionActivity``, what the evaluators read), the durable
+    sequence, the append chain, TTL, fired expectations and the opener's waiter.
+    Small on purpose (``__slots__``): the hub keeps one per open session.
     """
 
     __slots__ = (
-        "adapter",
-        "closing",
+        "appending",
         "durable",
         "expires_at_s",
         "fired",
-        "meta",
-        "pids",
-        "seq",
+        "machine",
+        "queued",
         "snap_seq",
-        "state",
         "waiter",
     )
 
@@ -48,21 +51,48 @@ class LiveSession(SessionActivity):
         expires_at_s: float | None,
     ) -> None:
         SessionActivity.__init__(self, created_s, created_s)
-        self.meta = meta
-        # Participants never change after creation: cache them for the post path.
-        self.pids: tuple[str, ...] = tuple(meta.participant_ids())
-        self.adapter = adapter
-        self.state = state
-        self.seq = 0
+        self.machine = SessionMachine(meta, adapter, state)
         self.durable = 0  # last sequence whose append is durable
         self.snap_seq = 0  # sequence covered by the stored snapshot
         self.expires_at_s = expires_at_s
-        self.closing: str | None = None
         self.fired: set[tuple[int, str, str]] | None = None
         self.waiter: asyncio.Future[None] | None = None
+        self.appending: _Append | None = None  # the append in flight
+        self.queued: _Append | None = None  # envelopes waiting for the next append
 
     def __repr__(self) -> str:
         return f"<LiveSession {self.meta.session_id} {self.meta.state.value} seq={self.seq}>"
+
+    # The machine's fields, read-only here (only the machine changes them).
+    @property
+    def meta(self) -> SessionMetadata:
+        """The session's metadata."""
+        return self.machine.meta
+
+    @property
+    def adapter(self) -> SessionAdapter | None:
+        """The session type's adapter (None if its type is not registered)."""
+        return self.machine.adapter
+
+    @property
+    def state(self) -> Any:
+        """The adapter state after the last admitted envelope."""
+        return self.machine.state
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last admitted envelope."""
+        return self.machine.seq
+
+    @property
+    def pids(self) -> tuple[str, ...]:
+        """Participant ids in order."""
+        return self.machine.pids
+
+    @property
+    def closing(self) -> str | None:
+        """The reason of a decided or applied end (the session accepts nothing more)."""
+        return self.machine.closing
 
     @property
     def activity(self) -> SessionActivity:

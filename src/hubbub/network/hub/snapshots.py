@@ -151,6 +151,9 @@ def snapshot_record(hub: Hub, live: LiveSession) -> str | None:
             "text_from": act.text_from,
         },
     }
+    decision = live.machine.decision
+    if decision is not None:  # decided, not carried out yet (the store was down)
+        record["decision"] = [decision[0].value, decision[1]]
     return orjson.dumps(record, default=str).decode()
 
 
@@ -204,8 +207,16 @@ def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
     meta.state, meta.pending_acks, meta.rejected_by, meta.close_reason, meta.closed_at = lifecycle
     act_rec = live.activity
     act_rec.created_at, act_rec.last_content_at, act_rec.text_to, act_rec.text_from = activity
-    live.state = state
-    live.seq = seq
+    machine = live.machine
+    machine.state = state
+    machine.seq = seq
+    decided = data.get("decision")
+    if decided:
+        machine.decision = (SessionState(decided[0]), str(decided[1]))
+        if machine.decision[0] is not SessionState.ACTIVE:
+            machine.closing = machine.decision[1]
+    if meta.is_terminal():
+        machine.closing = meta.close_reason or "closed"
     live.durable = seq
     live.snap_seq = seq
     return seq
