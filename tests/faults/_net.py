@@ -249,8 +249,7 @@ class Net:
         # Every WAL: sequences 1..n, acknowledged envelopes once and in order.
         for sid in session_ids:
             wal = await self.wal(sid)
-            seqs = [e.sequence for e in wal]
-            assert seqs == list(range(1, len(wal) + 1)), f"session {sid}: WAL sequences {seqs}"
+            assert_no_gap(sid, wal)
             ids = [e.envelope_id for e in wal]
             texts = [e.event_data.get("text") for e in wal if e.event_type == EV_TEXT]
             acked = self.acked(sid)
@@ -294,6 +293,17 @@ class Net:
                     f"session {sid}: the hub that ran held {before[sid]}, "
                     f"a reopened hub folds {after[sid]} ({where})"
                 )
+
+
+def assert_no_gap(session_id: str, wal: list[Envelope]) -> None:
+    """The WAL's sequences are exactly 1..n."""
+    seqs = [e.sequence for e in wal]
+    if seqs != list(range(1, len(wal) + 1)):
+        bad = next(i for i, s in enumerate(seqs) if s != i + 1)
+        raise AssertionError(
+            f"session {session_id}: WAL line {bad + 1} has sequence {seqs[bad]} "
+            f"(sequences {seqs[max(0, bad - 3) : bad + 4]} around it, {len(seqs)} lines)"
+        )
 
 
 def _short(text: object) -> str:
