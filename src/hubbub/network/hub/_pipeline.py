@@ -398,7 +398,11 @@ class _PipelineMixin:
             pass  # the failure is read (and raised) by _settle
         decisions = self._settle(live, unit)
         for decision in decisions:
-            await self._carry_out(live, decision)
+            try:
+                await self._carry_out(live, decision)
+            except StoreUnavailableError as exc:
+                # The envelope itself is durable (acknowledged); its open/close is retried.
+                log.warning("session %s: %s deferred: %s", live.meta.session_id, decision, exc)
 
     async def _finish(self, live: LiveSession, unit: _Append) -> None:
         """The tail of an append whose posting caller went away."""
@@ -438,6 +442,10 @@ class _PipelineMixin:
             )
             if live.machine.decision is not None:
                 self._retry.add(live)
+            waiter = live.waiter
+            if waiter is not None and not waiter.done():  # the handshake cannot complete
+                waiter.set_exception(error)
+                waiter.exception()
             raise error from failure
         decisions: list[Decision] = []
         pids = live.pids

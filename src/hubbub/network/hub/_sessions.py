@@ -210,22 +210,22 @@ class _SessionsMixin(_PipelineMixin):
         await index_add(self._as_hub(), session_id)
         await self._store.write(layout.session_meta_path(session_id), record)
         self._add_live(live)
-        await self._audit_log.append(
-            {
-                "kind": AUDIT_KIND_SESSION_CREATED,
-                "session_id": session_id,
-                "manifest_type": manifest.type,
-                "manifest_version": manifest.version,
-                "creator_id": creator_id,
-                "participants": ids,
-            }
-        )
-        if not meta.pending_acks:
-            await self._activate(live)
-            return meta.copy()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        live.waiter = waiter
         try:
+            await self._audit_log.append(
+                {
+                    "kind": AUDIT_KIND_SESSION_CREATED,
+                    "session_id": session_id,
+                    "manifest_type": manifest.type,
+                    "manifest_version": manifest.version,
+                    "creator_id": creator_id,
+                    "participants": ids,
+                }
+            )
+            if not meta.pending_acks:
+                await self._activate(live)
+                return meta.copy()
+            live.waiter = waiter
             for invitee in ids[1:]:
                 await self._admit(
                     Envelope(
@@ -252,7 +252,11 @@ class _SessionsMixin(_PipelineMixin):
                 f"session {session_id} ack timeout after {self.invite_ack_timeout}s"
             ) from None
         except StoreUnavailableError:
-            self._retry_close(live, "invite_failed")
+            live.waiter = None
+            try:
+                await self._terminate(live, SessionState.CLOSED, "invite_failed")
+            except StoreUnavailableError:
+                self._retry_close(live, "invite_failed")
             raise
         finally:
             live.waiter = None
