@@ -229,7 +229,7 @@ class PostgresKnowledgeStore:
             "SELECT pg_advisory_xact_lock($1::bigint)", _lock_key(self._schema, "setup")
         )
         rows = await conn.fetch(
-            "SELECT c.relname, c.relkind, array_agg(a.attname::text ORDER BY a.attnum) AS cols "
+            "SELECT c.relname::text, c.relkind::text AS relkind, array_agg(a.attname::text ORDER BY a.attnum) AS cols "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
             "WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') "
