@@ -27,8 +27,8 @@ from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.envelope import (
     EV_SESSION_INVITE_ACK,
     EV_SESSION_INVITE_REJECT,
+    PROTOCOL_PREFIXES,
     Envelope,
-    is_protocol_event,
 )
 from hubbub.network.errors import ProtocolError, ReplayError
 from hubbub.network.lifecycle import (
@@ -164,7 +164,7 @@ class SessionMachine:
                 f"session {meta.session_id}: envelope belongs to session {envelope.session_id}"
             )
         et = envelope.event_type
-        protocol = is_protocol_event(et)
+        protocol = et.startswith(PROTOCOL_PREFIXES)
         if protocol and not self._declared(et):
             try:
                 apply_lifecycle_event(meta, envelope)

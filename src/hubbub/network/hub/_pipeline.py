@@ -29,7 +29,7 @@ import heapq
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -133,13 +133,28 @@ def store_error(store: KnowledgeStore, exc: BaseException) -> StoreUnavailableEr
     return error
 
 
-def start_append(store: KnowledgeStore, path: str, text: str) -> asyncio.Future[Any]:
-    """Start an append now (stores take appends in call order); its future ends when durable."""
-    nowait = getattr(store, "append_nowait", None)
-    if nowait is not None:
-        future: asyncio.Future[Any] = nowait(path, text)
-        return future
-    return asyncio.ensure_future(store.append(path, text))
+AppendStarter = Callable[[str, str], "asyncio.Future[Any]"]
+
+
+def append_starter(store: KnowledgeStore) -> AppendStarter:
+    """How the hub starts an append on ``store``: its future ends when the append is durable.
+
+    A store whose class defines ``append_nowait`` next to ``append`` starts it at
+    once (no task); any other store — a wrapper that overrides ``append`` included —
+    gets its ``append`` coroutine wrapped in a task. Either way appends start in
+    call order, and a caller's cancellation cannot lose the outcome.
+    """
+    for klass in type(store).__mro__:
+        if "append" in vars(klass):
+            if "append_nowait" in vars(klass):
+                nowait: AppendStarter = getattr(store, "append_nowait")  # noqa: B009
+                return nowait
+            break
+
+    def start(path: str, text: str) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(store.append(path, text))
+
+    return start
 
 
 def check_session_id(session_id: object) -> None:
@@ -168,7 +183,8 @@ class _Append:
     def __init__(self, saved: Any, riders: asyncio.Future[None] | None) -> None:
         self.saved = saved
         self.riders = riders
-        self.items: list[tuple[Envelope, Decision | None]] = []
+        # each envelope, the decision applying it made, and its stamped time in epoch seconds
+        self.items: list[tuple[Envelope, Decision | None, float]] = []
         self.lines: list[str] = []
         self.future: asyncio.Future[Any] | None = None
 
@@ -191,6 +207,7 @@ class _PipelineMixin:
     _manifest_refs: dict[str, SessionManifest]
     _closed_cache_size: int
     _quarantined: dict[str, str]
+    _start_append: AppendStarter
     _retry: set[LiveSession]
     _tails: set[asyncio.Task[None]]
     _now_ms: int
@@ -289,7 +306,7 @@ class _PipelineMixin:
         data = env.event_data if internal else logged_copy(env.event_data)
 
         # ---- stamp, apply, start the append: one synchronous step -----------
-        now, _ = self._now()
+        now, now_s = self._now()
         stamped = machine.stamp(env, envelope_id=make_id(), now=now)
         stamped.event_data = data
         line = stamped.to_wal_line()
@@ -299,7 +316,7 @@ class _PipelineMixin:
                 f"envelope is {size - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
                 code="payload_too_large",
             )
-        unit = self._append(live, stamped, line)
+        unit = self._append(live, stamped, line, now_s)
         if unit.riders is None:  # this post drives its own append
             await self._drive(live, unit)
         else:
@@ -315,7 +332,8 @@ class _PipelineMixin:
             raise ProtocolError(
                 f"envelope.event_type {et!r} is reserved for the hub", code="reserved_event"
             )
-        if sender not in live.pids:
+        pids = live.machine.pids
+        if sender not in pids:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
         if et in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
             return
@@ -331,7 +349,7 @@ class _PipelineMixin:
             for rid in audience:
                 if rid == sender:
                     continue
-                if rid not in live.pids:
+                if rid not in pids:
                     raise ProtocolError(
                         f"envelope.audience member {rid!r} is not a participant of session {meta.session_id}",
                         code="bad_envelope",
@@ -344,7 +362,7 @@ class _PipelineMixin:
         pending_inbox = self._pending_inbox
         if not pending_inbox:
             return
-        for rid in audience if audience is not None else live.pids:
+        for rid in audience if audience is not None else pids:
             if rid == sender:
                 continue
             pending = pending_inbox.get(rid, 0)
@@ -356,7 +374,7 @@ class _PipelineMixin:
 
     # ---------------------------------------------------------------- the append chain
 
-    def _append(self, live: LiveSession, stamped: Envelope, line: str) -> _Append:
+    def _append(self, live: LiveSession, stamped: Envelope, line: str, at: float) -> _Append:
         """Apply ``stamped`` to the machine and put its line on the session's append chain.
 
         At most one append per session is in flight. Envelopes admitted meanwhile
@@ -372,10 +390,10 @@ class _PipelineMixin:
         else:
             unit = live.queued
         decision = machine.apply(stamped)
-        unit.items.append((stamped, decision))
+        unit.items.append((stamped, decision, at))
         unit.lines.append(line)
         if live.appending is None:
-            unit.future = start_append(self._store, live.wal, line)
+            unit.future = self._start_append(live.wal, line)
             live.appending = unit
         return unit
 
@@ -388,7 +406,8 @@ class _PipelineMixin:
         future = unit.future
         assert future is not None
         try:
-            await asyncio.shield(future)
+            if not future.done():  # a memory store's append is done already
+                await asyncio.shield(future)
         except asyncio.CancelledError:
             if future.cancelled():
                 raise
@@ -448,12 +467,12 @@ class _PipelineMixin:
                 waiter.exception()
             raise error from failure
         decisions: list[Decision] = []
-        pids = live.pids
-        for stamped, decision in unit.items:
+        pids = live.machine.pids
+        for stamped, decision, at in unit.items:
             live.durable = stamped.sequence
             et = stamped.event_type
             if not et.startswith(PROTOCOL_PREFIXES):
-                live.observe(stamped, iso_to_seconds(stamped.created_at), pids)
+                live.observe(stamped, at, pids)
             if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
                 self._dispatch(stamped, pids)
             if decision is not None:
@@ -461,7 +480,7 @@ class _PipelineMixin:
         queued = live.queued
         if queued is not None:
             live.queued = None
-            queued.future = start_append(self._store, live.wal, "".join(queued.lines))
+            queued.future = self._start_append(live.wal, "".join(queued.lines))
             live.appending = queued
             self._spawn(self._drive_queued(live, queued))
         if unit.riders is not None:
@@ -547,9 +566,9 @@ class _PipelineMixin:
 
     def _internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, _Append]:
         """Stamp, apply and queue a hub-written envelope (opened, closed, expired)."""
-        now, _ = self._now()
+        now, now_s = self._now()
         stamped = live.machine.stamp(env, envelope_id=make_id(), now=now)
-        return stamped, self._append(live, stamped, stamped.to_wal_line())
+        return stamped, self._append(live, stamped, stamped.to_wal_line(), now_s)
 
     async def _commit(self, unit: _Append, live: LiveSession) -> None:
         if unit.riders is None:

@@ -37,6 +37,7 @@ from hubbub.network.errors import (
     ProtocolError,
 )
 from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
+from hubbub.network.hub._pipeline import append_starter
 from hubbub.network.hub._sessions import _SessionsMixin
 from hubbub.network.hub.audit import (
     AUDIT_KIND_TURN_FAILED,
@@ -159,6 +160,7 @@ class Hub(_SessionsMixin):
         # pipeline tails running on after their caller went away
         self._tails: set[asyncio.Task[None]] = set()
         self._lock_held = False
+        self._start_append = append_starter(store)
 
     # ================================================================ lifecycle
 
