@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.knowledge._services import unavailable
 
 from hubbub.knowledge import (
     DiskKnowledgeStore,
@@ -22,7 +23,6 @@ from hubbub.knowledge import (
     SqliteKnowledgeStore,
     StoreUnavailableError,
 )
-from tests.knowledge._services import unavailable
 
 PATHS = [f"/sessions/s{i}/wal.jsonl" for i in range(4)]
 FILLER = 48 * 1024  # freed to make room again
@@ -46,7 +46,7 @@ def tiny_fs(where: Path, size: str = "256k") -> Iterator[Path]:
 
 
 def _line(i: int) -> str:
-    return '{"seq":%d,"text":"%s"}\n' % (i, "x" * (150 + i % 50))
+    return '{"seq":' + str(i) + ',"text":"' + "x" * (150 + i % 50) + '"}\n'
 
 
 async def _fill(store: KnowledgeStore) -> tuple[dict[str, list[str]], StoreUnavailableError]:

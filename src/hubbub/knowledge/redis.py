@@ -275,9 +275,9 @@ class RedisKnowledgeStore:
             if not self._claimed:
                 await self._claim()
             replies = await self._run(batch)
-        lost = [
-            i for i, r in enumerate(replies) if isinstance(r, Exception) and "NOSCRIPT" in str(r)
-        ]
+        from redis.exceptions import NoScriptError
+
+        lost = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if lost:
             # The server lost its script cache (restart, SCRIPT FLUSH): those did not run.
             self._loaded = False
@@ -290,18 +290,33 @@ class RedisKnowledgeStore:
     async def _run(
         self, batch: builtins.list[tuple[Any, builtins.list[Any]]]
     ) -> builtins.list[Any]:
-        """Send the batch's EVALSHAs in one MULTI/EXEC; per-command errors come back as values."""
-        if not self._loaded:
-            for script in (self._append, self._write, self._delete):
-                await self._r.script_load(script.script)
-            self._loaded = True
-        # Plain EVALSHA: a redis-py pipeline of Script objects re-checks SCRIPT EXISTS
-        # on every execute, which doubles the round trips.
-        pipe = self._r.pipeline(transaction=True)
-        for script, args in batch:
-            pipe.evalsha(script.sha, len(self._keys), *self._keys, *args)
-        replies: builtins.list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+        """Send the batch's EVALSHAs in one MULTI/EXEC; per-command errors come back as values.
+
+        A server that forgot the scripts aborts the whole transaction (Redis 7
+        checks EVALSHA when it is queued): nothing ran, so the scripts are loaded
+        and the batch is sent once more.
+        """
+        from redis.exceptions import NoScriptError
+
+        for attempt in (1, 2):
+            if not self._loaded:
+                for script in (self._append, self._write, self._delete):
+                    await self._r.script_load(script.script)
+                self._loaded = True
+            # Plain EVALSHA: a redis-py pipeline of Script objects re-checks SCRIPT EXISTS
+            # on every execute, which doubles the round trips.
+            pipe = self._r.pipeline(transaction=True)
+            for script, args in batch:
+                pipe.evalsha(script.sha, len(self._keys), *self._keys, *args)
+            try:
+                replies: builtins.list[Any] = await pipe.execute(raise_on_error=False)
+            except NoScriptError:
+                self._loaded = False
+                if attempt == 2:
+                    raise
+                continue
+            return replies
+        raise AssertionError("unreachable")
 
     def _result(self, reply: Any) -> object:
         """One command's reply as the caller's result or error."""
