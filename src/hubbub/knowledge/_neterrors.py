@@ -9,7 +9,12 @@ package: when ``hubbub.knowledge`` is imported first, that cycle fails. So when
 ``hubbub.network`` is not imported yet, the errors module is loaded from its
 file under its own name and registered in ``sys.modules``; ``hubbub.network``
 then finds it there and uses the same classes (one module object, one set of
-classes, whichever package is imported first).
+classes, whichever package is imported first). One trace of the trick stays:
+imported this way, the module is not set as the attribute ``errors`` of the
+``hubbub.network`` package (``import hubbub.network.errors as e``, ``from
+hubbub.network.errors import X`` and ``mock.patch`` all work). Once the hub
+modules import ``hubbub.knowledge`` only for type checking, a plain import
+can replace this module.
 """
 
 from __future__ import annotations
