@@ -48,6 +48,7 @@ naming the path and the tables found, before anything is written into it.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
 import sqlite3
@@ -521,12 +522,21 @@ class SqliteKnowledgeStore:
 
     async def append(self, path: str, content: str) -> int:
         """Insert one record row; return its byte offset after the batch commits."""
+        result: int = await self.append_nowait(path, content)
+        return result
+
+    def append_nowait(self, path: str, content: str) -> asyncio.Future[int]:
+        """Queue the append now (in call order); the future resolves once its batch commits.
+
+        The hub starts appends this way, so no task is needed per envelope and a
+        caller's cancellation cannot leave the append's outcome unknown.
+        """
         if type(content) is not str:
             raise TypeError(f"content must be a str, got {type(content).__name__}")
-        result: int = await self._worker.submit(
+        future: asyncio.Future[int] = self._worker.submit(
             ("append", normalize_file_path(path), content, None)
         )
-        return result
+        return future
 
     async def read_range(self, path: str, start: int, end: int | None = None) -> str:
         """Return UTF-8 bytes ``[start, end)``, reading only the overlapping records."""
