@@ -455,41 +455,6 @@ async def test_wait_keeps_a_timeout_error_its_predicate_raised(net: Any) -> None
     assert not isinstance(info.value, SessionTimeoutError)
 
 
-# --------------------------------------------------------------------------- open() arguments
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "argument"),
-    [
-        ({"target": None}, "target="),
-        ({"target": 42}, "target="),
-        ({"target": ["bob", None]}, "target="),
-        ({"target": [""]}, "target="),
-        ({"type": None}, "type="),
-        ({"type": ""}, "type="),
-        ({"ttl": object()}, "ttl="),
-        ({"ttl": True}, "ttl="),
-        ({"knobs": "str"}, "knobs="),
-        ({"knobs": {1: "x"}}, "knobs="),
-        ({"labels": {"a": 1}}, "labels="),
-        ({"labels": ["a"]}, "labels="),
-        ({"intent": 5}, "intent="),
-    ],
-)
-async def test_open_with_bad_argument_types_raises_invalid_value(
-    net: Any, kwargs: dict[str, Any], argument: str
-) -> None:
-    alice = await net.agent("alice", "unused")
-    await net.agent("bob")
-    call: dict[str, Any] = {"type": "conversation", "target": "bob", **kwargs}
-    with pytest.raises(InvalidValueError) as info:
-        await alice.open(**call)
-    assert isinstance(info.value, NetworkError)
-    assert info.value.code == "invalid_value"
-    assert argument in str(info.value)
-    assert await alice.list_sessions(include_terminal=True) == []
-
-
 # ------------------------------------------------------------------- the adapters (sans-I/O)
 
 

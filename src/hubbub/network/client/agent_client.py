@@ -258,12 +258,14 @@ class AgentClient:
 
     async def get_session(self, session_id: str) -> SessionMetadata:
         """Fresh metadata of a session this agent participates in."""
+        _check_session_id("get_session", session_id)
         meta = await self.connection.get_session(session_id, caller_id=self.agent_id)
         self._adopt(meta)
         return meta
 
     async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
         """Close a session this agent participates in (``reason`` "" → "explicit_close")."""
+        _check_session_id("close_session", session_id)
         meta = await self.connection.close_session(
             session_id, caller_id=self.agent_id, reason=reason
         )
@@ -282,12 +284,14 @@ class AgentClient:
         self, session_id: str, *, since: int = 0, until: int | None = None
     ) -> list[Envelope]:
         """The session's WAL as this agent may see it (participants only)."""
+        _check_session_id("read_wal", session_id)
         return await self.connection.read_wal(
             session_id, caller_id=self.agent_id, since=since, until=until
         )
 
     def adapter_state(self, session_id: str) -> Any:
         """The session's current adapter state."""
+        _check_session_id("adapter_state", session_id)
         return self.connection.adapter_state(session_id, caller_id=self.agent_id)
 
     async def session(self, session_id: str) -> Session:
@@ -296,7 +300,9 @@ class AgentClient:
         Raises:
             NotFoundError: unknown session.
             AccessDeniedError: this agent is not a participant.
+            InvalidValueError: ``session_id`` is not a non-empty string.
         """
+        _check_session_id("session", session_id)
         record = self._records.get(session_id)
         if record is None or record.metadata is None:
             record = self._adopt(
@@ -306,10 +312,12 @@ class AgentClient:
 
     def ensure_session_inbox(self, session_id: str) -> None:
         """Make sure envelopes of ``session_id`` are buffered for ``wait_for_session_event``."""
+        _check_session_id("ensure_session_inbox", session_id)
         self._record(session_id)
 
     def discard_session_inbox(self, session_id: str) -> None:
         """Drop the buffered envelopes of ``session_id``."""
+        _check_session_id("discard_session_inbox", session_id)
         record = self._records.get(session_id)
         if record is None:
             return
@@ -332,8 +340,22 @@ class AgentClient:
             SessionTimeoutError: nothing matched within ``timeout`` seconds (code
                 ``timeout``; also a ``TimeoutError``, so ``except asyncio.TimeoutError``
                 keeps working). The message names the session and the timeout.
+            InvalidValueError: ``session_id``, ``predicate`` or ``timeout`` has the wrong
+                type (or ``timeout`` is negative).
             RuntimeError: the client was disconnected while waiting.
         """
+        _check_session_id("wait_for_session_event", session_id)
+        if not callable(predicate):
+            raise InvalidValueError(
+                f"wait_for_session_event(predicate=...) must be callable, got {predicate!r:.100}"
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+        ):
+            raise InvalidValueError(
+                "wait_for_session_event(timeout=...) must be a non-negative number of "
+                f"seconds or None, got {timeout!r:.100}"
+            )
         record = self._record(session_id)
         inbox = record.inbox
         while inbox:
@@ -681,6 +703,14 @@ class AgentClient:
         if not passport.agent_id:
             raise RuntimeError(f"hub returned an unstamped passport for {name_or_id!r}")
         return passport.agent_id
+
+
+def _check_session_id(method: str, session_id: object) -> None:
+    """Raise InvalidValueError unless ``session_id`` is a non-empty string."""
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidValueError(
+            f"{method}(session_id=...) must be a non-empty string, got {session_id!r:.100}"
+        )
 
 
 def _open_targets(

@@ -239,13 +239,15 @@ class Session:
             depth: Delegation hop count (0 by default).
 
         Raises:
-            ProtocolError: the session refused the envelope (closed, out of turn, ...).
+            ProtocolError: the session refused the envelope (closed, out of turn, ...) or
+                a field has the wrong type (code ``bad_envelope``, naming the field).
             AccessDeniedError: a rule refused it.
         """
         envelope = Envelope(
             session_id=self.session_id,
             sender_id=self._client.agent_id,
-            audience=None if audience is None else list(audience),
+            # A list is copied; anything else goes as is, for the hub to refuse by name.
+            audience=list(audience) if isinstance(audience, list | tuple) else audience,
             event_type=event_type,
             event_data={"text": content} if event_data is None else event_data,
             causation_id=causation_id,
