@@ -313,6 +313,11 @@ class Registry:
             StoreUnavailableError: a store write failed; nothing was registered.
         """
         _check_register_args(passport, resume, rule, skill_md, principal)
+        # Records are mutable: check (and copy) what they hold now, not what they held
+        # when they were built, and make sure every one of them can be stored.
+        passport = _copy_record(Passport, passport, "passport")
+        resume = _copy_record(Resume, resume, "resume") if resume is not None else None
+        rule = _copy_record(Rule, rule, "rule") if rule is not None else None
         name = passport.name
         if looks_like_id(name) or name in self.passports:
             raise InvalidValueError(
@@ -351,17 +356,18 @@ class Registry:
         stamped = Passport.from_dict(
             {**passport.to_dict(), "agent_id": agent_id, "created_at": self._clock()}
         )
-        new_resume = Resume.from_dict(resume.to_dict()) if resume is not None else Resume()
-        new_rule = Rule.from_dict(rule.to_dict()) if rule is not None else Rule()
+        new_resume = resume if resume is not None else Resume()
+        new_rule = rule if rule is not None else Rule()
+        resume_text = _dumps(new_resume.to_dict())
+        rule_text = _dumps(new_rule.to_dict())
+        passport_text = self._passport_record(stamped, principal)
         store = self._store
         try:
-            await store.write(layout.resume_path(agent_id), _dumps(new_resume.to_dict()))
-            await store.write(layout.rule_path(agent_id), _dumps(new_rule.to_dict()))
+            await store.write(layout.resume_path(agent_id), resume_text)
+            await store.write(layout.rule_path(agent_id), rule_text)
             if skill_md is not None:
                 await store.write(layout.skill_path(agent_id), skill_md)
-            await store.write(
-                layout.passport_path(agent_id), self._passport_record(stamped, principal)
-            )
+            await store.write(layout.passport_path(agent_id), passport_text)
             await self._audit.append(
                 {
                     "kind": AUDIT_KIND_AGENT_REGISTERED,
@@ -535,10 +541,7 @@ class Registry:
     async def set_skill(self, agent_id: str, skill_md: str | None) -> None:
         """Store (or with None delete) the agent's SKILL.md, audit."""
         self.require(agent_id)
-        if skill_md is not None and not isinstance(skill_md, str):
-            raise InvalidValueError(
-                f"skill_md must be a string or None, got {_type_name(skill_md)}"
-            )
+        _check_skill(skill_md)
         try:
             if skill_md is None:
                 await self._store.delete(layout.skill_path(agent_id))
@@ -654,6 +657,23 @@ def _restore(store: KnowledgeStore, path: str, old_text: str | None) -> Callable
     return lambda: store.write(path, old_text)
 
 
+def _copy_record(cls: Any, record: Any, argument: str) -> Any:
+    """A checked deep copy of ``record`` (built again from its dict) that JSON can encode.
+
+    Raises:
+        InvalidValueError: a field holds a value its record refuses or JSON cannot
+            store; the message names the argument and the field.
+    """
+    try:
+        copy = cls.from_dict(record.to_dict())
+        _dumps(copy.to_dict())
+    except InvalidValueError as exc:
+        raise InvalidValueError(f"{argument}: {exc.message}") from exc
+    except Exception as exc:  # deepcopy of a foreign object, an unencodable string, ...
+        raise InvalidValueError(f"{argument}: cannot be stored ({exc})") from exc
+    return copy
+
+
 def _check_register_args(
     passport: object, resume: object, rule: object, skill_md: object, principal: object
 ) -> None:
@@ -664,7 +684,18 @@ def _check_register_args(
         raise InvalidValueError(f"resume must be a Resume or None, got {_type_name(resume)}")
     if rule is not None and not isinstance(rule, Rule):
         raise InvalidValueError(f"rule must be a Rule or None, got {_type_name(rule)}")
-    if skill_md is not None and not isinstance(skill_md, str):
-        raise InvalidValueError(f"skill_md must be a string or None, got {_type_name(skill_md)}")
+    _check_skill(skill_md)
     if not isinstance(principal, str) or not principal:
         raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
+
+
+def _check_skill(skill_md: object) -> None:
+    """Refuse a SKILL.md that is not a string, or not text a store can hold."""
+    if skill_md is None:
+        return
+    if not isinstance(skill_md, str):
+        raise InvalidValueError(f"skill_md must be a string or None, got {_type_name(skill_md)}")
+    try:
+        skill_md.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError(f"skill_md is not valid text: {exc}") from exc
