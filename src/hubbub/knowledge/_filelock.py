@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from hubbub.knowledge._neterrors import StoreLockedError, StoreUnavailableError
+from hubbub.network.errors import StoreLockedError, StoreUnavailableError
 
 __all__ = ["FileLock"]
 

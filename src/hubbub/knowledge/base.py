@@ -66,7 +66,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from hubbub.knowledge._neterrors import StoreError, StoreLockedError, StoreUnavailableError
+from hubbub.network.errors import StoreError, StoreLockedError, StoreUnavailableError
 
 __all__ = [
     "ChangeCallback",
