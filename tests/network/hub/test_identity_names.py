@@ -515,3 +515,44 @@ async def test_reregistered_agent_answers_in_its_live_sessions_with_their_histor
     finally:
         await hub.close()
         await store.close()
+
+
+class CountingStore(FailingStore):
+    """Counts single reads of agent records and bulk reads."""
+
+    def __init__(self, inner: KnowledgeStore) -> None:
+        super().__init__(inner)
+        self.agent_reads = 0
+        self.bulk_reads = 0
+
+    async def read(self, path: str) -> str | None:
+        if path.startswith(layout.AGENTS_DIR):
+            self.agent_reads += 1
+        return await self.inner.read(path)
+
+    async def read_many(self, paths: list[str]) -> list[str | None]:
+        if any(p.startswith(layout.AGENTS_DIR) for p in paths):
+            self.bulk_reads += 1
+        return await self.inner.read_many(paths)
+
+
+async def test_registry_load_reads_every_agent_in_one_bulk_read(db: Path) -> None:
+    store = SqliteKnowledgeStore(db)
+    hub = await Hub.open(store, **HUB_KW)
+    strict = Rule(access=AccessBlock(inbound_from=["a0"]))
+    for i in range(60):
+        await hub.register(Passport(name=f"a{i}"), Resume(summary=f"{i % 3}"), rule=strict)
+    await hub.close()
+    await store.close()
+    counting = CountingStore(SqliteKnowledgeStore(db))
+    hub = await Hub.open(counting, **HUB_KW)
+    try:
+        assert (counting.agent_reads, counting.bulk_reads) == (0, 1)
+        agents = await hub.list_agents(limit=100, sort_by="name")
+        assert len(agents) == 60
+        rules = [await hub.get_rule(p.agent_id) for p in agents if p.agent_id]
+        assert all(r.access.inbound_from == ["a0"] for r in rules)
+        assert (await hub.get_resume(agents[1].agent_id or "")).summary == "1"  # a1
+    finally:
+        await hub.close()
+        await counting.inner.close()

@@ -122,6 +122,8 @@ def _passport_body(passport: Passport) -> dict[str, Any]:
 class Registration:
     """What a registration produced.
 
+    The records are copies of the stored ones.
+
     Attributes:
         passport: the stored passport, stamped with ``agent_id`` and ``created_at``.
         resume: the stored resume (after a re-registration: the effective one).
@@ -195,6 +197,11 @@ class Registry:
                 layout.rule_path(agent_id),
             )
         raws = await read_many(self._store, paths)
+        # Most agents store the same resume and rule text (the defaults, a team's
+        # policy): each distinct text is decoded and checked once and the record
+        # shared. The registry never changes a record in place (setters replace it).
+        resumes: dict[str | None, Resume] = {}
+        rules: dict[str | None, Rule] = {}
         for i, agent_id in enumerate(ids):
             raw_passport, raw_resume, raw_rule = raws[3 * i : 3 * i + 3]
             if raw_passport is None:
@@ -205,8 +212,14 @@ class Registry:
                     raise InvalidValueError("passport.json is not an object")
                 principal = data.pop(_PRINCIPAL_KEY, OPERATOR)
                 passport = Passport.from_dict(data)
-                resume = Resume.from_dict(orjson.loads(raw_resume)) if raw_resume else Resume()
-                rule = Rule.from_dict(orjson.loads(raw_rule)) if raw_rule else Rule()
+                resume = resumes.get(raw_resume)
+                if resume is None:
+                    resume = Resume.from_dict(orjson.loads(raw_resume)) if raw_resume else Resume()
+                    resumes[raw_resume] = resume
+                rule = rules.get(raw_rule)
+                if rule is None:
+                    rule = Rule.from_dict(orjson.loads(raw_rule)) if raw_rule else Rule()
+                    rules[raw_rule] = rule
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("agent %s: identity records do not decode, skipped: %s", agent_id, exc)
                 continue
@@ -384,7 +397,7 @@ class Registry:
             raise
         self._insert(stamped, new_resume, new_rule, principal)
         log.info("agent %r registered as %s", stamped.name, agent_id)
-        return Registration(stamped, new_resume, new_rule, existing=False)
+        return _handed_out(stamped, new_resume, new_rule, existing=False)
 
     async def _retake(
         self,
@@ -471,7 +484,7 @@ class Registry:
             raise
         self._insert(new_passport, new_resume, new_rule, principal)
         log.info("agent %r re-registered as %s", new_passport.name, agent_id)
-        return Registration(new_passport, new_resume, new_rule, existing=True)
+        return _handed_out(new_passport, new_resume, new_rule, existing=True)
 
     def _passport_record(self, passport: Passport, principal: str) -> str:
         return _dumps({**passport.to_dict(), _PRINCIPAL_KEY: principal})
@@ -648,6 +661,16 @@ class Registry:
         if sort_by == "name":
             out.sort(key=lambda p: p.name)
         return out[: max(0, limit)]
+
+
+def _handed_out(passport: Passport, resume: Resume, rule: Rule, *, existing: bool) -> Registration:
+    """A Registration of copies: changing what the caller got never changes the registry."""
+    return Registration(
+        Passport.from_dict(passport.to_dict()),
+        Resume.from_dict(resume.to_dict()),
+        Rule.from_dict(rule.to_dict()),
+        existing=existing,
+    )
 
 
 def _restore(store: KnowledgeStore, path: str, old_text: str | None) -> Callable[[], Any]:
