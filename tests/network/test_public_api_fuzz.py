@@ -687,6 +687,31 @@ def _send_data(data: Any) -> Callable[[World], Awaitable[Any]]:
     return call
 
 
+def _post_field(name: str, value: Any) -> Callable[[World], Awaitable[Any]]:
+    async def call(world: World) -> Any:
+        env = good_envelope(world)
+        object.__setattr__(env, name, value)
+        return await world.hub.post_envelope(env)
+
+    return call
+
+
+def _client_post_field(name: str, value: Any) -> Callable[[World], Awaitable[Any]]:
+    async def call(world: World) -> Any:
+        env = good_envelope(world)
+        object.__setattr__(env, name, value)
+        return await world.alice.connection.post(env)
+
+    return call
+
+
+def _client_read_wal(session_id: Any) -> Callable[[World], Awaitable[Any]]:
+    async def call(world: World) -> Any:
+        return await world.alice.read_wal(session_id)
+
+    return call
+
+
 def _create(**kwargs: Any) -> Callable[[World], Awaitable[Any]]:
     async def call(world: World) -> Any:
         args = {
@@ -780,6 +805,16 @@ CATALOGUE: dict[str, Callable[[World], Awaitable[Any]]] = {
     "session-id-long": _hub("get_session", "x" * 100_000),
     "session-id-none": _hub("get_session", None),
     "session-id-int": _hub("close_session", 5),
+    "session-id-list": _hub("get_session", ["sid"]),
+    "session-id-dict": _hub("close_session", {"id": 1}),
+    "client-read-wal-session-id-list": _client_read_wal(["sid"]),
+    "post-priority-dict": _post_field("priority", {}),
+    "post-idempotency-key-surrogate": _post_field("idempotency_key", "\ud800"),
+    "post-trace-id-surrogate": _post_field("trace_id", "\udfff"),
+    "post-event-type-surrogate": _post_field("event_type", "app.\ud800"),
+    "post-audience-surrogate": _post_field("audience", ["\ud800"]),
+    "post-priority-list": _post_field("priority", []),
+    "client-post-sender-list": _client_post_field("sender_id", []),
     "get-session-dotdot": _hub("get_session", ".."),
     "close-session-dot": _hub("close_session", "."),
     "read-wal-since-minus-1": _hub("read_wal", "SID", since=-1),
