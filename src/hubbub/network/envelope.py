@@ -41,7 +41,8 @@ __all__ = [
 
 EV_TEXT = "ag2.msg.text"
 # A participant's turn failed: posted by its client so the others hear at once
-# (event_data: {"code": str, "message": str}); never answered by a model turn.
+# (event_data: {"code": str, "message": str, "envelope_id": str}); never answered
+# by a model turn.
 EV_TURN_FAILED = "ag2.msg.turn_failed"
 EV_PACKET = "ag2.packet"
 EV_HANDOFF = "ag2.handoff"
@@ -284,6 +285,7 @@ class Envelope:
                 audience is None
                 or (type(audience) is list and all(type(a) is str for a in audience))
             )
+            and type(self.priority) is str
             and self.priority in _PRIORITIES
             and type(self.depth) is int
             and self.depth >= 0
@@ -323,7 +325,7 @@ class Envelope:
             raise ProtocolError(
                 "envelope.audience must be null or a list of agent ids", code="bad_envelope"
             )
-        if self.priority not in _PRIORITIES:
+        if type(self.priority) is not str or self.priority not in _PRIORITIES:
             raise ProtocolError(
                 f"envelope.priority must be one of {sorted(_PRIORITIES)}, got {self.priority!r}",
                 code="bad_envelope",

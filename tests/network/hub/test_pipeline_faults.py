@@ -314,3 +314,27 @@ async def test_hub_logs_lifecycle_at_info(caplog: pytest.LogCaptureFixture) -> N
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("hubbub")]
     assert any(f"session {sid} opened" in m for m in messages)
     assert any(f"session {sid} closed: explicit_close" in m for m in messages)
+
+
+async def test_append_reported_failed_but_committed_is_read_back_not_reused() -> None:
+    """A commit whose reply was lost: the post fails, yet the line is in the store. The
+    next post reads the WAL back first, so its sequence follows that line (no duplicate)."""
+    store = HeldStore()
+    hub = await Hub.open(store, **OPTS)
+    a, _, sid = await _pair(hub)
+    original = store.append
+
+    async def commit_then_fail(path: str, text: str) -> int:
+        await original(path, text)
+        raise ConnectionResetError("connection lost after COMMIT")
+
+    store.append = commit_then_fail  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailableError):
+        await hub.post_envelope(_text(sid, a, "maybe"))
+    store.append = original  # type: ignore[method-assign]
+    await hub.post_envelope(_text(sid, a, "next"))
+    wal = await hub.read_wal(sid)
+    assert [e.sequence for e in wal] == list(range(1, len(wal) + 1))
+    assert [e.event_data["text"] for e in wal if e.event_type == EV_TEXT] == ["maybe", "next"]
+    assert hub._adapter_states[sid].turn_count == 2
+    await hub.close()

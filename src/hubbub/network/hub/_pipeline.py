@@ -71,7 +71,7 @@ from hubbub.network.hub.snapshots import index_remove
 from hubbub.network.ids import make_id
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.lifecycle import terminal_envelope
-from hubbub.network.machine import Decision
+from hubbub.network.machine import Decision, replay_lines
 from hubbub.network.session import (
     SessionManifest,
     SessionState,
@@ -230,6 +230,7 @@ class _PipelineMixin:
         return iso, iso_to_seconds(iso)
 
     def _live(self, session_id: str) -> LiveSession:
+        check_session_id(session_id)
         live = self._sessions.get(session_id) or self._closed.get(session_id)
         if live is None:
             raise NotFoundError(f"unknown session {session_id!r}")
@@ -242,10 +243,10 @@ class _PipelineMixin:
             NotFoundError: no such session (or not a session id at all).
             SessionCorruptError: the session is quarantined (its WAL does not replay).
         """
+        check_session_id(session_id)
         live = self._sessions.get(session_id) or self._closed.get(session_id)
         if live is not None:
             return live
-        check_session_id(session_id)
         reason = self._quarantined.get(session_id)
         if reason is not None:
             raise SessionCorruptError(f"session {session_id} is quarantined: {reason}")
@@ -299,6 +300,8 @@ class _PipelineMixin:
         if live is None:
             await self._find(env.session_id)  # NotFoundError / SessionCorruptError
             raise ProtocolError(f"session {env.session_id} is closed", code="session_closed")
+        if live.resync is not None:
+            await self._resync(live)
         machine = live.machine
         if not internal:
             self._check_send(live, env)
@@ -309,7 +312,11 @@ class _PipelineMixin:
         now, now_s = self._now()
         stamped = machine.stamp(env, envelope_id=make_id(), now=now)
         stamped.event_data = data
-        line = stamped.to_wal_line()
+        try:
+            line = stamped.to_wal_line()
+        except TypeError as exc:  # a string field JSON cannot carry (a lone surrogate)
+            check_json_value(env.to_dict(), "envelope")
+            raise ProtocolError(f"envelope is not JSON: {exc}", code="bad_envelope") from exc
         size = len(line) if line.isascii() else len(line.encode())
         if size > self.max_envelope_bytes:
             raise ProtocolError(
@@ -448,6 +455,7 @@ class _PipelineMixin:
         if failure is not None:
             error = store_error(self._store, failure)
             live.machine.restore(unit.saved)
+            live.resync = True  # the outcome may be unknown: read the WAL back before the next
             queued, live.queued = live.queued, None
             for failed in (unit, queued):
                 if failed is not None and failed.riders is not None:
@@ -486,6 +494,62 @@ class _PipelineMixin:
         if unit.riders is not None:
             unit.riders.set_result(None)
         return decisions
+
+    async def _resync(self, live: LiveSession) -> None:
+        """After a failed append, apply what the store really holds past the durable point.
+
+        A store can report a commit failed whose reply was lost (the connection
+        dropped after COMMIT reached the server). Before the session admits again,
+        its WAL is read back from the last durable envelope: lines found there were
+        committed, so they are applied and dispatched like any durable envelope.
+
+        Raises:
+            StoreUnavailableError: the read failed (the session stays to be resynced).
+            SessionCorruptError: what the store holds does not follow (quarantined).
+        """
+        pending = live.resync
+        if isinstance(pending, asyncio.Future):
+            await asyncio.shield(pending)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        live.resync = done
+        machine = live.machine
+        found = 0
+        try:
+            lines = await self._store.read_lines(live.wal, machine.seq)
+            for env in replay_lines(machine, lines, machine.seq + 1):
+                found += 1
+                live.durable = env.sequence
+                if env.created_at and not env.event_type.startswith(PROTOCOL_PREFIXES):
+                    live.observe(env, iso_to_seconds(env.created_at), machine.pids)
+                if env.event_type not in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
+                    self._dispatch(env, machine.pids)
+        except ReplayError as exc:
+            from hubbub.network.hub.recovery import quarantine
+
+            corrupt = SessionCorruptError(f"session {live.meta.session_id} is quarantined: {exc}")
+            self._sessions.pop(live.meta.session_id, None)
+            await quarantine(self._as_hub(), live.meta.session_id, str(exc))
+            live.resync = None
+            done.set_exception(corrupt)
+            done.exception()
+            raise corrupt from exc
+        except Exception as exc:
+            error = store_error(self._store, exc)
+            live.resync = True
+            done.set_exception(error)
+            done.exception()
+            raise error from exc
+        live.resync = None
+        done.set_result(None)
+        if found:
+            log.warning(
+                "session %s: %d envelope(s) reported failed were committed; applied",
+                live.meta.session_id,
+                found,
+            )
+            if machine.decision is not None:
+                self._retry.add(live)
 
     async def _drive_queued(self, live: LiveSession, unit: _Append) -> None:
         try:
@@ -578,6 +642,8 @@ class _PipelineMixin:
 
     async def _activate(self, live: LiveSession) -> None:
         """PENDING → ACTIVE: log and broadcast EV_SESSION_OPENED, release the creator's open()."""
+        if live.resync is not None:
+            await self._resync(live)
         meta = live.meta
         if meta.state is not _PENDING:
             return
@@ -604,6 +670,8 @@ class _PipelineMixin:
 
     async def _terminate(self, live: LiveSession, new_state: SessionState, reason: str) -> None:
         """The one terminal-transition routine: log + broadcast the close, audit, release memory."""
+        if live.resync is not None:
+            await self._resync(live)
         meta = live.meta
         if meta.is_terminal():
             return

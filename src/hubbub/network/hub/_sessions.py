@@ -410,6 +410,8 @@ class _SessionsMixin(_PipelineMixin):
 
     def adapter_state(self, session_id: str) -> Any:
         """A session's current adapter state, or None for an unknown session."""
+        if type(session_id) is not str:
+            return None
         live = self._sessions.get(session_id) or self._closed.get(session_id)
         return None if live is None else live.state
 

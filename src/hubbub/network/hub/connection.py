@@ -55,7 +55,7 @@ class Connection:
     def _own(self, agent_id: str) -> None:
         if self._closed:
             raise ProtocolError("connection is closed")
-        if agent_id not in self.agent_ids:
+        if type(agent_id) is not str or agent_id not in self.agent_ids:
             raise AccessDeniedError(f"agent {agent_id!r} is not registered through this connection")
 
     async def _participant(self, session_id: str, caller_id: str) -> SessionMetadata:
@@ -185,6 +185,7 @@ class Connection:
             raise ProtocolError(
                 f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
             )
+        envelope.check_shape()
         self._own(envelope.sender_id)
         if self.hub._closed_hub:
             raise ProtocolError("hub is closed")

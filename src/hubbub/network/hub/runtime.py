@@ -34,6 +34,7 @@ class LiveSession(SessionActivity):
         "fired",
         "machine",
         "queued",
+        "resync",
         "snap_seq",
         "waiter",
     )
@@ -59,6 +60,9 @@ class LiveSession(SessionActivity):
         self.waiter: asyncio.Future[None] | None = None
         self.appending: _Append | None = None  # the append in flight
         self.queued: _Append | None = None  # envelopes waiting for the next append
+        # After a failed append: the store may hold lines past ``durable`` (a commit
+        # whose reply was lost). True until read back; a future while being read.
+        self.resync: bool | asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<LiveSession {self.meta.session_id} {self.meta.state.value} seq={self.seq}>"
