@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -158,17 +157,6 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def test_make_id_is_cheap() -> None:
-    n = 50_000
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(n):
-            make_id()
-        best = min(best, (time.perf_counter() - start) / n)
-    assert best < 5e-6, f"make_id took {best * 1e9:.0f} ns"  # ~0.8 us on an idle laptop core
-
-
 async def test_hub_assigned_ids_have_the_random_format(store: SqliteKnowledgeStore) -> None:
     hub = await Hub.open(store, **HUB_KW)
     hc = HubClient(LocalLink(hub), hub=hub)
@@ -278,10 +266,10 @@ async def test_failed_registration_write_leaves_no_ghost(db: Path, fail: str) ->
         assert [p.name for p in await hub.list_agents()] == ["bob"]
         assert hub._registry._claims == set()
         assert await store.list(layout.AGENTS_DIR) == [f"{bob.agent_id}/"]
-        started = time.monotonic()
+        # Refused before any invite (an invite to a ghost would end in SessionTimeoutError).
         with pytest.raises(NotFoundError):
             await bob.open(type="conversation", target="alice")
-        assert time.monotonic() - started < 1  # refused at once, no 30 s invite wait
+        assert hub._sessions == {}
         # The retry succeeds once the store works, and survives a restart.
         alice = await alice_hc.register(
             agent("alice"), Passport(name="alice"), Resume(summary="asks"), skill_md="# alice"
