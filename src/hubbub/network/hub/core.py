@@ -388,9 +388,7 @@ class Hub(_SessionsMixin):
         rule: Rule | None = None,
     ) -> Passport:
         """Register an agent; returns the passport stamped with ``agent_id`` and ``created_at``."""
-        return await self._registry.register(
-            passport, resume or Resume(), skill_md=skill_md, rule=rule
-        )
+        return await self._registry.register(passport, resume, skill_md=skill_md, rule=rule)
 
     async def unregister(self, agent_id: str) -> None:
         """Forget an agent (its sessions and WALs stay)."""
@@ -399,7 +397,7 @@ class Hub(_SessionsMixin):
         self._pending_inbox.pop(agent_id, None)
 
     async def get_agent(self, name_or_id: str) -> Passport:
-        """A passport by name (first) or id; NotFoundError."""
+        """A passport by id, else by name (a name never shadows an id); NotFoundError."""
         return self._registry.resolve(name_or_id)
 
     get_passport = get_agent
