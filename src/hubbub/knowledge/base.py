@@ -66,9 +66,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from hubbub.network.errors import StoreError, StoreLockedError, StoreUnavailableError
+from hubbub.network.errors import (
+    NetworkError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
 
 __all__ = [
+    "store_failure",
     "ChangeCallback",
     "check_line_requests",
     "check_range",
@@ -128,6 +134,22 @@ class PathConflictError(KnowledgeStoreError):
 
 class StoreClosedError(KnowledgeStoreError):
     """The store was closed; no further operation is accepted."""
+
+
+def store_failure(store: object, exc: BaseException) -> NetworkError:
+    """``exc`` raised by ``store`` as the error the hub's caller gets.
+
+    A ``NetworkError`` (``StoreUnavailableError``, ``StoreLockedError``, ...) is
+    returned as it is; anything else becomes a ``StoreUnavailableError`` naming
+    the store (its ``describe()``) and the reason, with ``exc`` as its cause.
+    """
+    if isinstance(exc, NetworkError):
+        return exc
+    describe = getattr(store, "describe", None)
+    where = str(describe()) if callable(describe) else type(store).__name__
+    error = StoreUnavailableError(store=where, reason=f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 class IOBoundary:

@@ -104,7 +104,10 @@ class SessionMachine:
         if self.closing is not None:
             raise ProtocolError(f"session {meta.session_id} is closed", code="session_closed")
         et = envelope.event_type
-        if (meta.state, event_key(et)) not in TRANSITIONS and not self._declared(et):
+        if et.startswith(PROTOCOL_PREFIXES):
+            if (meta.state, event_key(et)) not in TRANSITIONS and not self._declared(et):
+                raise refusal(meta, et)
+        elif meta.state is not _ACTIVE:  # content: the table's only row is (ACTIVE, CONTENT)
             raise refusal(meta, et)
         adapter = self.adapter
         if adapter is None:
@@ -120,18 +123,20 @@ class SessionMachine:
             return False
         return event_type in getattr(self.adapter, "protocol_events", ())
 
-    def stamp(self, envelope: Envelope, *, envelope_id: str, now: str) -> Envelope:
+    def stamp(
+        self, envelope: Envelope, envelope_id: str, now: str, data: dict[str, Any] | None = None
+    ) -> Envelope:
         """A new envelope: ``envelope``'s fields with id, time and the next sequence number.
 
-        The audience list is copied; ``event_data`` is taken as given (the hub
-        passes its own decoded copy of what it logs).
+        The audience list is copied; ``data`` (default: ``envelope.event_data``)
+        becomes its ``event_data`` — the hub passes its own decoded copy of what it logs.
         """
         return Envelope(
             envelope.session_id,
             envelope.sender_id,
             None if envelope.audience is None else list(envelope.audience),
             envelope.event_type,
-            envelope.event_data,
+            envelope.event_data if data is None else data,
             envelope_id,
             envelope.task_id,
             envelope.causation_id,
@@ -159,10 +164,6 @@ class SessionMachine:
             raise ReplayError(
                 f"session {meta.session_id}: sequence {envelope.sequence}, expected {self.seq + 1}"
             )
-        if envelope.session_id != meta.session_id:
-            raise ReplayError(
-                f"session {meta.session_id}: envelope belongs to session {envelope.session_id}"
-            )
         et = envelope.event_type
         protocol = et.startswith(PROTOCOL_PREFIXES)
         if protocol and not self._declared(et):
@@ -176,20 +177,27 @@ class SessionMachine:
         adapter = self.adapter
         if adapter is not None:
             self.state = adapter.fold(envelope, self.state)
+        if not protocol:  # content in an ACTIVE session: only the adapter can decide
+            decision = self._adapter_decision(envelope)
+            if decision is not None:
+                self.decision = decision
+                self.closing = decision[1]
+            return decision
         if meta.is_terminal():  # the end is applied: nothing is pending any more
             self.decision = None
             self.closing = meta.close_reason or "closed"
             return None
         if meta.state is _ACTIVE and self.decision is _OPEN:  # the open is applied
             self.decision = None
-        decision = self._decide(envelope, protocol)
+        decision = self._lifecycle_decision(envelope)
         if decision is not None:
             self.decision = decision
             if decision[0] is not _ACTIVE:
                 self.closing = decision[1]
         return decision
 
-    def _decide(self, envelope: Envelope, protocol: bool) -> Decision | None:
+    def _lifecycle_decision(self, envelope: Envelope) -> Decision | None:
+        """Open once every invitee acked; close on a reject."""
         meta = self.meta
         et = envelope.event_type
         if et == EV_SESSION_INVITE_ACK:
@@ -198,9 +206,13 @@ class SessionMachine:
             return None
         if et == EV_SESSION_INVITE_REJECT:
             return _REJECTED
-        if protocol or self.adapter is None or meta.state is not _ACTIVE:
+        return None
+
+    def _adapter_decision(self, envelope: Envelope) -> Decision | None:
+        """The adapter's ``on_accepted`` as a decision: an end, or None to stay."""
+        if self.adapter is None:
             return None
-        result = self.adapter.on_accepted(meta, envelope, self.state)
+        result = self.adapter.on_accepted(self.meta, envelope, self.state)
         if result.next_state is None or result.next_state is _ACTIVE:
             return None
         state = (

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from hubbub.knowledge import KnowledgeStore
+from hubbub.knowledge.base import store_failure
 from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.clock import Clock, iso_to_seconds, system_clock
 from hubbub.network.envelope import (
@@ -115,22 +116,6 @@ def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dic
     if copy != data:  # NaN/inf became null, or tuples became lists: find out which
         check_json_value(data, where)
     return copy
-
-
-def _describe(store: KnowledgeStore) -> str:
-    describe = getattr(store, "describe", None)
-    if callable(describe):
-        return str(describe())
-    return type(store).__name__
-
-
-def store_error(store: KnowledgeStore, exc: BaseException) -> StoreUnavailableError:
-    """``exc`` from ``store`` as the StoreUnavailableError the caller gets."""
-    if isinstance(exc, StoreUnavailableError):
-        return exc
-    error = StoreUnavailableError(store=_describe(store), reason=f"{type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
 
 
 AppendStarter = Callable[[str, str], "asyncio.Future[Any]"]
@@ -310,8 +295,7 @@ class _PipelineMixin:
 
         # ---- stamp, apply, start the append: one synchronous step -----------
         now, now_s = self._now()
-        stamped = machine.stamp(env, envelope_id=make_id(), now=now)
-        stamped.event_data = data
+        stamped = machine.stamp(env, make_id(), now, data)
         try:
             line = stamped.to_wal_line()
         except TypeError as exc:  # a string field JSON cannot carry (a lone surrogate)
@@ -323,7 +307,16 @@ class _PipelineMixin:
                 f"envelope is {size - 1} bytes, over the hub's {self.max_envelope_bytes}-byte limit",
                 code="payload_too_large",
             )
-        unit = self._append(live, stamped, line, now_s)
+        if live.appending is None:
+            future = self._start_append(live.wal, line)
+            if future.done():  # the store finished at once (memory): nothing to roll back
+                decision = self._applied_now(live, stamped, future, now_s)
+                if decision is not None:
+                    await self._follow(live, decision)
+                return stamped
+            unit = self._append(live, stamped, line, now_s, future)
+        else:
+            unit = self._append(live, stamped, line, now_s)
         if unit.riders is None:  # this post drives its own append
             await self._drive(live, unit)
         else:
@@ -332,7 +325,7 @@ class _PipelineMixin:
 
     def _check_send(self, live: LiveSession, env: Envelope) -> None:
         """Identity, participation, access and inbox checks for a client's envelope."""
-        meta = live.meta
+        meta = live.machine.meta
         et = env.event_type
         sender = env.sender_id
         if et in HUB_ONLY_EVENTS:
@@ -381,13 +374,55 @@ class _PipelineMixin:
 
     # ---------------------------------------------------------------- the append chain
 
-    def _append(self, live: LiveSession, stamped: Envelope, line: str, at: float) -> _Append:
+    def _applied_now(
+        self, live: LiveSession, stamped: Envelope, future: asyncio.Future[Any], at: float
+    ) -> Decision | None:
+        """Apply an envelope whose append finished as it started; returns its decision.
+
+        Raises:
+            StoreUnavailableError: the append failed (nothing was applied).
+        """
+        failure = future.exception()
+        if failure is not None:
+            live.resync = True
+            raise store_failure(self._store, failure) from failure
+        decision = live.machine.apply(stamped)
+        self._durable(live, stamped, at)
+        return decision
+
+    def _durable(self, live: LiveSession, stamped: Envelope, at: float) -> None:
+        """An envelope's append is durable: count it, account its traffic, dispatch it."""
+        live.durable = stamped.sequence
+        et = stamped.event_type
+        pids = live.machine.pids
+        if not et.startswith(PROTOCOL_PREFIXES):
+            live.observe(stamped, at, pids)
+        if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
+            self._dispatch(stamped, pids)
+
+    async def _follow(self, live: LiveSession, decision: Decision) -> None:
+        """Carry out a durable envelope's decision; a store failure defers it (retried)."""
+        try:
+            await self._carry_out(live, decision)
+        except StoreUnavailableError as exc:
+            # The envelope itself is durable (acknowledged); its open/close is retried.
+            log.warning("session %s: %s deferred: %s", live.meta.session_id, decision, exc)
+
+    def _append(
+        self,
+        live: LiveSession,
+        stamped: Envelope,
+        line: str,
+        at: float,
+        started: asyncio.Future[Any] | None = None,
+    ) -> _Append:
         """Apply ``stamped`` to the machine and put its line on the session's append chain.
 
         At most one append per session is in flight. Envelopes admitted meanwhile
         join one queued append that starts when the in-flight one is durable, so a
         failed append can never be followed by a later line of the same session
         (no gap), and ``restore`` can put the machine back to what was durable.
+        ``started`` is the append of ``line`` if the caller started it already.
         """
         machine = live.machine
         if live.appending is None:
@@ -400,7 +435,7 @@ class _PipelineMixin:
         unit.items.append((stamped, decision, at))
         unit.lines.append(line)
         if live.appending is None:
-            unit.future = self._start_append(live.wal, line)
+            unit.future = started if started is not None else self._start_append(live.wal, line)
             live.appending = unit
         return unit
 
@@ -422,13 +457,8 @@ class _PipelineMixin:
             raise
         except BaseException:
             pass  # the failure is read (and raised) by _settle
-        decisions = self._settle(live, unit)
-        for decision in decisions:
-            try:
-                await self._carry_out(live, decision)
-            except StoreUnavailableError as exc:
-                # The envelope itself is durable (acknowledged); its open/close is retried.
-                log.warning("session %s: %s deferred: %s", live.meta.session_id, decision, exc)
+        for decision in self._settle(live, unit):
+            await self._follow(live, decision)
 
     async def _finish(self, live: LiveSession, unit: _Append) -> None:
         """The tail of an append whose posting caller went away."""
@@ -451,9 +481,9 @@ class _PipelineMixin:
         live.appending = None
         failure = None if future.cancelled() else future.exception()
         if future.cancelled():
-            failure = StoreUnavailableError(store=_describe(self._store), reason="append cancelled")
+            failure = StoreUnavailableError(reason="append cancelled")
         if failure is not None:
-            error = store_error(self._store, failure)
+            error = store_failure(self._store, failure)
             live.machine.restore(unit.saved)
             live.resync = True  # the outcome may be unknown: read the WAL back before the next
             queued, live.queued = live.queued, None
@@ -465,7 +495,7 @@ class _PipelineMixin:
                 "append to session %s failed, %d envelope(s) refused: %s",
                 live.meta.session_id,
                 len(unit.items) + (len(queued.items) if queued is not None else 0),
-                error.reason,
+                error,
             )
             if live.machine.decision is not None:
                 self._retry.add(live)
@@ -475,14 +505,8 @@ class _PipelineMixin:
                 waiter.exception()
             raise error from failure
         decisions: list[Decision] = []
-        pids = live.machine.pids
         for stamped, decision, at in unit.items:
-            live.durable = stamped.sequence
-            et = stamped.event_type
-            if not et.startswith(PROTOCOL_PREFIXES):
-                live.observe(stamped, at, pids)
-            if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-                self._dispatch(stamped, pids)
+            self._durable(live, stamped, at)
             if decision is not None:
                 decisions.append(decision)
         queued = live.queued
@@ -535,7 +559,7 @@ class _PipelineMixin:
             done.exception()
             raise corrupt from exc
         except Exception as exc:
-            error = store_error(self._store, exc)
+            error = store_failure(self._store, exc)
             live.resync = True
             done.set_exception(error)
             done.exception()
@@ -631,7 +655,7 @@ class _PipelineMixin:
     def _internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, _Append]:
         """Stamp, apply and queue a hub-written envelope (opened, closed, expired)."""
         now, now_s = self._now()
-        stamped = live.machine.stamp(env, envelope_id=make_id(), now=now)
+        stamped = live.machine.stamp(env, make_id(), now)
         return stamped, self._append(live, stamped, stamped.to_wal_line(), now_s)
 
     async def _commit(self, unit: _Append, live: LiveSession) -> None:

@@ -92,8 +92,8 @@ class AuditLog:
         if self._in_segment >= self._segment_records:
             self._segment += 1
             self._in_segment = 0
-        self._in_segment += 1
         await self._store.append(audit_segment(self._segment), line)
+        self._in_segment += 1  # counted once stored: a failed append takes no slot
         self.bytes_written += len(line)
         for cb in list(self._subscribers):
             try:

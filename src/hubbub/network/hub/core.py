@@ -403,13 +403,13 @@ class Hub(_SessionsMixin):
     get_passport = get_agent
 
     async def get_resume(self, agent_id: str) -> Resume:
-        """An agent's resume; NotFoundError."""
-        return self._registry.require_resume(agent_id)
+        """A copy of an agent's resume; NotFoundError."""
+        return Resume.from_dict(self._registry.require_resume(agent_id).to_dict())
 
     async def get_rule(self, agent_id: str) -> Rule:
-        """An agent's rule; NotFoundError."""
+        """A copy of an agent's rule; NotFoundError."""
         self._registry.require(agent_id)
-        return self._registry.rules[agent_id]
+        return Rule.from_dict(self._registry.rules[agent_id].to_dict())
 
     async def get_skill(self, agent_id: str) -> str | None:
         """An agent's SKILL.md or None; NotFoundError for unknown agents."""

@@ -38,15 +38,13 @@ from typing import Any
 import orjson
 
 from hubbub.knowledge import KnowledgeStore
-from hubbub.knowledge.base import read_many
+from hubbub.knowledge.base import read_many, store_failure
 from hubbub.network.auth import AuthRegistry
 from hubbub.network.clock import Clock
 from hubbub.network.errors import (
     InvalidValueError,
     NameTakenError,
-    NetworkError,
     NotFoundError,
-    StoreUnavailableError,
 )
 from hubbub.network.hub import layout
 from hubbub.network.hub.audit import (
@@ -86,17 +84,6 @@ def glob_match(name: str, patterns: list[str]) -> bool:
 
 def _type_name(value: object) -> str:
     return type(value).__name__
-
-
-def _store_failure(store: KnowledgeStore, exc: Exception) -> NetworkError:
-    """``exc`` from a store call as the error the caller of a registry mutation gets."""
-    if isinstance(exc, NetworkError):
-        return exc
-    describe = getattr(store, "describe", None)
-    where = str(describe()) if callable(describe) else type(store).__name__
-    error = StoreUnavailableError(store=where, reason=f"{type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
 
 
 def _tenant_part(resume: Resume) -> dict[str, Any]:
@@ -393,7 +380,7 @@ class Registry:
         except BaseException as exc:
             await self._undo(lambda: store.delete(layout.agent_dir(agent_id)), agent_id)
             if isinstance(exc, Exception):
-                raise _store_failure(store, exc) from exc
+                raise store_failure(store, exc) from exc
             raise
         self._insert(stamped, new_resume, new_rule, principal)
         log.info("agent %r registered as %s", stamped.name, agent_id)
@@ -480,7 +467,7 @@ class Registry:
             for path, _, old_text in reversed(done):
                 await self._undo(_restore(store, path, old_text), agent_id)
             if isinstance(exc, Exception):
-                raise _store_failure(store, exc) from exc
+                raise store_failure(store, exc) from exc
             raise
         self._insert(new_passport, new_resume, new_rule, principal)
         log.info("agent %r re-registered as %s", new_passport.name, agent_id)
@@ -493,7 +480,7 @@ class Registry:
         try:
             return await self._store.read(layout.skill_path(agent_id))
         except Exception as exc:
-            raise _store_failure(self._store, exc) from exc
+            raise store_failure(self._store, exc) from exc
 
     async def _undo(self, action: Callable[[], Any], agent_id: str) -> None:
         """Best effort at taking back a partial registration (the store may still be down)."""
@@ -515,7 +502,7 @@ class Registry:
         try:
             await self._store.delete(layout.agent_dir(agent_id))
         except Exception as exc:
-            raise _store_failure(self._store, exc) from exc
+            raise store_failure(self._store, exc) from exc
         if self.passports.get(agent_id) is passport:
             self._remove(passport)
         await self._audit_quietly(
@@ -537,7 +524,7 @@ class Registry:
         try:
             await self._store.write(layout.resume_path(agent_id), _dumps(new.to_dict()))
         except Exception as exc:
-            raise _store_failure(self._store, exc) from exc
+            raise store_failure(self._store, exc) from exc
         if agent_id in self.passports:
             self.resumes[agent_id] = new
             self._index_capabilities(agent_id, old.capabilities(), new.capabilities())
@@ -561,7 +548,7 @@ class Registry:
             else:
                 await self._store.write(layout.skill_path(agent_id), skill_md)
         except Exception as exc:
-            raise _store_failure(self._store, exc) from exc
+            raise store_failure(self._store, exc) from exc
         await self._audit_quietly(
             {"kind": AUDIT_KIND_SKILL_SET, "agent_id": agent_id, "removed": skill_md is None}
         )
@@ -577,7 +564,7 @@ class Registry:
         try:
             await self._store.write(layout.rule_path(agent_id), _dumps(new.to_dict()))
         except Exception as exc:
-            raise _store_failure(self._store, exc) from exc
+            raise store_failure(self._store, exc) from exc
         if agent_id in self.passports:
             self.rules[agent_id] = new
         await self._audit_quietly(
