@@ -185,8 +185,7 @@ class Connection:
             raise ProtocolError(
                 f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
             )
-        envelope.check_shape()
-        self._own(envelope.sender_id)
+        self._own(envelope.sender_id)  # type-checks the sender; _admit checks the rest
         if self.hub._closed_hub:
             raise ProtocolError("hub is closed")
         return await self.hub._admit(envelope)
