@@ -397,8 +397,33 @@ class _PipelineMixin:
         pids = live.machine.pids
         if not et.startswith(PROTOCOL_PREFIXES):
             live.observe(stamped, at, pids)
+        elif et == EV_SESSION_OPENED:
+            self._opened(live)
+        elif et in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED):
+            self._ended(live)
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
             self._dispatch(stamped, pids)
+
+    def _opened(self, live: LiveSession) -> None:
+        """The session's EV_SESSION_OPENED is durable: release the creator's open()."""
+        log.info("session %s opened (%s)", live.meta.session_id, live.meta.manifest.type)
+        if live.waiter is not None and not live.waiter.done():
+            live.waiter.set_result(None)
+
+    def _ended(self, live: LiveSession) -> None:
+        """The session's close or expiry is durable: it leaves the live tables."""
+        meta = live.meta
+        reason = meta.close_reason
+        self._retry.discard(live)
+        self._drop_live(live)
+        waiter = live.waiter
+        if waiter is not None and not waiter.done():
+            msg = f"session {meta.session_id} closed during handshake: {reason}"
+            if reason == "invite_rejected" and meta.rejected_by:
+                msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
+            waiter.set_exception(ProtocolError(msg, code="session_closed"))
+            waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
+        log.info("session %s %s: %s", meta.session_id, meta.state.value, reason)
 
     async def _follow(self, live: LiveSession, decision: Decision) -> None:
         """Carry out a durable envelope's decision; a store failure defers it (retried)."""
@@ -584,9 +609,13 @@ class _PipelineMixin:
             log.exception("append chain of session %s failed", live.meta.session_id)
 
     async def _carry_out(self, live: LiveSession, decision: Decision) -> None:
-        """Apply a decided open or end, in a task the caller's cancellation cannot stop."""
-        task = self._spawn(self._apply_decision(live, decision))
-        await asyncio.shield(task)
+        """Apply a decided open or end.
+
+        Its envelope is stamped, applied and its append started before the first
+        await, and what follows its durability happens when that append settles
+        (``_durable``), so a cancelled caller cannot leave it half done.
+        """
+        await self._apply_decision(live, decision)
 
     async def _apply_decision(self, live: LiveSession, decision: Decision) -> None:
         state, reason = decision
@@ -682,15 +711,12 @@ class _PipelineMixin:
             ),
         )
         try:
-            await self._commit(unit, live)
+            await self._commit(unit, live)  # once durable, _opened releases the creator
         except StoreUnavailableError as exc:
             if live.waiter is not None and not live.waiter.done():
                 live.waiter.set_exception(exc)
                 live.waiter.exception()
             raise
-        log.info("session %s opened (%s)", meta.session_id, meta.manifest.type)
-        if live.waiter is not None and not live.waiter.done():
-            live.waiter.set_result(None)
 
     async def _terminate(self, live: LiveSession, new_state: SessionState, reason: str) -> None:
         """The one terminal-transition routine: log + broadcast the close, audit, release memory."""
@@ -700,17 +726,7 @@ class _PipelineMixin:
         if meta.is_terminal():
             return
         _env, unit = self._internal(live, terminal_envelope(meta, new_state, reason))
-        await self._commit(unit, live)
-        self._retry.discard(live)
-        self._drop_live(live)
-        waiter = live.waiter
-        if waiter is not None and not waiter.done():
-            msg = f"session {meta.session_id} closed during handshake: {reason}"
-            if reason == "invite_rejected" and meta.rejected_by:
-                msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
-            waiter.set_exception(ProtocolError(msg, code="session_closed"))
-            waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
-        log.info("session %s %s: %s", meta.session_id, new_state.value, reason)
+        await self._commit(unit, live)  # once durable, _ended drops it from the live tables
         try:
             await index_remove(self._as_hub(), meta.session_id)
             kind = (
