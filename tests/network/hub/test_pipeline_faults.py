@@ -338,3 +338,22 @@ async def test_append_reported_failed_but_committed_is_read_back_not_reused() ->
     assert [e.event_data["text"] for e in wal if e.event_type == EV_TEXT] == ["maybe", "next"]
     assert hub._adapter_states[sid].turn_count == 2
     await hub.close()
+
+
+@pytest.mark.parametrize("where", ["knobs", "labels"])
+async def test_create_session_refuses_a_lone_surrogate_and_leaves_nothing(where: str) -> None:
+    store = MemoryKnowledgeStore()
+    hub = await Hub.open(store, **OPTS)
+    a = (await hub.register(Passport(name="alice"))).agent_id
+    b = (await hub.register(Passport(name="bob"))).agent_id
+    assert a and b
+    with pytest.raises(ProtocolError) as info:
+        await hub.create_session(
+            creator_id=a,
+            manifest_type="conversation",
+            participants=[b],
+            **{where: {"x": "a\udc00"}},
+        )
+    assert info.value.code == "bad_envelope" and f"create_session.{where}.x" in str(info.value)
+    assert await store.list("/sessions") == []
+    await hub.close()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -101,12 +102,29 @@ HUB_ONLY_EVENTS = frozenset(
 def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dict[str, Any]:
     """``data`` as its JSON encoding decodes: what the hub logs and delivers.
 
-    The copy shares nothing with the sender's objects. A value JSON cannot
-    represent (NaN, a set, a lone surrogate, a huge int, ...) is refused.
+    The copy shares nothing mutable with the sender's objects. A value JSON
+    cannot represent (NaN, a set, a lone surrogate, a huge int, ...) is refused.
+    A flat object of strings, numbers, booleans and nulls (the common case: a
+    text) is copied as it is; anything nested goes through the encoding. (A
+    string JSON cannot carry is caught when the WAL line is encoded.)
 
     Raises:
         ProtocolError: code ``bad_envelope``, naming the path of the bad value.
     """
+    for key, value in data.items():
+        kind = type(value)
+        if type(key) is not str or not (
+            kind is str
+            or kind is int
+            or kind is bool
+            or value is None
+            or (kind is float and math.isfinite(value))
+        ):
+            return _encoded_copy(data, where)
+    return dict(data)
+
+
+def _encoded_copy(data: dict[str, Any], where: str) -> dict[str, Any]:
     try:
         raw = orjson.dumps(data)
     except TypeError as exc:

@@ -44,6 +44,7 @@ from hubbub.network.hub.registry import glob_match
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import index_add
 from hubbub.network.ids import make_id
+from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.rule import parse_duration
 from hubbub.network.session import (
     NO_IDS,
@@ -187,7 +188,11 @@ class _SessionsMixin(_PipelineMixin):
         adapter.validate_create(meta)
         # Everything the session will store is encoded and measured before anything
         # is written: a refused create leaves nothing behind.
-        record = self._creation_record(meta)
+        try:
+            record = self._creation_record(meta)
+        except TypeError as exc:  # a string JSON cannot carry (a lone surrogate)
+            check_json_value({"knobs": meta.knobs, "labels": meta.labels}, "create_session")
+            raise ProtocolError(f"create_session: not JSON: {exc}", code="bad_envelope") from exc
         invite_data = {
             "session_id": session_id,
             "manifest_type": manifest.type,
