@@ -243,11 +243,7 @@ class _SessionsMixin(_PipelineMixin):
                     internal=True,
                 )
         except BaseException:
-            live.waiter = None
-            try:
-                await self._terminate(live, SessionState.CLOSED, "invite_failed")
-            except StoreUnavailableError:
-                self._retry_close(live, "invite_failed")
+            await self._abandon(live)
             raise
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout=self.invite_ack_timeout)
@@ -257,23 +253,22 @@ class _SessionsMixin(_PipelineMixin):
                 f"session {session_id} ack timeout after {self.invite_ack_timeout}s"
             ) from None
         except StoreUnavailableError:
-            live.waiter = None
-            try:
-                await self._terminate(live, SessionState.CLOSED, "invite_failed")
-            except StoreUnavailableError:
-                self._retry_close(live, "invite_failed")
+            await self._abandon(live)
             raise
         finally:
             live.waiter = None
         return meta.copy()
 
-    def _retry_close(self, live: LiveSession, reason: str) -> None:
-        """A handshake failed with the store down: close the session once it is back."""
-        if live.meta.is_terminal():
-            return
-        live.machine.decision = (SessionState.CLOSED, reason)
-        live.machine.closing = reason
-        self._retry.add(live)
+    async def _abandon(self, live: LiveSession) -> None:
+        """A handshake failed: close the session (``invite_failed``), now or once the store is back."""
+        live.waiter = None
+        try:
+            await self._terminate(live, SessionState.CLOSED, "invite_failed")
+        except StoreUnavailableError:
+            if not live.meta.is_terminal():
+                live.machine.decision = (SessionState.CLOSED, "invite_failed")
+                live.machine.closing = "invite_failed"
+                self._retry.add(live)
 
     def _creation_record(self, meta: SessionMetadata) -> str:
         """The compact creation record: the manifest named by content hash; defaults,
