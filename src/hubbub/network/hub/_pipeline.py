@@ -496,21 +496,12 @@ class _PipelineMixin:
         except asyncio.CancelledError:
             if future.cancelled():
                 raise
-            self._spawn(self._finish(live, unit))
+            self._spawn(self._drive_detached(live, unit))
             raise
         except BaseException:
             pass  # the failure is read (and raised) by _settle
         for decision in self._settle(live, unit):
             await self._follow(live, decision)
-
-    async def _finish(self, live: LiveSession, unit: _Append) -> None:
-        """The tail of an append whose posting caller went away."""
-        try:
-            await self._drive(live, unit)
-        except StoreUnavailableError:
-            pass  # already reported to whoever was waiting
-        except Exception:
-            log.exception("tail of session %s failed", live.meta.session_id)
 
     def _settle(self, live: LiveSession, unit: _Append) -> list[Decision]:
         """``unit``'s append is over: on success dispatch its envelopes in order and start
@@ -522,9 +513,10 @@ class _PipelineMixin:
         future = unit.future
         assert future is not None
         live.appending = None
-        failure = None if future.cancelled() else future.exception()
         if future.cancelled():
-            failure = StoreUnavailableError(reason="append cancelled")
+            failure: BaseException | None = StoreUnavailableError(reason="append cancelled")
+        else:
+            failure = future.exception()
         if failure is not None:
             error = store_failure(self._store, failure)
             live.machine.restore(unit.saved)
@@ -557,7 +549,7 @@ class _PipelineMixin:
             live.queued = None
             queued.future = self._start_append(live.wal, "".join(queued.lines))
             live.appending = queued
-            self._spawn(self._drive_queued(live, queued))
+            self._spawn(self._drive_detached(live, queued))
         if unit.riders is not None:
             unit.riders.set_result(None)
         return decisions
@@ -618,24 +610,22 @@ class _PipelineMixin:
             if machine.decision is not None:
                 self._retry.add(live)
 
-    async def _drive_queued(self, live: LiveSession, unit: _Append) -> None:
+    async def _drive_detached(self, live: LiveSession, unit: _Append) -> None:
+        """``_drive`` for an append nobody awaits: a queued one, or one whose caller went away."""
         try:
             await self._drive(live, unit)
         except StoreUnavailableError:
-            pass  # its posts got the error through unit.riders
+            pass  # its posts got the error through unit.riders (or their caller is gone)
         except Exception:
             log.exception("append chain of session %s failed", live.meta.session_id)
 
     async def _carry_out(self, live: LiveSession, decision: Decision) -> None:
-        """Apply a decided open or end.
+        """Apply a decided open or end (once; a store failure leaves it to be retried).
 
         Its envelope is stamped, applied and its append started before the first
         await, and what follows its durability happens when that append settles
         (``_durable``), so a cancelled caller cannot leave it half done.
         """
-        await self._apply_decision(live, decision)
-
-    async def _apply_decision(self, live: LiveSession, decision: Decision) -> None:
         state, reason = decision
         if live.machine.decision != decision:
             return  # carried out (or superseded) already
