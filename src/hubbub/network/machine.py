@@ -155,9 +155,10 @@ class SessionMachine:
         """Fold one stamped envelope; returns the decision it leads to (or None).
 
         Raises:
-            ReplayError: its sequence is not the next one, it belongs to another
-                session, or the lifecycle table has no row for it (a divergent log;
-                the live hub checks first, so it never gets here with one).
+            ReplayError: its sequence is not the next one, or the lifecycle table
+                has no row for it (a divergent log; the live hub checks first, so it
+                never gets here with one). ``replay_lines`` also refuses a line of
+                another session.
         """
         meta = self.meta
         if envelope.sequence != self.seq + 1:
