@@ -11,7 +11,14 @@ import os
 
 import pytest
 
-__all__ = ["POSTGRES_DSN", "REDIS_URL", "drop_schema", "require_postgres", "unavailable"]
+__all__ = [
+    "POSTGRES_DSN",
+    "REDIS_URL",
+    "drop_schema",
+    "require_postgres",
+    "require_redis",
+    "unavailable",
+]
 
 REDIS_URL = os.environ.get("HUBBUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("HUBBUB_TEST_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
@@ -33,6 +40,19 @@ async def require_postgres() -> None:
     except Exception as exc:
         unavailable(f"PostgreSQL at {POSTGRES_DSN} is not reachable: {exc}")
     await conn.close()
+
+
+async def require_redis() -> None:
+    """Skip (or fail under CI) unless Redis answers."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    finally:
+        await client.aclose()
 
 
 async def drop_schema(schema: str) -> None:

@@ -15,7 +15,7 @@ from tests.durability._stores import (
     REDIS_URL,
     drop_schema,
     require_postgres,
-    unavailable,
+    require_redis,
 )
 
 from hubbub.knowledge import DiskKnowledgeStore, KnowledgeStore, MemoryKnowledgeStore
@@ -28,19 +28,6 @@ STORES = [
     pytest.param("redis", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
-
-
-async def require_redis() -> None:
-    """Skip (or fail under CI) unless Redis answers."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    finally:
-        await client.aclose()
 
 
 async def delete_redis_prefix(url: str, prefix: str) -> None:

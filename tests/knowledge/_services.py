@@ -2,28 +2,41 @@
 
 A test that needs a server calls ``await require_postgres()`` / ``await
 require_redis()``: it skips when the server is down, and fails when ``CI`` is
-set (the rule of ``conftest.unavailable``, repeated here so that test modules
-need not import a conftest). ``via(port)`` gives the DSN or URL
+set (the policy of ``tests/durability/_stores.py``, which these are imported
+from). ``via(port)`` gives the DSN or URL
 that reaches the same server through a :class:`~_forwarder.Forwarder` on ``port``.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
+from tests.durability._stores import (
+    POSTGRES_DSN,
+    REDIS_URL,
+    drop_schema,
+    require_postgres,
+    require_redis,
+    unavailable,
+)
 
-POSTGRES_DSN = os.environ.get("HUBBUB_TEST_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("HUBBUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def unavailable(what: str) -> None:
-    """Skip the test because a server is down, or fail it under CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set, so this is a failure, not a skip)")
-    pytest.skip(what)
+__all__ = [
+    "POSTGRES_DSN",
+    "REDIS_URL",
+    "delete_prefix",
+    "drop_schema",
+    "new_prefix",
+    "new_schema",
+    "postgres_execute",
+    "postgres_target",
+    "postgres_via",
+    "redis_target",
+    "redis_via",
+    "require_postgres",
+    "require_redis",
+    "unavailable",
+]
 
 
 def _target(url: str, default_port: int) -> tuple[str, int]:
@@ -68,30 +81,6 @@ def new_prefix() -> str:
     return f"hubbub-test:{uuid.uuid4().hex}"
 
 
-async def require_postgres() -> None:
-    """Skip (fail under CI) unless the test PostgreSQL answers."""
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    except Exception as exc:
-        unavailable(f"PostgreSQL at {POSTGRES_DSN} is not reachable: {exc}")
-    await conn.close()
-
-
-async def require_redis() -> None:
-    """Skip (fail under CI) unless the test Redis answers."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    finally:
-        await client.aclose()
-
-
 async def postgres_execute(sql: str) -> None:
     """Run ``sql`` on the test PostgreSQL (setup and cleanup)."""
     import asyncpg
@@ -101,11 +90,6 @@ async def postgres_execute(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
-
-
-async def drop_schema(schema: str) -> None:
-    """Drop a test schema and everything in it."""
-    await postgres_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 async def delete_prefix(prefix: str) -> None:
