@@ -201,6 +201,15 @@ CODES: dict[str, str] = {
     "replay_diverged": "a WAL does not replay",
     "turn_failed": "a participant's turn failed",
     "timeout": "a wait ran out of time",
+    "bad_frame": "a frame does not decode, or has a field of the wrong type (the message names it)",
+    "frame_too_large": "a frame is over the connection's byte limit",
+    "unknown_op": "a request names an operation the hub does not offer",
+    "hello_required": "the first frame of a connection must be hello",
+    "agent_offline": "an invited agent has no live connection",
+    "rate_limited": "the sender is over its Rule.limits.rate",
+    "slow_consumer": "the client did not read its frames in time; the hub disconnected it",
+    "hub_shutdown": "the hub is shutting down",
+    "connection_lost": "the link to the hub closed before the answer came",
 }
 
 _BY_CODE: dict[str, type[NetworkError]] = {
@@ -231,6 +240,14 @@ _PROTOCOL_CODES = frozenset(
         "not_your_turn",
         "reserved_event",
         "unknown_event",
+        "frame_too_large",
+        "unknown_op",
+        "hello_required",
+        "agent_offline",
+        "rate_limited",
+        "slow_consumer",
+        "hub_shutdown",
+        "connection_lost",
     }
 )
 
