@@ -7,6 +7,7 @@ Every error carries a stable ``code`` that travels unchanged over the wire
     ├── NotFoundError              code "not_found"          unknown agent / session / task / adapter
     ├── AccessDeniedError          code "access_denied"      rule or authorization denial
     ├── AuthError                  code "auth_failed"        credential rejected, unknown scheme
+    │   └── UnauthenticatedError   code "unauthenticated"    a connection's credential is missing, bad or expired
     ├── NameTakenError             code "name_taken"         name held by a live connection / other owner
     ├── InvalidValueError          code "invalid_value"      a Rule / Passport / Resume / duration field
     │                              (also ValueError)         or call argument is not acceptable
@@ -48,6 +49,7 @@ __all__ = [
     "StoreLockedError",
     "StoreUnavailableError",
     "TurnFailedError",
+    "UnauthenticatedError",
     "WorkflowGraphError",
     "error_from_code",
 ]
@@ -80,6 +82,12 @@ class AuthError(NetworkError):
     """A credential was rejected or its scheme is unknown."""
 
     default_code = "auth_failed"
+
+
+class UnauthenticatedError(AuthError):
+    """A connection's credential is missing, malformed, expired or not accepted; it was refused."""
+
+    default_code = "unauthenticated"
 
 
 class NameTakenError(NetworkError):
@@ -181,6 +189,7 @@ CODES: dict[str, str] = {
     "not_found": "unknown agent, session, task or adapter",
     "access_denied": "a rule or participant check refused the operation",
     "auth_failed": "the credential was rejected",
+    "unauthenticated": "the connection's credential is missing, malformed, expired or not accepted",
     "name_taken": "the name is held by a live connection or another owner",
     "invalid_value": "an identity-record field, duration or argument is not acceptable",
     "protocol_error": "the request breaks the session protocol (turn, state, handshake)",
@@ -216,6 +225,7 @@ _BY_CODE: dict[str, type[NetworkError]] = {
     "not_found": NotFoundError,
     "access_denied": AccessDeniedError,
     "auth_failed": AuthError,
+    "unauthenticated": UnauthenticatedError,
     "name_taken": NameTakenError,
     "invalid_value": InvalidValueError,
     "protocol_error": ProtocolError,
