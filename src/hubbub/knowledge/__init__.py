@@ -31,6 +31,7 @@ from hubbub.knowledge.base import (
 from hubbub.knowledge.disk import DiskKnowledgeStore
 from hubbub.knowledge.memory import MemoryKnowledgeStore
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
+from hubbub.knowledge.urls import open_store
 
 __all__ = [
     "ChangeCallback",
@@ -50,5 +51,6 @@ __all__ = [
     "acquire_lock",
     "lock_holder",
     "normalize_path",
+    "open_store",
     "release_lock",
 ]
