@@ -1,0 +1,66 @@
+"""The ``hubbub`` command: ``main(argv) -> int``, one subcommand per module.
+
+``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`).
+Exit status: 0 done, 1 the command failed (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from hubbub.cli import serve
+from hubbub.cli._errors import CommandError, UsageError
+from hubbub.network.errors import NetworkError
+
+__all__ = ["build_parser", "main"]
+
+
+def _version() -> str:
+    try:
+        return version("hubbub")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hubbub`` and all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="hubbub", description="Run and inspect hubbub hubs (networks of LLM agents)."
+    )
+    parser.add_argument("--version", action="version", version=f"hubbub {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``hubbub`` command line and return its exit status.
+
+    Args:
+        argv: the arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 1 when the command failed, 2 on bad usage (argparse's
+        convention); ``--help`` and ``--version`` return 0.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits for --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status: int = args.run(args)
+    except UsageError as exc:
+        print(f"hubbub {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (CommandError, NetworkError) as exc:
+        print(f"hubbub {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
