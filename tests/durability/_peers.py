@@ -20,6 +20,7 @@ from hubbub.network import (
     Passport,
     Resume,
 )
+from hubbub.network.transport.client import ClientConnection
 
 __all__ = ["RawPeer", "state_dict", "state_json"]
 
@@ -31,8 +32,7 @@ class RawPeer:
         self.hub = hub
         self.name = name
         self.reject = reject
-        self.link = LocalLink(hub).client()
-        self.connection = self.link.connection
+        self.connection = ClientConnection(LocalLink(hub).client())
         self.agent_id = ""
         self.received: list[Envelope] = []
         self._changed = asyncio.Condition()
@@ -40,17 +40,15 @@ class RawPeer:
 
     async def start(self) -> RawPeer:
         """Register through the connection and start the receive loop."""
-        passport = await self.connection.register(Passport(name=self.name), Resume())
+        await self.connection.open()
+        passport = (await self.connection.register(Passport(name=self.name), Resume())).passport
         assert passport.agent_id
         self.agent_id = passport.agent_id
         self._task = asyncio.create_task(self._loop(), name=f"peer-{self.name}")
         return self
 
     async def _loop(self) -> None:
-        async for frame in self.link.frames():
-            env = getattr(frame, "envelope", None)
-            if env is None:
-                continue
+        async for _, env in self.connection.deliveries():
             if env.event_type == EV_SESSION_INVITE:
                 et = EV_SESSION_INVITE_REJECT if self.reject else EV_SESSION_INVITE_ACK
                 await self.connection.post(
@@ -83,7 +81,7 @@ class RawPeer:
 
     async def stop(self) -> None:
         """Close the link and end the receive loop."""
-        await self.link.close()
+        await self.connection.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

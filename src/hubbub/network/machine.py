@@ -11,6 +11,10 @@ counter and adapter state. The live hub and recovery drive the same machine:
   and the adapter's decision (open once every invitee acked, close on a reject,
   the adapter's auto-close). Replay calls exactly this, so live and replay
   cannot drift.
+* ``admitted(sender_id, key)`` — the id, sequence and time of the envelope this
+  sender already posted under this idempotency key (the last ``KEYS_KEPT`` keys of
+  the session are kept; they are folded from the WAL like everything else, so a
+  retry after a hub restart is recognised too).
 * ``save()`` / ``restore(saved)`` — the hub applies an envelope before its WAL
   append is durable (so the next admission sees it); if the append fails, it
   restores the machine to what was durable.
@@ -40,7 +44,10 @@ from hubbub.network.lifecycle import (
 )
 from hubbub.network.session import SessionMetadata, SessionState
 
-__all__ = ["Decision", "SessionMachine", "replay_lines"]
+__all__ = ["KEYS_KEPT", "Decision", "SessionMachine", "replay_lines"]
+
+#: How many idempotency keys a session remembers (the most recent ones).
+KEYS_KEPT = 4096
 
 _ACTIVE = SessionState.ACTIVE
 _PENDING = SessionState.PENDING
@@ -73,7 +80,7 @@ class SessionMachine:
         closing: the reason of a decided end; set, the session accepts nothing more.
     """
 
-    __slots__ = ("adapter", "closing", "decision", "meta", "pids", "seq", "state")
+    __slots__ = ("adapter", "closing", "decision", "keys", "meta", "pids", "seq", "state")
 
     def __init__(
         self, meta: SessionMetadata, adapter: SessionAdapter | None, state: Any = None
@@ -87,6 +94,8 @@ class SessionMachine:
         self.pids: tuple[str, ...] = tuple(meta.participant_ids())
         self.decision: Decision | None = None
         self.closing: str | None = None
+        # (sender_id, idempotency key) → (envelope_id, sequence, created_at), oldest first
+        self.keys: dict[tuple[str, str], tuple[str, int, str]] = {}
 
     def __repr__(self) -> str:
         return f"<SessionMachine {self.meta.session_id} {self.meta.state.value} seq={self.seq}>"
@@ -175,6 +184,8 @@ class SessionMachine:
         elif meta.state is not _ACTIVE:
             raise ReplayError(f"session {meta.session_id}: {et!r} in state {meta.state.value}")
         self.seq = envelope.sequence
+        if envelope.idempotency_key is not None:
+            self._remember(envelope)
         adapter = self.adapter
         if adapter is not None:
             self.state = adapter.fold(envelope, self.state)
@@ -225,6 +236,21 @@ class SessionMachine:
 
     # ------------------------------------------------------------------ rollback
 
+    def admitted(self, sender_id: str, key: str) -> tuple[str, int, str] | None:
+        """``(envelope_id, sequence, created_at)`` of the envelope ``sender_id`` posted
+        under ``key``, if it is among the session's recent keys."""
+        return self.keys.get((sender_id, key))
+
+    def _remember(self, envelope: Envelope) -> None:
+        keys = self.keys
+        keys[(envelope.sender_id, envelope.idempotency_key or "")] = (
+            envelope.envelope_id,
+            envelope.sequence,
+            envelope.created_at,
+        )
+        if len(keys) > KEYS_KEPT:
+            del keys[next(iter(keys))]
+
     def save(self) -> _Saved:
         """What ``restore`` needs to undo every ``apply`` after this call."""
         m = self.meta
@@ -244,6 +270,9 @@ class SessionMachine:
         """Undo every ``apply`` since ``saved = save()`` (lifecycle lists are never mutated
         in place, so the saved references are the old values)."""
         m = self.meta
+        if self.keys and saved[0] < self.seq:  # forget the keys of what is undone
+            for k in [k for k, v in self.keys.items() if v[1] > saved[0]]:
+                del self.keys[k]
         (
             self.seq,
             self.state,

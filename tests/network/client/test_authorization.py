@@ -30,12 +30,12 @@ async def test_an_outsider_cannot_touch_a_session(net, tap) -> None:
     with pytest.raises(AccessDeniedError):
         await mallory.close_session(session.session_id)
     with pytest.raises(AccessDeniedError):
-        outsider_hc.adapter_state(session.session_id)
+        await outsider_hc.adapter_state(session.session_id)
     with pytest.raises(AccessDeniedError):
         await mallory.send_envelope(
             Envelope(session.session_id, "", None, EV_TEXT, {"text": "injected"})
         )
-    assert not outsider_hc.can_send(session.session_id, mallory.agent_id)
+    assert not await outsider_hc.can_send(session.session_id, mallory.agent_id)
     assert (await net.hub.get_session(session.session_id)).state is SessionState.ACTIVE
     texts = [e for e in await net.hub.read_wal(session.session_id) if e.event_type == EV_TEXT]
     assert [e.event_data["text"] for e in texts] == ["secret"]

@@ -52,6 +52,9 @@ _CALLS = {
     "close_session": lambda c, sid: c.close_session(sid),
     "read_wal": lambda c, sid: c.read_wal(sid),
     "session": lambda c, sid: c.session(sid),
+    "adapter_state": lambda c, sid: c.adapter_state(sid),
+    "adapter_for": lambda c, sid: c.adapter_for(sid),
+    "can_send": lambda c, sid: c.can_send(sid),
     "wait_for_session_event": lambda c, sid: c.wait_for_session_event(
         session_id=sid, predicate=lambda e: True, timeout=0.01
     ),
@@ -68,9 +71,7 @@ async def test_session_id_of_the_wrong_type_is_refused_by_name(
         await _CALLS[method](alice, session_id)
 
 
-@pytest.mark.parametrize(
-    "method", ["adapter_state", "ensure_session_inbox", "discard_session_inbox"]
-)
+@pytest.mark.parametrize("method", ["ensure_session_inbox", "discard_session_inbox"])
 async def test_sync_session_calls_refuse_a_session_id_of_the_wrong_type(
     net: Any, method: str
 ) -> None:

@@ -28,9 +28,20 @@ async def test_close_is_idempotent_and_context_managed(hub) -> None:
         await client.open(type="conversation", target="a")
 
 
-async def test_hub_defaults_to_the_links_hub(hub) -> None:
-    hc = HubClient(LocalLink(hub))
-    assert hc.hub is hub
+async def test_no_client_object_exposes_the_operator_hub(hub) -> None:
+    hc = HubClient(LocalLink(hub), hub=hub)
+    alice = await hc.register(
+        Agent("alice", config=TestConfig("x")), Passport(name="alice"), Resume()
+    )
+    for obj in (hc, alice, hc.connection):
+        for name in dir(obj):
+            if name.startswith("__"):
+                continue
+            try:
+                value = getattr(obj, name)
+            except Exception:
+                continue
+            assert value is not hub, f"{type(obj).__name__}.{name} is the operator Hub"
     await hc.close()
 
 
@@ -76,9 +87,11 @@ async def test_pass_throughs_act_as_the_registered_agent(net) -> None:
     assert meta.state is SessionState.ACTIVE and meta.creator_id == alice.agent_id
     assert (await hc.get_session(meta.session_id)).session_id == meta.session_id
     assert [m.session_id for m in await hc.list_sessions()] == [meta.session_id]
-    assert hc.can_send(meta.session_id, alice.agent_id)
-    assert hc.adapter_for(meta.session_id).manifest.type == "conversation"
-    assert hc.default_view_policy(meta.session_id, alice.agent_id).name == "windowed_summary"
+    assert await hc.can_send(meta.session_id, alice.agent_id)
+    assert (await hc.adapter_for(meta.session_id)).manifest.type == "conversation"
+    assert (
+        await hc.default_view_policy(meta.session_id, alice.agent_id)
+    ).name == "windowed_summary"
     closed = await hc.close_session(meta.session_id)
     assert closed.close_reason == "explicit_close"
     await alice.wait_for_session_event(
@@ -134,10 +147,7 @@ async def test_sessions_and_peers_tools(net) -> None:
 async def test_a_hub_closing_the_link_disconnects_the_client(hub) -> None:
     hc = HubClient(LocalLink(hub), hub=hub)
     client = await hc.register(Agent("a", config=TestConfig("x")), Passport(name="a"), Resume())
-    receiver = hc._receiver
-    assert receiver is not None
-    await hub.close()
-    await receiver  # the receive loop ends when the hub closes the link
+    await hub.close()  # the hub says goodbye on every connection
     assert not hc.connected and not client.connected
     with pytest.raises(RuntimeError, match="closed"):
         await client.open(type="conversation", target="a")

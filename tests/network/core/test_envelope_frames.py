@@ -36,7 +36,7 @@ from hubbub.network.errors import (
     WorkflowGraphError,
     error_from_code,
 )
-from hubbub.network.transport.frames import (
+from hubbub.network.protocol.frames import (
     AcceptFrame,
     ErrorFrame,
     EventFrame,

@@ -34,13 +34,13 @@ CORE_MODULES: tuple[str, ...] = (
     "views.py",
     "expectations.py",
     "jsonvalue.py",
-    "transport/frames.py",
+    "protocol/frames.py",
     # Later: "transitions.py" (workflow vocabulary).
 )
 
 #: Globs (relative to ``src/hubbub/network``) whose every match is core. New
 #: adapters (discussion, workflow) are picked up here without editing this file.
-CORE_GLOBS: tuple[str, ...] = ("adapters/*.py",)
+CORE_GLOBS: tuple[str, ...] = ("adapters/*.py", "protocol/*.py")
 
 #: Optional core modules: checked when they exist, so adding them is enough.
 OPTIONAL_CORE_MODULES: tuple[str, ...] = ("transitions.py",)
@@ -202,7 +202,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from hubbub.network.envelope import Envelope
-from hubbub.network.transport.frames import encode_frame
+from hubbub.network.protocol.frames import encode_frame
 from hubbub.network.hubris import thing
 from hubbub.networking import other
 import timeit
@@ -267,7 +267,7 @@ def test_checker_accepts_lookalike_names(tmp_path: Path, monkeypatch: pytest.Mon
         ("hubbub.network.hubris", False),
         ("hubbub.network.client", True),
         ("hubbub.network.transport.local", True),
-        ("hubbub.network.transport.frames", False),
+        ("hubbub.network.protocol.frames", False),
         ("hubbub.network.envelope", False),
         ("orjson", False),
     ],

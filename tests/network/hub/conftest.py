@@ -21,6 +21,7 @@ from hubbub.network import (
     Resume,
     Rule,
 )
+from hubbub.network.transport.client import ClientConnection
 
 
 class RawPeer:
@@ -42,26 +43,25 @@ class RawPeer:
         self.ack = ack
         self.reject = reject
         self.rule = rule
-        self.link = LocalLink(hub).client()
-        self.connection = self.link.connection
+        self.connection = ClientConnection(LocalLink(hub).client())
         self.received: list[Envelope] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.agent_id = ""
 
     async def start(self) -> RawPeer:
-        passport = await self.connection.register(
+        await self.connection.open()
+        registered = await self.connection.register(
             Passport(name=self.name), Resume(), rule=self.rule
         )
+        passport = registered.passport
         assert passport.agent_id
         self.agent_id = passport.agent_id
         self._task = asyncio.create_task(self._loop())
         return self
 
     async def _loop(self) -> None:
-        async for frame in self.link.frames():
-            env = frame.envelope  # type: ignore[attr-defined]
-            assert env is not None
+        async for _, env in self.connection.deliveries():
             if env.event_type == EV_SESSION_INVITE and (self.ack or self.reject):
                 et = EV_SESSION_INVITE_REJECT if self.reject else EV_SESSION_INVITE_ACK
                 await self.connection.post(
@@ -106,7 +106,7 @@ class RawPeer:
         )  # type: ignore[arg-type]
 
     async def stop(self) -> None:
-        await self.link.close()
+        await self.connection.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -43,12 +43,12 @@ async def test_outsider_cannot_read_post_or_close(hub: Hub, peers) -> None:  # t
     with pytest.raises(AccessDeniedError, match="not a participant"):
         await eve.connection.get_session(sid, caller_id=eve.agent_id)
     with pytest.raises(AccessDeniedError, match="not a participant"):
-        await eve.connection.close_session(sid, caller_id=eve.agent_id)
+        await eve.connection.call("close_session", session_id=sid, caller_id=eve.agent_id)
     with pytest.raises(AccessDeniedError, match="not a participant"):
         await eve.send(sid, "let me in")
     with pytest.raises(AccessDeniedError):
-        eve.connection.adapter_state(sid, caller_id=eve.agent_id)
-    assert not eve.connection.can_send(sid, eve.agent_id)
+        await eve.connection.call("adapter_state", session_id=sid, caller_id=eve.agent_id)
+    assert not await eve.connection.call("can_send", session_id=sid, sender_id=eve.agent_id)
     assert (await hub.get_session(sid)).state is SessionState.ACTIVE
 
 
@@ -62,10 +62,15 @@ async def test_client_cannot_act_as_another_agent(hub: Hub, peers) -> None:  # t
     with pytest.raises(AccessDeniedError):
         await bob.connection.read_wal(meta.session_id, caller_id=alice.agent_id)
     with pytest.raises(AccessDeniedError):
-        await bob.connection.close_session(meta.session_id, caller_id=alice.agent_id)
+        await bob.connection.call(
+            "close_session", session_id=meta.session_id, caller_id=alice.agent_id
+        )
     with pytest.raises(AccessDeniedError):
-        await bob.connection.create_session(
-            creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
+        await bob.connection.call(
+            "create_session",
+            creator_id=alice.agent_id,
+            manifest_type="conversation",
+            participants=[bob.agent_id],
         )
     assert await hub.read_wal(meta.session_id) == before
 

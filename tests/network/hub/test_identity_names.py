@@ -35,8 +35,8 @@ from hubbub.network import (
     StoreUnavailableError,
 )
 from hubbub.network.hub import layout
-from hubbub.network.hub.connection import Connection
 from hubbub.network.ids import ID_LENGTH, looks_like_id, make_id
+from hubbub.network.transport.client import ClientConnection
 from hubbub.testing import TestConfig
 
 HUB_KW: dict[str, Any] = {
@@ -102,13 +102,16 @@ async def restart(hub: Hub, db: Path) -> tuple[Hub, SqliteKnowledgeStore]:
     return await Hub.open(new_store, **HUB_KW), new_store
 
 
-def connection_for(hub: Hub, principal: str) -> Connection:
-    """A connection acting for ``principal``, as a wire transport that authenticated its peer makes."""
-    link = LocalLink(hub).client()
-    endpoint = hub._endpoints[link.endpoint_id]
-    connection = Connection(hub, endpoint, principal=principal)
-    hub._connections[link.endpoint_id] = connection
+async def connection_for(hub: Hub, principal: str) -> ClientConnection:
+    """An open connection acting for ``principal``, as one a wire transport authenticated."""
+    connection = ClientConnection(LocalLink(hub, principal=principal).client())
+    await connection.open()
     return connection
+
+
+async def register_as(hub: Hub, principal: str, passport: Passport) -> Passport:
+    """Register ``passport`` through a new connection of ``principal``; the stamped passport."""
+    return (await (await connection_for(hub, principal)).register(passport)).passport
 
 
 # ---------------------------------------------------------------------------- ids
@@ -429,7 +432,7 @@ async def test_name_held_by_live_connection_is_refused(store: SqliteKnowledgeSto
 
 async def test_other_principal_gets_name_taken(db: Path, store: SqliteKnowledgeStore) -> None:
     hub = await Hub.open(store, **HUB_KW)
-    alice = await connection_for(hub, "tenant-a").register(Passport(name="alice"))
+    alice = await register_as(hub, "tenant-a", Passport(name="alice"))
     await hub.close()
     await store.close()
     store = SqliteKnowledgeStore(db)
@@ -438,10 +441,10 @@ async def test_other_principal_gets_name_taken(db: Path, store: SqliteKnowledgeS
         # Nobody holds "alice" after the restart, but she belongs to tenant-a.
         for principal in ("tenant-b", "operator"):
             with pytest.raises(NameTakenError, match="name 'alice' belongs to another owner"):
-                await connection_for(hub, principal).register(Passport(name="alice"))
+                await register_as(hub, principal, Passport(name="alice"))
         with pytest.raises(NameTakenError, match="belongs to another owner"):
             await hub.register(Passport(name="alice"))  # the in-process operator is not tenant-a
-        again = await connection_for(hub, "tenant-a").register(Passport(name="alice"))
+        again = await register_as(hub, "tenant-a", Passport(name="alice"))
         assert again.agent_id == alice.agent_id
     finally:
         await hub.close()

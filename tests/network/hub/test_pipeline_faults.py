@@ -174,8 +174,8 @@ async def test_protocol_events_count_against_the_inbox() -> None:
     class Sink:
         endpoint_id = "bob-endpoint"
 
-        def send_frame_nowait(self, frame: Any) -> None:
-            frames.append(frame)
+        def deliver(self, recipient_id: str, envelope: Envelope) -> None:
+            frames.append(envelope)
 
         async def close(self) -> None:
             return None
@@ -187,7 +187,7 @@ async def test_protocol_events_count_against_the_inbox() -> None:
     )
     while not frames:
         await asyncio.sleep(0)
-    sid = frames[0].envelope.session_id
+    sid = frames[0].session_id
     await hub.post_envelope(Envelope(sid, b, None, "ag2.session.invite.ack", {"session_id": sid}))
     await opening
     with pytest.raises(InboxFull):

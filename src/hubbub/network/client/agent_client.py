@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.network.client.handlers import (
     default_handler,
-    resolve_view_policy,
     turn_failure_data,
 )
 from hubbub.network.client.session import Predicate, Session, _SessionRecord, _Waiter
@@ -41,9 +40,10 @@ from hubbub.tools import is_cancellation
 
 if TYPE_CHECKING:
     from hubbub.agent import Agent
+    from hubbub.network.adapters.base import SessionAdapter
     from hubbub.network.client.hub_client import HubClient
     from hubbub.network.client.plugin import NetworkPlugin
-    from hubbub.network.hub import Connection, Hub
+    from hubbub.network.transport.client import ClientConnection
 
 __all__ = ["DEFAULT_TURN_TIMEOUT", "AgentClient", "EnvelopeHandler"]
 
@@ -86,7 +86,6 @@ class AgentClient:
         passport: Passport,
         resume: Resume,
         rule: Rule,
-        hub: Hub | None,
         hub_client: HubClient,
         attach_default_handler: bool = True,
     ) -> None:
@@ -94,7 +93,6 @@ class AgentClient:
         self._passport = passport
         self._resume = resume
         self._rule = rule
-        self._hub = hub
         self._hub_client = hub_client
         self._handler: EnvelopeHandler | None = None if attach_default_handler else _ignore
         self._records: dict[str, _SessionRecord] = {}
@@ -140,18 +138,13 @@ class AgentClient:
         return agent_id
 
     @property
-    def hub(self) -> Hub | None:
-        """The in-process hub, when the HubClient was given one."""
-        return self._hub
-
-    @property
     def hub_client(self) -> HubClient:
         """The HubClient this agent is registered through."""
         return self._hub_client
 
     @property
-    def connection(self) -> Connection:
-        """The hub connection, bound to this client's identity.
+    def connection(self) -> ClientConnection:
+        """The protocol connection this agent's calls go through.
 
         Raises:
             RuntimeError: the client is disconnected.
@@ -230,31 +223,43 @@ class AgentClient:
         knobs: dict[str, Any] | None = None,
         intent: str | None = None,
         labels: dict[str, str] | None = None,
+        wait_online: float | None = None,
     ) -> Session:
         """Create a session with ``target`` (names or ids) and return it once ACTIVE.
+
+        Every target must be online (connected to the hub): one that is not fails
+        the open at once with ``agent_offline`` — unless ``wait_online`` gives the
+        seconds to wait for it to connect.
 
         Raises:
             RuntimeError: the client is disconnected.
             InvalidValueError: an argument has the wrong type (the message names it).
             NotFoundError: a target or the session type is unknown.
-            ProtocolError: an invitee did not ack in time or rejected.
+            ProtocolError: a target is offline (``agent_offline``), an invitee did
+                not ack in time or rejected.
         """
         targets = _open_targets(type, target, ttl, knobs, intent, labels)
-        conn = self.connection
+        _check_wait_online(wait_online)
         ids = [await self._resolve_agent(t) for t in targets]
-        meta = await conn.create_session(
-            creator_id=self.agent_id,
+        meta = await self._create_session(
             manifest_type=type,
             participants=ids,
             ttl=ttl,
             knobs=knobs,
             intent=intent,
             labels=labels,
+            wait_online=wait_online,
         )
         record = self._adopt(meta)
         if not record.terminal and record.adapter is None:
             self._build_turn_state(record)
         return self._handle(record)
+
+    async def _create_session(self, **params: Any) -> SessionMetadata:
+        meta: SessionMetadata = await self.connection.call(
+            "create_session", creator_id=self.agent_id, **params
+        )
+        return meta
 
     async def get_session(self, session_id: str) -> SessionMetadata:
         """Fresh metadata of a session this agent participates in."""
@@ -266,8 +271,8 @@ class AgentClient:
     async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
         """Close a session this agent participates in (``reason`` "" → "explicit_close")."""
         _check_session_id("close_session", session_id)
-        meta = await self.connection.close_session(
-            session_id, caller_id=self.agent_id, reason=reason
+        meta: SessionMetadata = await self.connection.call(
+            "close_session", session_id=session_id, caller_id=self.agent_id, reason=reason
         )
         self._adopt(meta)
         return meta
@@ -276,9 +281,10 @@ class AgentClient:
         self, *, include_terminal: bool = False, limit: int = 50
     ) -> list[SessionMetadata]:
         """Sessions this agent participates in (live ones unless ``include_terminal``)."""
-        return await self.connection.list_sessions(
-            caller_id=self.agent_id, include_terminal=include_terminal, limit=limit
+        metas: list[SessionMetadata] = await self.connection.call(
+            "list_sessions", caller_id=self.agent_id, include_terminal=include_terminal, limit=limit
         )
+        return metas
 
     async def read_wal(
         self, session_id: str, *, since: int = 0, until: int | None = None
@@ -289,10 +295,35 @@ class AgentClient:
             session_id, caller_id=self.agent_id, since=since, until=until
         )
 
-    def adapter_state(self, session_id: str) -> Any:
-        """The session's current adapter state."""
+    async def adapter_state(self, session_id: str) -> Any:
+        """The session's current adapter state (as the hub holds it now)."""
         _check_session_id("adapter_state", session_id)
-        return self.connection.adapter_state(session_id, caller_id=self.agent_id)
+        adapter = await self.adapter_for(session_id)
+        data = await self.connection.call(
+            "adapter_state", session_id=session_id, caller_id=self.agent_id
+        )
+        record = self._records.get(session_id)
+        assert record is not None and record.metadata is not None  # adapter_for adopted it
+        load = getattr(adapter, "load_state", None)
+        return data if load is None or data is None else load(record.metadata, data)
+
+    async def adapter_for(self, session_id: str) -> SessionAdapter:
+        """The adapter this client runs the session's turns with."""
+        _check_session_id("adapter_for", session_id)
+        record = self._records.get(session_id)
+        if record is None or record.metadata is None:
+            record = self._adopt(await self.get_session(session_id))
+        assert record.metadata is not None
+        manifest = record.metadata.manifest
+        return self._hub_client.adapter(manifest.type, manifest.version)
+
+    async def can_send(self, session_id: str, *, event_type: str | None = None) -> bool:
+        """Would the hub admit an envelope from this agent in the session right now?"""
+        _check_session_id("can_send", session_id)
+        ok: bool = await self.connection.call(
+            "can_send", session_id=session_id, sender_id=self.agent_id, event_type=event_type
+        )
+        return ok
 
     async def session(self, session_id: str) -> Session:
         """The handle of a session this agent participates in (the one its turns get).
@@ -421,17 +452,19 @@ class AgentClient:
         return stamped
 
     async def fail_turn(self, envelope: Envelope, exc: BaseException) -> None:
-        """Tell the session's other participants, then the hub's audit, that handling
+        """Tell the hub's audit, then the session's other participants, that handling
         ``envelope`` failed with ``exc``.
 
-        Posts an ``EV_TURN_FAILED`` envelope to everyone else in the session, with
-        ``causation_id`` = ``envelope.envelope_id`` and ``event_data`` =
-        ``{"code", "message", "envelope_id"}`` (see
-        :func:`~hubbub.network.client.handlers.turn_failure_data`), then audits it
-        (:meth:`report_turn_failure`). Nothing is posted into a session this client
-        knows has ended. Never raises, except a real cancellation: a post the hub
-        refuses (the session closed meanwhile, a full inbox) is logged.
+        Audits it (:meth:`report_turn_failure`), then posts an ``EV_TURN_FAILED``
+        envelope to everyone else in the session, with ``causation_id`` =
+        ``envelope.envelope_id`` and ``event_data`` = ``{"code", "message",
+        "envelope_id"}`` (see :func:`~hubbub.network.client.handlers.turn_failure_data`)
+        — so a peer that hears of the failure finds it audited. Nothing is posted
+        into a session this client knows has ended. Never raises, except a real
+        cancellation: a post the hub refuses (the session closed meanwhile, a full
+        inbox) is logged.
         """
+        await self.report_turn_failure(envelope, exc)
         record = self._records.get(envelope.session_id)
         if envelope.event_type != EV_TURN_FAILED and (record is None or not record.terminal):
             notice = Envelope(
@@ -453,12 +486,11 @@ class AgentClient:
                     envelope.session_id,
                     post_exc,
                 )
-        await self.report_turn_failure(envelope, exc)
 
     async def report_turn_failure(self, envelope: Envelope, exc: BaseException) -> None:
         """Tell the hub that handling ``envelope`` failed (audited as ``turn_failed``)."""
         try:
-            await self.connection.report_turn_failure(
+            await self._hub_client.report_turn_failure(
                 session_id=envelope.session_id,
                 agent_id=self.agent_id,
                 envelope_id=envelope.envelope_id,
@@ -471,7 +503,7 @@ class AgentClient:
 
     async def set_resume(self, resume: Resume) -> None:
         """Replace this agent's resume on the hub."""
-        await self.connection.set_resume(self.agent_id, resume)
+        await self.connection.call("set_resume", agent_id=self.agent_id, resume=resume)
         self._resume = resume
 
     async def add_example(self, example: ResumeExample) -> None:
@@ -482,11 +514,11 @@ class AgentClient:
 
     async def set_skill(self, skill_md: str | None) -> None:
         """Replace (None: delete) this agent's SKILL.md on the hub."""
-        await self.connection.set_skill(self.agent_id, skill_md)
+        await self.connection.call("set_skill", agent_id=self.agent_id, skill_md=skill_md)
 
     async def set_rule(self, rule: Rule) -> None:
         """Replace this agent's rule on the hub."""
-        await self.connection.set_rule(self.agent_id, rule)
+        await self.connection.call("set_rule", agent_id=self.agent_id, rule=rule)
         self._rule = rule
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -620,7 +652,8 @@ class AgentClient:
             )
         finally:
             try:
-                self._hub_client.connection.receipt(self.agent_id, envelope)
+                if self._hub_client.connected:
+                    self._hub_client.connection.receipt(self.agent_id, envelope)
             except Exception:
                 log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
 
@@ -677,8 +710,8 @@ class AgentClient:
         """Adapter, view and incremental projection of a live session (sync, once)."""
         metadata = record.metadata
         assert metadata is not None
-        adapter = self.connection.adapter_for(record.session_id)
-        view = resolve_view_policy(self, metadata)
+        adapter = self._hub_client.adapter(metadata.manifest.type, metadata.manifest.version)
+        view = adapter.default_view_policy(metadata, self.agent_id)
         make = getattr(view, "projection", None)
         record.projection = (
             make(self.agent_id, metadata, adapter.render_envelope) if make is not None else None
@@ -699,10 +732,24 @@ class AgentClient:
         return record
 
     async def _resolve_agent(self, name_or_id: str) -> str:
-        passport = await self.connection.get_agent(name_or_id)
+        passport = await self._hub_client.get_agent(name_or_id)
         if not passport.agent_id:
             raise RuntimeError(f"hub returned an unstamped passport for {name_or_id!r}")
         return passport.agent_id
+
+
+def _check_wait_online(wait_online: object) -> None:
+    if wait_online is None:
+        return
+    if (
+        isinstance(wait_online, bool)
+        or not isinstance(wait_online, int | float)
+        or not wait_online >= 0
+        or wait_online == float("inf")
+    ):
+        raise InvalidValueError(
+            f"open(wait_online=...) must be a non-negative number of seconds or None, got {wait_online!r}"
+        )
 
 
 def _check_session_id(method: str, session_id: object) -> None:

@@ -94,8 +94,9 @@ async def read_wal_until(client: AgentClient, envelope: Envelope) -> list[Envelo
 
 
 def resolve_view_policy(client: AgentClient, metadata: SessionMetadata) -> ViewPolicy:
-    """The view policy for ``client``'s turns in the session (the hub's default for it)."""
-    return client.connection.default_view_policy(metadata.session_id, client.agent_id)
+    """The view policy for ``client``'s turns in the session (its adapter's default)."""
+    adapter = client.hub_client.adapter(metadata.manifest.type, metadata.manifest.version)
+    return adapter.default_view_policy(metadata, client.agent_id)
 
 
 def turn_failure_data(envelope: Envelope, exc: BaseException) -> dict[str, Any]:
@@ -120,13 +121,17 @@ def turn_failure_data(envelope: Envelope, exc: BaseException) -> dict[str, Any]:
     return {"code": code, "message": message, "envelope_id": envelope.envelope_id}
 
 
-def stamp_dependencies(client: AgentClient, session: Session) -> dict[Any, Any]:
-    """The DI values of one network turn: session handle, client, hub, adapter state."""
+async def stamp_dependencies(client: AgentClient, session: Session) -> dict[Any, Any]:
+    """The DI values of one network turn: session handle, client, adapter state.
+
+    ``HUB_DEP`` (``HubInject``) is the agent's own client too: a tool reaches the
+    hub only as its agent, never as the operator.
+    """
     return {
         SESSION_DEP: session,
         AGENT_CLIENT_DEP: client,
-        HUB_DEP: client.hub,
-        SESSION_STATE_DEP: client.adapter_state(session.session_id),
+        HUB_DEP: client,
+        SESSION_STATE_DEP: await client.adapter_state(session.session_id),
     }
 
 
@@ -186,7 +191,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         return
     me = client.agent_id
     # The turn probe: never pay for a model call the hub would refuse to post.
-    if not client.connection.can_send(session_id, me):
+    if not await client.can_send(session_id):
         return
     projection = record.projection
     history: list[BaseEvent]
@@ -208,7 +213,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     try:
         async with deadline:
             reply = await client.agent.ask(
-                turn_input, stream=stream, dependencies=stamp_dependencies(client, session)
+                turn_input, stream=stream, dependencies=await stamp_dependencies(client, session)
             )
     except TimeoutError as exc:
         if not deadline.expired():
@@ -221,7 +226,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         return  # the turn closed the session (e.g. an end-conversation tool)
     events = (await stream.history.get_events())[len(history) :]
     out = adapter.build_round_envelope(
-        metadata, me, reply, events, client.adapter_state(session_id), client.hub
+        metadata, me, reply, events, await client.adapter_state(session_id), client
     )
     if out is None:
         return  # empty reply: send nothing, which halts an auto-driven chain

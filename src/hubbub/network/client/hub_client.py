@@ -1,14 +1,19 @@
 """HubClient: one connection to a hub, shared by the agents registered through it.
 
-The client opens its link lazily on the first registration and runs one receive loop
-that hands each ``NotifyFrame`` to the AgentClient it is addressed to. The loop never
-runs a handler itself — each AgentClient queues the envelope on the session's worker —
-so a long turn, or a turn waiting on another session, never stalls delivery.
+The client opens its connection lazily on the first registration. Everything it does
+is a frame of the hub protocol (:class:`~hubbub.network.transport.client.ClientConnection`),
+in-process (``LocalLink``) and across processes (``WsLink``) alike. Each delivery is
+handed to the AgentClient it is addressed to, which queues it on the session's worker
+— so a long turn, or a turn waiting on another session, never stalls delivery.
 
 Operator-style pass-throughs (``get_session``, ``read_wal``, ``close_session``, ...)
 act as one of the registered agents: the only one, or the one named by ``as_agent=``
-(alias ``caller_id=``). They go through the hub connection, so the hub's participant
-checks apply exactly as they do on the wire.
+(alias ``caller_id=``). The hub checks each one as it checks a remote client's: no
+client object holds the operator ``Hub``.
+
+Adapters are pure values the client needs for its turns (turn input, view, reply
+envelope). It takes them from ``adapters=``, then from the link (``LocalLink`` offers
+the hub's), then from the built-in ones.
 
 Registering a name this client's principal already owns, while no live connection
 holds it (after a hub restart, or after the previous holder closed), takes the agent
@@ -24,21 +29,21 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hubbub.network.adapters import default_adapters
 from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
-from hubbub.network.envelope import Envelope, visible_to
-from hubbub.network.errors import AccessDeniedError, InvalidValueError
+from hubbub.network.envelope import Envelope
+from hubbub.network.errors import AccessDeniedError, InvalidValueError, NetworkError, NotFoundError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
-from hubbub.network.transport.frames import NotifyFrame
+from hubbub.network.transport.client import ClientConnection
 
 if TYPE_CHECKING:
     from hubbub.agent import Agent
     from hubbub.network.adapters.base import SessionAdapter
-    from hubbub.network.hub import Connection, Hub
-    from hubbub.network.transport.local import LocalLink, LocalLinkClient
+    from hubbub.network.hub import Hub
     from hubbub.network.views import ViewPolicy
 
 __all__ = ["HubClient"]
@@ -53,16 +58,29 @@ class HubClient:
     """A connection to a hub, shared by the agents registered through it.
 
     Args:
-        link: The transport factory (``LocalLink(hub)``).
-        hub: The in-process hub (defaults to ``link.hub``); handed to turns as ``HubInject``.
+        link: The transport factory: ``LocalLink(hub)`` in-process,
+            ``WsLink("ws://host:port", token=...)`` across processes.
+        hub: Accepted for the seeds' ``HubClient(link, hub=hub)``; the client never
+            uses or exposes it (everything goes through the link).
+        adapters: Session adapters for custom session types (by their
+            ``manifest_type``/``manifest_version``); the link's and the built-in
+            ones are used otherwise.
     """
 
-    def __init__(self, link: LocalLink, *, hub: Hub | None = None) -> None:
+    def __init__(
+        self,
+        link: Any,
+        *,
+        hub: Hub | None = None,
+        adapters: list[SessionAdapter] | None = None,
+    ) -> None:
+        del hub  # the operator surface stays with the code that created the hub
         self._link = link
-        self._hub: Hub | None = hub if hub is not None else getattr(link, "hub", None)
-        self._link_client: LocalLinkClient | None = None
-        self._connection: Connection | None = None
-        self._receiver: asyncio.Task[None] | None = None
+        self._adapters: dict[tuple[str, int], SessionAdapter] = {
+            (a.manifest.type, a.manifest.version): a for a in adapters or ()
+        }
+        self._connection: ClientConnection | None = None
+        self._connecting: asyncio.Future[ClientConnection] | None = None
         self._clients: dict[str, AgentClient] = {}
         self._closed = False
         self._lost = False
@@ -73,26 +91,16 @@ class HubClient:
     # -- properties ----------------------------------------------------------------------
 
     @property
-    def hub(self) -> Hub | None:
-        """The in-process hub, if known."""
-        return self._hub
-
-    @property
-    def link(self) -> LocalLink:
-        """The transport factory."""
-        return self._link
-
-    @property
     def closed(self) -> bool:
         """True after ``close``."""
         return self._closed
 
     @property
-    def connection(self) -> Connection:
-        """The hub connection (bound to this client's identity).
+    def connection(self) -> ClientConnection:
+        """The protocol connection to the hub.
 
         Raises:
-            RuntimeError: the client is closed or not connected yet.
+            RuntimeError: the client is closed, not connected yet, or lost its link.
         """
         if self._closed:
             raise RuntimeError("HubClient is closed")
@@ -104,7 +112,7 @@ class HubClient:
 
     @property
     def connected(self) -> bool:
-        """True while the link to the hub is open."""
+        """True while the connection to the hub is open."""
         return self._connection is not None and not self._closed and not self._lost
 
     @property
@@ -114,49 +122,69 @@ class HubClient:
 
     # -- connection ----------------------------------------------------------------------
 
-    async def connect(self) -> Connection:
-        """Open the link and start the receive loop (idempotent; done by ``register``)."""
+    async def connect(self) -> ClientConnection:
+        """Open the connection (idempotent; done by ``register``).
+
+        Raises:
+            RuntimeError: the client is closed.
+            NetworkError: the hub refused the connection (``unauthenticated``, ...).
+        """
         if self._closed:
             raise RuntimeError("HubClient is closed")
-        if self._connection is None:
-            link_client = self._link.client()
-            await link_client.open()
-            self._link_client = link_client
-            self._connection = link_client.connection
-            self._receiver = asyncio.get_running_loop().create_task(
-                self._receive_loop(link_client), name="hubbub-hubclient-receive"
-            )
-        return self._connection
+        if self._connection is not None:
+            return self._connection
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        try:
+            return await asyncio.shield(self._connecting)
+        except BaseException:
+            if self._connecting.done():
+                self._connecting = None
+            raise
 
-    async def _receive_loop(self, link_client: LocalLinkClient) -> None:
-        async for frame in link_client.frames():
-            try:
-                if isinstance(frame, NotifyFrame):
-                    self._route(frame)
-                else:
-                    log.debug("HubClient ignoring frame %r", frame)
-            except Exception:
-                log.exception("HubClient failed routing a frame")
+    async def _open(self) -> ClientConnection:
+        connection = ClientConnection(
+            self._link.client(), on_delivery=self._route, on_end=self._on_end
+        )
+        await connection.open()
+        self._connection = connection
+        return connection
+
+    def _on_end(self, error: NetworkError) -> None:
         if not self._closed:
             self._lost = True
-            log.info("the hub closed the link of %r", self)
+            log.info("the connection of %r ended: %s", self, error)
 
-    def _route(self, frame: NotifyFrame) -> None:
-        envelope = frame.envelope
-        if envelope is None:
-            return
-        client = self._clients.get(frame.recipient_id)
+    def _route(self, recipient_id: str, envelope: Envelope) -> None:
+        client = self._clients.get(recipient_id)
         if client is not None:
             client._deliver(envelope)
-            return
-        if frame.recipient_id:
+        else:
             log.debug(
-                "envelope %s for unknown agent %s dropped", envelope.envelope_id, frame.recipient_id
+                "envelope %s for unknown agent %s dropped", envelope.envelope_id, recipient_id
             )
-            return
-        for agent_id, c in list(self._clients.items()):
-            if agent_id != envelope.sender_id and visible_to(envelope, agent_id):
-                c._deliver(envelope)
+
+    def adapter(self, manifest_type: str, manifest_version: int = 1) -> SessionAdapter:
+        """The adapter this client runs a session type's turns with.
+
+        Raises:
+            NotFoundError: no adapter for that type is known here (pass it in
+                ``HubClient(..., adapters=[...])``).
+        """
+        key = (manifest_type, manifest_version)
+        found = self._adapters.get(key)
+        if found is None:
+            offer = getattr(self._link, "adapter", None)
+            found = offer(manifest_type, manifest_version) if offer is not None else None
+            if found is None:
+                found = _BUILT_IN.get(key)
+            if found is None:
+                raise NotFoundError(
+                    f"no adapter for session type {manifest_type!r} v{manifest_version} in this "
+                    "client; pass it in HubClient(..., adapters=[...])"
+                )
+            self._adapters[key] = found
+        return found
 
     # -- registration --------------------------------------------------------------------
 
@@ -201,13 +229,12 @@ class HubClient:
             raise RuntimeError("HubClient is closed")
         _check_register_args(agent, passport, resume, skill_md, rule, attach_plugin)
         conn = await self.connect()
-        registration = await conn.register_agent(passport, resume, skill_md=skill_md, rule=rule)
+        registration = await conn.register(passport, resume, skill_md=skill_md, rule=rule)
         client = AgentClient(
             agent=agent,
             passport=registration.passport,
             resume=registration.resume,
             rule=registration.rule,
-            hub=self._hub,
             hub_client=self,
         )
         self._clients[client.agent_id] = client
@@ -224,7 +251,7 @@ class HubClient:
         client = self._clients.pop(agent_id, None)
         try:
             if self.connected:
-                await self.connection.unregister(agent_id)
+                await self.connection.call("unregister", agent_id=agent_id)
         finally:
             if client is not None:
                 await client.disconnect()
@@ -243,12 +270,8 @@ class HubClient:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.disconnect()
-        if self._link_client is not None:
-            await self._link_client.close()
-        receiver = self._receiver
-        if receiver is not None and receiver is not asyncio.current_task():
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()
 
     async def shutdown(self) -> None:
         """Unregister every agent, then close."""
@@ -314,8 +337,7 @@ class HubClient:
         if not kind:
             raise ValueError("create_session needs manifest_type=")
         ids = [await client._resolve_agent(p) for p in participants]
-        meta = await self.connection.create_session(
-            creator_id=client.agent_id,
+        meta = await client._create_session(
             manifest_type=kind,
             participants=ids,
             manifest_version=manifest_version,
@@ -378,15 +400,23 @@ class HubClient:
         client = self._caller(None, envelope.sender_id or None)
         return await client.send_envelope(envelope)
 
-    def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
-        """Whether the hub would accept a send from ``sender_id`` right now (sync probe)."""
-        return self.connection.can_send(session_id, sender_id, event_type=event_type)
+    async def can_send(
+        self, session_id: str, sender_id: str, *, event_type: str | None = None
+    ) -> bool:
+        """Whether the hub would accept a send from ``sender_id`` right now."""
+        return await self._caller(sender_id).can_send(session_id, event_type=event_type)
 
-    def adapter_for(self, session_id: str) -> SessionAdapter:
-        """The adapter of a session."""
-        return self.connection.adapter_for(session_id)
+    async def adapter_for(
+        self,
+        session_id: str,
+        *,
+        as_agent: str | AgentClient | None = None,
+        caller_id: str | None = None,
+    ) -> SessionAdapter:
+        """The adapter of a session (the caller must be a participant)."""
+        return await self._caller(as_agent, caller_id).adapter_for(session_id)
 
-    def adapter_state(
+    async def adapter_state(
         self,
         session_id: str,
         *,
@@ -394,15 +424,19 @@ class HubClient:
         caller_id: str | None = None,
     ) -> Any:
         """The session's adapter state (the caller must be a participant)."""
-        return self._caller(as_agent, caller_id).adapter_state(session_id)
+        return await self._caller(as_agent, caller_id).adapter_state(session_id)
 
-    def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
+    async def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
         """The view policy the participant's turns use."""
-        return self.connection.default_view_policy(session_id, participant_id)
+        client = self._caller(participant_id)
+        meta = await client.get_session(session_id)
+        adapter = self.adapter(meta.manifest.type, meta.manifest.version)
+        return adapter.default_view_policy(meta, participant_id)
 
     async def get_agent(self, name_or_id: str) -> Passport:
         """Look an agent up by name or id."""
-        return await self.connection.get_agent(name_or_id)
+        passport: Passport = await self.connection.call("get_agent", name_or_id=name_or_id)
+        return passport
 
     async def get_passport(self, agent_id: str) -> Passport:
         """Alias of :meth:`get_agent`."""
@@ -410,11 +444,13 @@ class HubClient:
 
     async def get_resume(self, agent_id: str) -> Resume:
         """An agent's resume."""
-        return await self.connection.get_resume(agent_id)
+        resume: Resume = await self.connection.call("get_resume", agent_id=agent_id)
+        return resume
 
     async def get_skill(self, agent_id: str) -> str | None:
         """An agent's SKILL.md, or None."""
-        return await self.connection.get_skill(agent_id)
+        skill: str | None = await self.connection.call("get_skill", agent_id=agent_id)
+        return skill
 
     async def list_agents(
         self,
@@ -424,11 +460,20 @@ class HubClient:
         kind: str | None = None,
         sort_by: str | None = None,
         limit: int = 50,
+        online: bool | None = None,
     ) -> list[Passport]:
-        """Discover agents by capability / summary text / kind."""
-        return await self.connection.list_agents(
-            capability=capability, query=query, kind=kind, sort_by=sort_by, limit=limit
+        """Discover agents by capability / summary text / kind; ``online=True`` lists
+        only the agents with a live connection (``False``: only those without)."""
+        found: list[Passport] = await self.connection.call(
+            "list_agents",
+            capability=capability,
+            query=query,
+            kind=kind,
+            sort_by=sort_by,
+            limit=limit,
+            online=online,
         )
+        return found
 
     async def set_resume(self, agent_id: str, resume: Resume) -> None:
         """Replace the resume of one of this client's agents."""
@@ -446,8 +491,13 @@ class HubClient:
         self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException
     ) -> None:
         """Report a failed turn of one of this client's agents (audited as ``turn_failed``)."""
-        await self.connection.report_turn_failure(
-            session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc
+        await self.connection.call(
+            "report_turn_failure",
+            session_id=session_id,
+            agent_id=agent_id,
+            envelope_id=envelope_id,
+            error_type=type(exc).__name__,
+            error_message=str(exc),
         )
 
     async def wait_for_session_event(
@@ -543,10 +593,9 @@ async def _adopt_live_sessions(client: AgentClient) -> None:
     store failing) is logged and left to the lazy path: an envelope delivered in
     it still builds its turn state on arrival.
     """
-    conn = client.connection
     me = client.agent_id
     try:
-        metas = await conn.list_sessions(caller_id=me, limit=_ADOPT_LIMIT)
+        metas = await client.list_sessions(limit=_ADOPT_LIMIT)
     except Exception:
         log.warning("agent %s: could not list its live sessions to adopt", me, exc_info=True)
         return
@@ -561,7 +610,7 @@ async def _adopt_live_sessions(client: AgentClient) -> None:
                 continue
             try:
                 client._build_turn_state(record)
-            except Exception:
+            except Exception:  # e.g. no adapter for its type here
                 log.warning("agent %s: session %s not adopted", me, meta.session_id, exc_info=True)
                 continue
             if record.projection is None:
@@ -573,7 +622,7 @@ async def _adopt_live_sessions(client: AgentClient) -> None:
             projection = record.projection
             assert projection is not None
             try:
-                wal = await conn.read_wal(record.session_id, caller_id=me)
+                wal = await client.read_wal(record.session_id)
             except Exception:
                 log.warning(
                     "agent %s: history of session %s not read", me, record.session_id, exc_info=True
@@ -592,3 +641,8 @@ async def _adopt_live_sessions(client: AgentClient) -> None:
                 )
     if metas:
         log.info("agent %s took back %d live session(s)", me, len(held))
+
+
+_BUILT_IN: dict[tuple[str, int], SessionAdapter] = {
+    (a.manifest.type, a.manifest.version): a for a in default_adapters()
+}

@@ -190,14 +190,14 @@ async def _find(
     sort_by: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    conn = c.connection
+    hc = c.hub_client
     me = c.agent_id
-    found = await conn.list_agents(capability=capability, query=query, limit=_FIND_FETCH)
+    found = await hc.list_agents(capability=capability, query=query, limit=_FIND_FETCH)
     rows: list[dict[str, Any]] = []
     for passport in found:
         if passport.agent_id == me or passport.agent_id is None:
             continue
-        resume = await conn.get_resume(passport.agent_id)
+        resume = await hc.get_resume(passport.agent_id)
         rows.append(
             {
                 "name": passport.name,
@@ -225,11 +225,11 @@ async def _find(
 
 
 async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
-    conn = c.connection
-    passport = await conn.get_agent(name)
+    hc = c.hub_client
+    passport = await hc.get_agent(name)
     agent_id = passport.agent_id or ""
-    resume = await conn.get_resume(agent_id)
-    skill = await conn.get_skill(agent_id)
+    resume = await hc.get_resume(agent_id)
+    skill = await hc.get_skill(agent_id)
     return {
         "passport": {
             "name": passport.name,

@@ -31,6 +31,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -78,7 +79,6 @@ from hubbub.network.session import (
     SessionManifest,
     SessionState,
 )
-from hubbub.network.transport.frames import NotifyFrame
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
@@ -285,7 +285,11 @@ class _PipelineMixin:
         return await self._admit(envelope)
 
     async def _admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
-        """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable."""
+        """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable.
+
+        An envelope whose ``idempotency_key`` its sender already used in the session
+        is not admitted again: the first admission's id, sequence and time come back.
+        """
         if not isinstance(env, Envelope):
             raise ProtocolError(
                 f"expected an Envelope, got {type(env).__name__}", code="bad_envelope"
@@ -307,6 +311,11 @@ class _PipelineMixin:
             await self._resync(live)
         machine = live.machine
         if not internal:
+            key = env.idempotency_key
+            if key is not None:
+                done = machine.admitted(env.sender_id, key)
+                if done is not None:
+                    return replace(env, envelope_id=done[0], sequence=done[1], created_at=done[2])
             self._check_send(live, env)
         machine.check(env)
         data = env.event_data if internal else logged_copy(env.event_data)
@@ -661,7 +670,7 @@ class _PipelineMixin:
         return task
 
     def _dispatch(self, env: Envelope, pids: Sequence[str]) -> None:
-        """Queue a NotifyFrame for every connected recipient (never raises).
+        """Hand the envelope to the endpoint of every connected recipient (never raises).
 
         Every delivered envelope counts against the recipient's inbox until its
         client sends the receipt.
@@ -685,7 +694,7 @@ class _PipelineMixin:
                 continue
             self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
             try:
-                endpoint.send_frame_nowait(NotifyFrame(env, rid))
+                endpoint.deliver(rid, env)
             except Exception:
                 log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
 

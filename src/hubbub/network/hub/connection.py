@@ -1,9 +1,11 @@
 """Connection: the hub's API bound to one link endpoint's identity.
 
 Everything a client may do goes through its Connection, in-process and over a
-wire alike: the agents registered through it are the only identities it may
-act as, and session reads/closes require being a participant. The Hub's own
-methods stay the trusted operator surface.
+wire alike: the protocol driver (:class:`~hubbub.network.transport.server.ServerConnection`)
+calls the method named by each request's ``op`` with its decoded parameters.
+The agents registered through a connection are the only identities it may act
+as, and session reads/closes require being a participant. The Hub's own methods
+stay the trusted operator surface.
 
 A connection acts for one **principal**: the owner of the names it registers
 (:data:`~hubbub.network.hub.registry.OPERATOR` in-process; a wire transport that
@@ -17,16 +19,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hubbub.network.envelope import Envelope, visible_to
-from hubbub.network.errors import AccessDeniedError, InvalidValueError, ProtocolError
+from hubbub.network.errors import (
+    AccessDeniedError,
+    InvalidValueError,
+    NetworkError,
+    ProtocolError,
+)
 from hubbub.network.hub.registry import OPERATOR, Registration
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 
 if TYPE_CHECKING:
-    from hubbub.network.adapters.base import SessionAdapter
     from hubbub.network.hub.core import Hub
-    from hubbub.network.views import ViewPolicy
 
 __all__ = ["Connection"]
 
@@ -74,21 +79,6 @@ class Connection:
         *,
         skill_md: str | None = None,
         rule: Rule | None = None,
-    ) -> Passport:
-        """Register an agent (or take back one this principal owns) and bind it here.
-
-        Returns the stamped passport; :meth:`register_agent` says more.
-        """
-        registration = await self.register_agent(passport, resume, skill_md=skill_md, rule=rule)
-        return registration.passport
-
-    async def register_agent(
-        self,
-        passport: Passport,
-        resume: Resume | None = None,
-        *,
-        skill_md: str | None = None,
-        rule: Rule | None = None,
     ) -> Registration:
         """Register as this connection's principal and deliver the agent's envelopes here.
 
@@ -115,6 +105,27 @@ class Connection:
         self.hub.bind_endpoint(self.endpoint_id, agent_id)
         return registration
 
+    async def resume_deliveries(self, agent_id: str, cursors: dict[str, int]) -> int:
+        """Deliver again what an own agent missed: every envelope after ``cursors[session]``.
+
+        For each session the agent participates in that ``cursors`` names, the WAL
+        after that sequence, as the agent may see it, goes to the endpoint in order
+        (the client drops what it already has). Returns how many were sent.
+        """
+        self._own(agent_id)
+        sent = 0
+        for session_id, seq in cursors.items():
+            try:
+                envelopes = await self.read_wal(session_id, caller_id=agent_id, since=seq)
+            except NetworkError:
+                continue  # a session gone or never joined: nothing to resume there
+            for env in envelopes:
+                if env.sender_id == agent_id and env.audience is None:
+                    continue
+                self.endpoint.deliver(agent_id, env)
+                sent += 1
+        return sent
+
     async def unregister(self, agent_id: str) -> None:
         """Unregister one of this connection's agents."""
         self._own(agent_id)
@@ -133,9 +144,26 @@ class Connection:
         """An agent's SKILL.md or None."""
         return await self.hub.get_skill(agent_id)
 
-    async def list_agents(self, **filters: Any) -> list[Passport]:
-        """Registered agents matching the filters (see Hub.list_agents)."""
-        return await self.hub.list_agents(**filters)
+    async def list_agents(
+        self,
+        *,
+        capability: str | None = None,
+        query: str | None = None,
+        kind: str | None = None,
+        sort_by: str | None = None,
+        limit: int = 50,
+        online: bool | None = None,
+    ) -> list[Passport]:
+        """Registered agents matching the filters (see Hub.list_agents); ``online``
+        True/False keeps only the agents with / without a live connection."""
+        return await self.hub.list_agents(
+            capability=capability,
+            query=query,
+            kind=kind,
+            sort_by=sort_by,
+            limit=limit,
+            online=online,
+        )
 
     async def set_resume(self, agent_id: str, resume: Resume) -> Resume:
         """Replace an own agent's resume."""
@@ -165,9 +193,24 @@ class Connection:
         knobs: dict[str, Any] | None = None,
         intent: str | None = None,
         labels: dict[str, str] | None = None,
+        wait_online: float | None = None,
     ) -> SessionMetadata:
-        """Create a session as one of this connection's agents; returns when ACTIVE."""
+        """Create a session as one of this connection's agents; returns when ACTIVE.
+
+        Every other participant must have a live connection: one that has none
+        fails the call at once with ``agent_offline`` — or, with ``wait_online``
+        seconds, once that long has passed without it connecting.
+        """
         self._own(creator_id)
+        offline = await self.hub.wait_online(
+            [p for p in participants if p != creator_id], timeout=wait_online or 0.0
+        )
+        if offline:
+            raise ProtocolError(
+                f"create_session: participant(s) {offline} have no live connection "
+                + (f"(waited {wait_online:g} s)" if wait_online else "(pass wait_online= to wait)"),
+                code="agent_offline",
+            )
         return await self.hub.create_session(
             creator_id=creator_id,
             manifest_type=manifest_type,
@@ -180,7 +223,11 @@ class Connection:
         )
 
     async def post(self, envelope: Envelope) -> Envelope:
-        """Admit an envelope whose sender is one of this connection's agents; returns the stamped copy."""
+        """Admit an envelope whose sender is one of this connection's agents; returns the stamped copy.
+
+        An envelope whose ``idempotency_key`` its sender already used in the
+        session is not written again: the first admission's id and sequence come back.
+        """
         if not isinstance(envelope, Envelope):
             raise ProtocolError(
                 f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
@@ -227,43 +274,49 @@ class Connection:
             return False
         return self.hub.can_send(session_id, sender_id, event_type=event_type)
 
-    def adapter_for(self, session_id: str) -> SessionAdapter:
-        """The adapter running a session."""
-        return self.hub.adapter_for(session_id)
-
     def adapter_state(self, session_id: str, *, caller_id: str) -> Any:
-        """A session's adapter state, for a participant."""
+        """A session's adapter state as its adapter dumps it (JSON-ready), for a participant."""
         self._own(caller_id)
         live = self.hub._live(session_id)
         if not live.meta.is_participant(caller_id):
             raise AccessDeniedError(f"{caller_id} is not a participant of session {session_id}")
-        return live.state
-
-    def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
-        """The view a participant's turns are built from."""
-        return self.hub.default_view_policy(session_id, participant_id)
+        adapter = live.adapter
+        if adapter is None:
+            return None
+        dump = getattr(adapter, "dump_state", None)
+        return dump(live.state) if dump is not None else None
 
     # ------------------------------------------------------------------ delivery
 
-    def receipt(self, recipient_id: str, envelope: Envelope) -> None:
+    def receipt(self, recipient_id: str) -> None:
         """An own agent finished handling a delivered envelope."""
         if recipient_id in self.agent_ids:
-            self.hub.receipt(recipient_id, envelope)
+            self.hub.receipt(recipient_id)
 
     async def report_turn_failure(
-        self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException
+        self,
+        *,
+        session_id: str,
+        agent_id: str,
+        envelope_id: str,
+        error_type: str,
+        error_message: str = "",
     ) -> None:
         """Audit a failed turn of an own agent."""
         self._own(agent_id)
         await self.hub.report_turn_failure(
-            session_id=session_id, agent_id=agent_id, envelope_id=envelope_id, exc=exc
+            session_id=session_id,
+            agent_id=agent_id,
+            envelope_id=envelope_id,
+            error_type=error_type,
+            error_message=error_message,
         )
 
     def mark_closed(self) -> None:
         """Refuse every further call (the hub is shutting down)."""
         self._closed = True
 
-    async def close(self) -> None:
+    def detach(self) -> None:
         """Detach from the hub (agents stay registered but receive nothing); idempotent."""
         if self._closed:
             return

@@ -43,7 +43,8 @@ from hubbub.network.hub.audit import (
     AUDIT_KIND_TURN_FAILED,
     AuditLog,
 )
-from hubbub.network.hub.registry import Registry
+from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
@@ -142,6 +143,7 @@ class Hub(_SessionsMixin):
         self._manifest_refs: dict[str, SessionManifest] = {}
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
+        self._presence_waiters: set[asyncio.Future[None]] = set()
         self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
         self._pending_inbox: dict[str, int] = {}
         self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
@@ -423,11 +425,50 @@ class Hub(_SessionsMixin):
         kind: str | None = None,
         sort_by: str | None = None,
         limit: int = 50,
+        online: bool | None = None,
     ) -> list[Passport]:
-        """Registered agents matching the filters."""
-        return self._registry.list_agents(
-            capability=capability, query=query, kind=kind, sort_by=sort_by, limit=limit
+        """Registered agents matching the filters; ``online`` True (False) keeps the
+        agents with (without) a live connection."""
+        if online is None:
+            return self._registry.list_agents(
+                capability=capability, query=query, kind=kind, sort_by=sort_by, limit=limit
+            )
+        if type(online) is not bool:
+            raise InvalidValueError(
+                f"list_agents: online must be True, False or None, got {online!r}"
+            )
+        everyone = self._registry.list_agents(
+            capability=capability,
+            query=query,
+            kind=kind,
+            sort_by=sort_by,
+            limit=len(self._registry.passports) + 1,
         )
+        live = self._agent_endpoint
+        return [p for p in everyone if (p.agent_id in live) is online][: max(limit, 0)]
+
+    def is_online(self, agent_id: str) -> bool:
+        """True while ``agent_id`` has a live connection."""
+        return agent_id in self._agent_endpoint
+
+    async def wait_online(self, agent_ids: list[str], *, timeout: float = 0.0) -> list[str]:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for every agent to have a live connection;
+        returns those that still have none (``[]``: all online)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            offline = [a for a in agent_ids if a not in self._agent_endpoint]
+            remaining = deadline - loop.time()
+            if not offline or remaining <= 0:
+                return offline
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._presence_waiters.add(waiter)  # bind_endpoint wakes every waiter
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                self._presence_waiters.discard(waiter)
 
     def agents_with_capability(self, capability: str) -> list[str]:
         """Sorted ids of agents claiming or having shown ``capability``."""
@@ -529,16 +570,28 @@ class Hub(_SessionsMixin):
 
     # ================================================================ endpoints
 
-    def attach_endpoint(self, endpoint: Any) -> Any:
-        """Attach a link endpoint; returns the Connection bound to it."""
-        from hubbub.network.hub.connection import Connection
+    def attach_endpoint(self, endpoint: Any, *, principal: str = OPERATOR) -> Connection:
+        """Attach a connection's endpoint; returns the hub API bound to its identity.
 
+        ``endpoint`` needs ``endpoint_id``, ``deliver(recipient_id, envelope)`` (called
+        for every envelope addressed to an agent registered through it; must not
+        block) and ``async close()`` (the hub shuts down).
+        """
         if self._closed_hub:
             raise ProtocolError("hub is closed")
         self._endpoints[endpoint.endpoint_id] = endpoint
-        connection = Connection(self, endpoint)
+        connection = Connection(self, endpoint, principal=principal)
         self._connections[endpoint.endpoint_id] = connection
         return connection
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` began."""
+        return self._closed_hub
+
+    def adapters(self) -> dict[tuple[str, int], SessionAdapter]:
+        """The registered adapters by (type, version) (a copy; adapters are pure values)."""
+        return dict(self._adapters)
 
     def bind_endpoint(self, endpoint_id: str, agent_id: str) -> None:
         """Deliver ``agent_id``'s envelopes to the endpoint; NotFoundError if either is unknown."""
@@ -547,6 +600,11 @@ class Hub(_SessionsMixin):
             raise NotFoundError(f"unknown endpoint {endpoint_id!r}")
         self._registry.require(agent_id)
         self._agent_endpoint[agent_id] = endpoint
+        if self._presence_waiters:
+            waiters, self._presence_waiters = self._presence_waiters, set()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def detach_endpoint(self, endpoint_id: str) -> None:
         """Forget an endpoint and every agent binding to it."""
@@ -557,7 +615,7 @@ class Hub(_SessionsMixin):
         for agent_id in [a for a, e in self._agent_endpoint.items() if e is endpoint]:
             del self._agent_endpoint[agent_id]
 
-    def receipt(self, recipient_id: str, envelope: Envelope) -> None:
+    def receipt(self, recipient_id: str, envelope: Envelope | None = None) -> None:
         """A recipient finished handling a delivered envelope: release its inbox slot."""
         pending = self._pending_inbox.get(recipient_id, 0)
         if pending > 1:
@@ -570,17 +628,30 @@ class Hub(_SessionsMixin):
         return self._pending_inbox.get(agent_id, 0)
 
     async def report_turn_failure(
-        self, *, session_id: str, agent_id: str, envelope_id: str, exc: BaseException
+        self,
+        *,
+        session_id: str,
+        agent_id: str,
+        envelope_id: str,
+        exc: BaseException | None = None,
+        error_type: str = "",
+        error_message: str = "",
     ) -> None:
-        """Audit a crashed agent turn (the session stays alive)."""
+        """Audit a crashed agent turn (the session stays alive).
+
+        The error is ``exc`` (in-process) or its ``error_type`` / ``error_message``
+        (what a client reports over the protocol).
+        """
+        if exc is not None:
+            error_type, error_message = type(exc).__name__, str(exc)
         await self._audit_log.append(
             {
                 "kind": AUDIT_KIND_TURN_FAILED,
                 "session_id": session_id,
                 "agent_id": agent_id,
                 "envelope_id": envelope_id,
-                "exc_type": type(exc).__name__,
-                "exc_message": str(exc),
+                "exc_type": error_type,
+                "exc_message": error_message,
             }
         )
 

@@ -151,6 +151,9 @@ def snapshot_record(hub: Hub, live: LiveSession) -> str | None:
             "text_from": act.text_from,
         },
     }
+    keys = live.machine.keys
+    if keys:  # recent idempotency keys: a retry after a restart is still recognised
+        record["keys"] = [[s, k, *v] for (s, k), v in keys.items()]
     decision = live.machine.decision
     if decision is not None:  # decided, not carried out yet (the store was down)
         record["decision"] = [decision[0].value, decision[1]]
@@ -200,6 +203,10 @@ def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
             {str(k): float(v) for k, v in act["text_to"].items()},
             {str(k): float(v) for k, v in act["text_from"].items()},
         )
+        keys = {
+            (str(s), str(k)): (str(eid), int(q), str(at))
+            for s, k, eid, q, at in data.get("keys", ())
+        }
     except Exception as exc:  # a bad snapshot is never fatal: fold the whole WAL instead
         log.warning("snapshot of session %s ignored: %s", live.meta.session_id, exc)
         return 0
@@ -210,6 +217,7 @@ def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
     machine = live.machine
     machine.state = state
     machine.seq = seq
+    machine.keys = keys
     decided = data.get("decision")
     if decided:
         machine.decision = (SessionState(decided[0]), str(decided[1]))

@@ -1,12 +1,14 @@
-"""Transports: frames (pure codec), link protocols, the in-process LocalLink."""
+"""Transports: drivers of the hub protocol — the in-process LocalLink, the client and server
+connections every link uses (frames are re-exported from :mod:`hubbub.network.protocol.frames`)."""
 
 from __future__ import annotations
 
-from hubbub.network.transport.frames import (
+from hubbub.network.protocol.frames import (
     AcceptFrame,
     ErrorFrame,
     EventFrame,
     Frame,
+    GoodbyeFrame,
     HelloFrame,
     NotifyFrame,
     PingFrame,
@@ -22,19 +24,19 @@ from hubbub.network.transport.frames import (
     encode_frame,
 )
 from hubbub.network.transport.link import LinkClient, LinkEndpoint
-from hubbub.network.transport.local import LocalLink, LocalLinkClient, LocalLinkEndpoint
+from hubbub.network.transport.local import LocalLink, LocalLinkClient
 
 __all__ = [
     "AcceptFrame",
     "ErrorFrame",
     "EventFrame",
+    "GoodbyeFrame",
     "Frame",
     "HelloFrame",
     "LinkClient",
     "LinkEndpoint",
     "LocalLink",
     "LocalLinkClient",
-    "LocalLinkEndpoint",
     "NotifyFrame",
     "PingFrame",
     "PongFrame",

@@ -1,52 +1,64 @@
-"""The link protocols: a client's side and the hub's side of one duplex connection."""
+"""The link protocol: what a transport offers the client driver.
+
+A link client is one duplex connection to a hub. The
+:class:`~hubbub.network.transport.client.ClientConnection` drives it: it asks
+for the credential to put in the hello, connects with two callbacks, and writes
+frames. ``LocalLink`` implements it in-process (frame objects handed over, no
+serialisation); the WebSocket link implements it over a socket.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
-from hubbub.network.transport.frames import Frame
+from hubbub.network.envelope import Envelope
+from hubbub.network.protocol.frames import Frame
 
 __all__ = ["LinkClient", "LinkEndpoint"]
 
 
 @runtime_checkable
 class LinkClient(Protocol):
-    """The client's end: send frames to the hub, iterate frames from it."""
+    """The client's end of one connection."""
 
-    endpoint_id: str
-
-    async def open(self) -> None:
-        """Connect (a no-op in-process)."""
+    def credential(self) -> tuple[str, dict[str, Any]]:
+        """The ``(auth_scheme, auth_claim)`` the hello carries."""
         ...
 
-    async def send_frame(self, frame: Frame) -> None:
-        """Send one frame to the hub."""
+    async def connect(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_lost: Callable[[BaseException | None], None],
+    ) -> None:
+        """Open the connection; then every frame from the hub goes to ``on_frame``, in
+        order, and ``on_lost`` is called once if the connection drops."""
         ...
 
-    def frames(self) -> AsyncIterator[Frame]:
-        """Frames from the hub, until the link closes."""
+    def send_frame(self, frame: Frame) -> None:
+        """Queue one frame for the hub; never blocks."""
         ...
 
     async def close(self) -> None:
-        """Close both directions; idempotent."""
+        """Close the connection; idempotent. ``on_lost`` is not called for it."""
         ...
 
 
 @runtime_checkable
 class LinkEndpoint(Protocol):
-    """The hub's end of one connection."""
+    """The hub's end of one connection, as ``Hub.attach_endpoint`` takes it.
+
+    :class:`~hubbub.network.transport.server.ServerConnection` is the one every
+    transport uses.
+    """
 
     endpoint_id: str
 
-    async def send_frame(self, frame: Frame) -> None:
-        """Deliver one frame to the client; must not block on a slow reader."""
-        ...
-
-    def frames(self) -> AsyncIterator[Frame]:
-        """Frames from the client, until the link closes."""
+    def deliver(self, recipient_id: str, envelope: Envelope) -> None:
+        """Send an admitted envelope to an agent registered through this connection;
+        must not block."""
         ...
 
     async def close(self) -> None:
-        """Close both directions; idempotent."""
+        """The hub shuts down: end the connection."""
         ...

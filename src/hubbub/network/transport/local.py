@@ -1,120 +1,120 @@
-"""LocalLink: the in-process transport. Frames pass as objects; no serialisation.
+"""LocalLink: the in-process transport, a driver of the protocol with no serialisation.
 
-``LocalLink(hub).client()`` creates a duplex pair and attaches the hub's end to
-the hub, which returns a ``Connection`` — the hub API bound to this client's
-identity. In-process, the HubClient calls the connection directly (request /
-response without frames); envelopes for the client arrive as ``NotifyFrame``s
-on ``frames()``.
+``LocalLink(hub).client()`` makes one link client. On ``connect`` it creates the
+hub's side of the connection (a :class:`~hubbub.network.transport.server.ServerConnection`
+trusted as the operator: code in the hub's process registers names for the
+operator) and from then on hands frame objects across: what the client sends
+goes straight into the server's protocol machine, what the hub sends goes
+straight to the client's. Both machines are the ones a WebSocket connection
+runs, so an in-process test exercises the remote code path, minus the codec.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from hubbub.network.ids import make_id
-from hubbub.network.transport.frames import Frame
+from hubbub.network.errors import ProtocolError
+from hubbub.network.protocol.frames import Frame
+from hubbub.network.transport.server import ServerConnection
 
 if TYPE_CHECKING:
-    from hubbub.network.hub import Connection, Hub
+    from hubbub.network.adapters.base import SessionAdapter
+    from hubbub.network.hub import Hub
 
-__all__ = ["LocalLink", "LocalLinkClient", "LocalLinkEndpoint"]
-
-_CLOSED = None
-
-
-class _Pipe:
-    """One direction of the duplex pair: an unbounded FIFO with a close marker."""
-
-    __slots__ = ("closed", "queue")
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue()
-        self.closed = False
-
-    def put(self, frame: Frame) -> None:
-        if not self.closed:
-            self.queue.put_nowait(frame)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.queue.put_nowait(_CLOSED)
-
-    async def iterate(self) -> AsyncIterator[Frame]:
-        while True:
-            frame = await self.queue.get()
-            if frame is None:
-                return
-            yield frame
-
-
-class LocalLinkEndpoint:
-    """The hub's end of an in-process connection."""
-
-    def __init__(self, endpoint_id: str, to_client: _Pipe, to_hub: _Pipe) -> None:
-        self.endpoint_id = endpoint_id
-        self._to_client = to_client
-        self._to_hub = to_hub
-
-    async def send_frame(self, frame: Frame) -> None:
-        """Queue a frame for the client (never blocks)."""
-        self._to_client.put(frame)
-
-    def send_frame_nowait(self, frame: Frame) -> None:
-        """Queue a frame for the client from synchronous code."""
-        self._to_client.put(frame)
-
-    def frames(self) -> AsyncIterator[Frame]:
-        """Frames the client sent."""
-        return self._to_hub.iterate()
-
-    async def close(self) -> None:
-        """Close both directions."""
-        self._to_client.close()
-        self._to_hub.close()
+__all__ = ["LocalLink", "LocalLinkClient"]
 
 
 class LocalLinkClient:
-    """The client's end of an in-process connection, with direct access to its Connection."""
+    """The client's end of one in-process connection."""
 
-    def __init__(
-        self, endpoint_id: str, to_client: _Pipe, to_hub: _Pipe, connection: Connection
+    def __init__(self, hub: Hub, principal: str | None = None) -> None:
+        self._hub = hub
+        self._principal = principal
+        self._server: ServerConnection | None = None
+        self._on_frame: Callable[[Frame], None] | None = None
+        self._on_lost: Callable[[BaseException | None], None] | None = None
+        self._closed = False
+
+    @property
+    def endpoint_id(self) -> str:
+        """The hub's id of this connection ("" before connect)."""
+        return self._server.endpoint_id if self._server is not None else ""
+
+    def credential(self) -> tuple[str, dict[str, Any]]:
+        """In-process connections are trusted; the hello carries no credential."""
+        return ("none", {})
+
+    async def connect(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_lost: Callable[[BaseException | None], None],
     ) -> None:
-        self.endpoint_id = endpoint_id
-        self._to_client = to_client
-        self._to_hub = to_hub
-        self.connection = connection
+        """Create the hub's side of the connection.
 
-    async def open(self) -> None:
-        """Nothing to do in-process."""
+        Raises:
+            ProtocolError: the hub is closed.
+        """
+        if self._server is not None:
+            raise ProtocolError("this link client is already connected")
+        if self._hub.closed:
+            raise ProtocolError("hub is closed")
+        from hubbub.network.hub.registry import OPERATOR  # in-process: the operator's names
 
-    async def send_frame(self, frame: Frame) -> None:
-        """Queue a frame for the hub."""
-        self._to_hub.put(frame)
+        self._on_frame = on_frame
+        self._on_lost = on_lost
+        self._server = ServerConnection(
+            self._hub,
+            send=self._to_client,
+            close=self._server_closed,
+            principal=self._principal or OPERATOR,
+        )
 
-    def frames(self) -> AsyncIterator[Frame]:
-        """Frames from the hub, until closed."""
-        return self._to_client.iterate()
+    def send_frame(self, frame: Frame) -> None:
+        """Hand one frame to the hub's side."""
+        server = self._server
+        if server is None or self._closed:
+            raise ProtocolError("the link is closed", code="connection_lost")
+        server.receive(frame)
 
     async def close(self) -> None:
-        """Close both directions and detach from the hub."""
-        self._to_client.close()
-        self._to_hub.close()
-        await self.connection.close()
+        """End the connection (the hub detaches it); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._server is not None:
+            self._server.connection_lost()
+
+    def _to_client(self, frame: Frame) -> None:
+        if not self._closed and self._on_frame is not None:
+            self._on_frame(frame)
+
+    def _server_closed(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_lost is not None:
+            self._on_lost(None)
 
 
 class LocalLink:
-    """Factory of in-process duplex connections to one hub."""
+    """Factory of in-process connections to one hub (the seeds' ``LocalLink(hub)``).
 
-    def __init__(self, hub: Hub) -> None:
+    Args:
+        hub: the hub.
+        principal: who the connections act for (default: the operator). In-process
+            code is trusted, so this needs no credential; a multi-tenant process
+            gives each tenant's clients their own principal.
+    """
+
+    def __init__(self, hub: Hub, *, principal: str | None = None) -> None:
         self.hub = hub
+        self.principal = principal
 
     def client(self) -> LocalLinkClient:
-        """Create a duplex pair, attach the hub's end, return the client's end."""
-        to_client, to_hub = _Pipe(), _Pipe()
-        endpoint_id = make_id()
-        endpoint = LocalLinkEndpoint(endpoint_id, to_client, to_hub)
-        connection = self.hub.attach_endpoint(endpoint)
-        return LocalLinkClient(endpoint_id, to_client, to_hub, connection)
+        """A new, unconnected link client."""
+        return LocalLinkClient(self.hub, self.principal)
+
+    def adapter(self, manifest_type: str, manifest_version: int) -> SessionAdapter | None:
+        """The hub's adapter for a session type (adapters are pure values)."""
+        return self.hub.adapters().get((manifest_type, manifest_version))

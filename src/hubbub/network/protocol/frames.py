@@ -2,6 +2,16 @@
 
 In-process (``LocalLink``) frames travel as objects; over a wire each frame is
 the JSON object ``encode_frame(frame)``: its fields plus a ``kind`` discriminator.
+
+The vocabulary, by direction and pairing:
+
+* hello → welcome (or error ``unauthenticated`` and the connection closes);
+* request → response, correlated by ``request_id`` (control-plane calls);
+* send → accept or error, correlated by ``request_id`` (envelopes);
+* notify → receipt (delivery to one registered agent);
+* subscribe → event, unsubscribe (observers);
+* goodbye (either side: this connection ends now, with a reason);
+* ping → pong.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ __all__ = [
     "ErrorFrame",
     "EventFrame",
     "Frame",
+    "GoodbyeFrame",
     "HelloFrame",
     "NotifyFrame",
     "PingFrame",
@@ -58,6 +69,8 @@ class WelcomeFrame(Frame):
     kind: ClassVar[str] = "welcome"
     endpoint_id: str = ""
     hub_time: str = ""
+    principal: str = ""
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -80,6 +93,7 @@ class SendFrame(Frame):
 
     kind: ClassVar[str] = "send"
     envelope: Envelope | None = None
+    request_id: str = ""
 
 
 @dataclass(slots=True)
@@ -89,6 +103,8 @@ class AcceptFrame(Frame):
     kind: ClassVar[str] = "accept"
     envelope_id: str = ""
     sequence: int = 0
+    request_id: str = ""
+    created_at: str = ""
 
 
 @dataclass(slots=True)
@@ -99,6 +115,16 @@ class ErrorFrame(Frame):
     code: str = "error"
     message: str = ""
     envelope_id: str | None = None
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class GoodbyeFrame(Frame):
+    """Either direction: this connection ends now (hub shutdown, slow consumer, client leaving)."""
+
+    kind: ClassVar[str] = "goodbye"
+    code: str = "closing"
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -184,6 +210,7 @@ _KINDS: dict[str, type[Frame]] = {
         SendFrame,
         AcceptFrame,
         ErrorFrame,
+        GoodbyeFrame,
         NotifyFrame,
         ReceiptFrame,
         SubscribeFrame,

@@ -1,0 +1,267 @@
+"""The client's side of one connection, sans-I/O: calls → frames, frames in → events.
+
+A driver holds one :class:`ClientProtocol` and feeds it::
+
+    protocol.hello(scheme, claim, name)
+    rid = protocol.request("get_agent", {"name_or_id": "bob"})
+    rid = protocol.send(envelope)              # idempotency key attached
+    for frame in protocol.data_to_send(): ...  # write these
+    for event in protocol.receive(frame): ...  # a frame from the hub
+
+Events: :class:`Welcomed`, :class:`Answered` (a request's or a send's result),
+:class:`Failed` (its error, rebuilt from the code), :class:`Delivered` (an
+envelope for one of this connection's agents), :class:`Ended` (goodbye, or a
+connection-level error).
+
+The protocol keeps the **cursor** of every (agent, session) — the highest
+sequence delivered — and drops a delivery at or below it, so a resume after a
+reconnect delivers each envelope exactly once. Every send carries an
+**idempotency key**; a send retried after a reconnect keeps its key, and the hub
+writes it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubbub.network.envelope import Envelope
+from hubbub.network.errors import NetworkError, ProtocolError, error_from_code
+from hubbub.network.protocol.frames import (
+    AcceptFrame,
+    ErrorFrame,
+    Frame,
+    GoodbyeFrame,
+    HelloFrame,
+    NotifyFrame,
+    PingFrame,
+    PongFrame,
+    ReceiptFrame,
+    RequestFrame,
+    ResponseFrame,
+    SendFrame,
+    WelcomeFrame,
+)
+from hubbub.network.protocol.ops import decode_result, encode_params
+
+__all__ = [
+    "Answered",
+    "ClientProtocol",
+    "Delivered",
+    "Ended",
+    "Event",
+    "Failed",
+    "Welcomed",
+]
+
+
+@dataclass(slots=True)
+class Event:
+    """Base of what the protocol reports to its driver."""
+
+
+@dataclass(slots=True)
+class Welcomed(Event):
+    """The hub accepted the hello."""
+
+    endpoint_id: str
+    principal: str
+    limits: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Answered(Event):
+    """A request (or send) succeeded: ``result`` is decoded.
+
+    The result of a send is the tuple ``(envelope_id, sequence, created_at)``.
+    """
+
+    request_id: str
+    result: Any
+
+
+@dataclass(slots=True)
+class Failed(Event):
+    """A request (or send) failed with ``error`` (its class and code rebuilt)."""
+
+    request_id: str
+    error: NetworkError
+
+
+@dataclass(slots=True)
+class Delivered(Event):
+    """An envelope for one of this connection's agents."""
+
+    recipient_id: str
+    envelope: Envelope
+
+
+@dataclass(slots=True)
+class Ended(Event):
+    """The hub ended the connection (goodbye) or refused it (an error with no request)."""
+
+    error: NetworkError
+
+
+@dataclass(slots=True)
+class _Pending:
+    op: str  # "send" for a send
+    key: str | None = None
+
+
+@dataclass(slots=True)
+class ClientProtocol:
+    """One connection's protocol state on the client side (see the module docstring).
+
+    Args:
+        key_prefix: what this client's idempotency keys start with (unique per
+            client: the driver passes a random id).
+        keys: give every sent envelope an idempotency key (links that reconnect).
+    """
+
+    key_prefix: str = ""
+    keys: bool = False
+    state: str = "new"
+    endpoint_id: str = ""
+    principal: str = ""
+    cursors: dict[tuple[str, str], int] = field(default_factory=dict)
+    _pending: dict[str, _Pending] = field(default_factory=dict)
+    _out: list[Frame] = field(default_factory=list)
+    _next: int = 0
+
+    # ------------------------------------------------------------------ calls → frames
+
+    def hello(
+        self, scheme: str = "none", claim: dict[str, Any] | None = None, name: str = ""
+    ) -> None:
+        """Start the connection with a credential."""
+        self.state = "hello"
+        self._out.append(HelloFrame(name, scheme, dict(claim or {})))
+
+    def request(self, op: str, params: dict[str, Any]) -> str:
+        """Queue a control-plane request; returns its request id.
+
+        Raises:
+            ProtocolError: ``op`` is not an operation (``unknown_op``).
+        """
+        encoded = encode_params(op, params)
+        rid = self._new_id()
+        self._pending[rid] = _Pending(op)
+        self._out.append(RequestFrame(rid, op, encoded))
+        return rid
+
+    def send(self, envelope: Envelope) -> str:
+        """Queue an envelope; returns the request id its accept or error answers.
+
+        With ``keys`` on, an envelope without an ``idempotency_key`` gets one
+        unique to this client (``<key_prefix>-<n>``); the hub writes an envelope
+        once per (sender, key), so resending it after a lost answer is safe.
+        """
+        rid = self._new_id()
+        if self.keys and envelope.idempotency_key is None:
+            envelope.idempotency_key = f"{self.key_prefix}-{rid}"
+        self._pending[rid] = _Pending("send", envelope.idempotency_key)
+        self._out.append(SendFrame(envelope, rid))
+        return rid
+
+    def receipt(self, recipient_id: str, envelope: Envelope) -> None:
+        """Tell the hub an agent finished handling a delivered envelope."""
+        self._out.append(
+            ReceiptFrame(
+                envelope.envelope_id or "",
+                "ack",
+                "",
+                recipient_id,
+                envelope.session_id,
+                envelope.sequence,
+            )
+        )
+
+    def goodbye(self, reason: str = "") -> None:
+        """Say the client is leaving."""
+        self._out.append(GoodbyeFrame("closing", reason))
+        self.state = "closed"
+
+    def data_to_send(self) -> list[Frame]:
+        """The frames queued since the last call, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def pending_key(self, request_id: str) -> str | None:
+        """The idempotency key of a send still waiting for its answer."""
+        pending = self._pending.get(request_id)
+        return None if pending is None else pending.key
+
+    def connection_lost(self) -> list[Failed]:
+        """The link closed: every request still waiting fails with ``connection_lost``."""
+        self.state = "closed"
+        pending, self._pending = self._pending, {}
+        return [
+            Failed(rid, ProtocolError("the link to the hub closed", code="connection_lost"))
+            for rid in pending
+        ]
+
+    # ------------------------------------------------------------------ frames in → events
+
+    def receive(self, frame: Frame) -> list[Event]:
+        """Take one frame from the hub; return what happened."""
+        if isinstance(frame, NotifyFrame):
+            return self._delivery(frame)
+        if isinstance(frame, AcceptFrame):
+            if self._pending.pop(frame.request_id, None) is None:
+                return []
+            return [
+                Answered(frame.request_id, (frame.envelope_id, frame.sequence, frame.created_at))
+            ]
+        if isinstance(frame, ResponseFrame):
+            pending = self._pending.pop(frame.request_id, None)
+            if pending is None:
+                return []
+            if not frame.ok:
+                code = frame.error_code or "error"
+                return [
+                    Failed(frame.request_id, error_from_code(code, frame.error_message or code))
+                ]
+            try:
+                return [Answered(frame.request_id, decode_result(pending.op, frame.result))]
+            except NetworkError as exc:
+                return [Failed(frame.request_id, exc)]
+        if isinstance(frame, ErrorFrame):
+            error = error_from_code(frame.code, frame.message or frame.code)
+            if frame.request_id and self._pending.pop(frame.request_id, None) is not None:
+                return [Failed(frame.request_id, error)]
+            if self.state == "hello":
+                self.state = "closed"
+                return [Ended(error)]
+            return [Ended(error)] if frame.code in _FATAL else []
+        if isinstance(frame, WelcomeFrame):
+            self.state = "open"
+            self.endpoint_id = frame.endpoint_id
+            self.principal = frame.principal
+            return [Welcomed(frame.endpoint_id, frame.principal, dict(frame.limits))]
+        if isinstance(frame, GoodbyeFrame):
+            self.state = "closed"
+            return [Ended(error_from_code(frame.code, frame.reason or frame.code))]
+        if isinstance(frame, PingFrame):
+            self._out.append(PongFrame())
+        return []
+
+    def _delivery(self, frame: NotifyFrame) -> list[Event]:
+        envelope = frame.envelope
+        if envelope is None:
+            return []
+        key = (frame.recipient_id, envelope.session_id)
+        seq = envelope.sequence
+        if seq:
+            if seq <= self.cursors.get(key, 0):
+                return []  # already delivered (a resume overlapping live delivery)
+            self.cursors[key] = seq
+        return [Delivered(frame.recipient_id, envelope)]
+
+    def _new_id(self) -> str:
+        self._next += 1
+        return str(self._next)
+
+
+#: Connection-level error codes after which the hub closes the connection.
+_FATAL = frozenset({"unauthenticated", "hello_required", "slow_consumer", "hub_shutdown"})

@@ -1,0 +1,299 @@
+"""ClientConnection: drives one connection's ClientProtocol over a link.
+
+The HubClient (and anything else that talks to a hub: raw test peers, the CLI,
+the inspector) holds one ``ClientConnection``. Every call is a frame: a
+control-plane call is a request awaiting its response, a post is a send awaiting
+its accept or error, and each awaits only its own answer, so many calls are in
+flight at once on one connection. Deliveries (notify frames) go to
+``on_delivery(recipient_id, envelope)`` — or, without that callback, to
+:meth:`deliveries`.
+
+The link under it is any object with ``credential()``, ``connect(on_frame,
+on_lost)``, ``send_frame(frame)`` and ``close()`` (see
+:class:`~hubbub.network.transport.link.LinkClient`): ``LocalLink`` passes frame
+objects in-process, the WebSocket link encodes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+from hubbub.network.envelope import Envelope
+from hubbub.network.errors import NetworkError, ProtocolError
+from hubbub.network.identity import Passport, Resume
+from hubbub.network.ids import make_id
+from hubbub.network.protocol.client import (
+    Answered,
+    ClientProtocol,
+    Delivered,
+    Ended,
+    Event,
+    Failed,
+    Welcomed,
+)
+from hubbub.network.protocol.frames import Frame
+from hubbub.network.protocol.ops import Registered
+from hubbub.network.rule import Rule
+from hubbub.network.session import SessionMetadata
+from hubbub.network.transport.link import LinkClient
+
+__all__ = ["ClientConnection"]
+
+log = logging.getLogger(__name__)
+
+DeliveryCallback = Callable[[str, Envelope], None]
+
+
+class ClientConnection:
+    """One connection to a hub, speaking the protocol over ``link`` (see the module docstring).
+
+    Args:
+        link: the link client (``LocalLink(hub).client()``, ``WsLink(url).client()``).
+        on_delivery: called with ``(recipient_id, envelope)`` for each delivery; without
+            it deliveries queue for :meth:`deliveries`.
+        on_end: called once with the error when the hub ends the connection or the
+            link drops (not after :meth:`close`).
+        name: a label the hub logs for this connection.
+    """
+
+    def __init__(
+        self,
+        link: LinkClient,
+        *,
+        on_delivery: DeliveryCallback | None = None,
+        on_end: Callable[[NetworkError], None] | None = None,
+        name: str = "",
+    ) -> None:
+        self.link = link
+        # Links that reconnect resend unanswered envelopes: those carry idempotency keys.
+        self.protocol = ClientProtocol(
+            key_prefix=make_id()[-12:], keys=bool(getattr(link, "resends", False))
+        )
+        self._on_delivery = on_delivery
+        self._on_end = on_end
+        self._name = name
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._welcome: asyncio.Future[Welcomed] | None = None
+        self._queue: asyncio.Queue[tuple[str, Envelope] | None] | None = None
+        if on_delivery is None:
+            self._queue = asyncio.Queue()
+        self._open = False
+        self._closed = False
+        self.end_error: NetworkError | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def connected(self) -> bool:
+        """True between a successful :meth:`open` and the end of the connection."""
+        return self._open and not self._closed and self.end_error is None
+
+    @property
+    def principal(self) -> str:
+        """Who the hub authenticated this connection as."""
+        return self.protocol.principal
+
+    @property
+    def endpoint_id(self) -> str:
+        """The hub's id of this connection."""
+        return self.protocol.endpoint_id
+
+    async def open(self) -> None:
+        """Connect the link, say hello with its credential, wait for the welcome.
+
+        Raises:
+            NetworkError: the hub refused the hello (``unauthenticated``, ...) or the
+                link closed first (``connection_lost``).
+        """
+        if self._open:
+            return
+        loop = asyncio.get_running_loop()
+        self._welcome = loop.create_future()
+        await self.link.connect(self._on_frame, self._on_lost)
+        scheme, claim = self.link.credential()
+        self.protocol.hello(scheme, claim, self._name)
+        self._flush()
+        try:
+            await self._welcome
+        except BaseException:
+            await self.link.close()
+            raise
+        self._open = True
+
+    async def close(self) -> None:
+        """Say goodbye and close the link (idempotent); pending calls fail."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.end_error is None and self._open:
+            self.protocol.goodbye("client closing")
+            self._flush()
+        self._fail_pending(ProtocolError("the connection was closed", code="connection_lost"))
+        try:
+            await self.link.close()
+        finally:
+            if self._queue is not None:
+                self._queue.put_nowait(None)
+
+    async def deliveries(self) -> AsyncIterator[tuple[str, Envelope]]:
+        """``(recipient_id, envelope)`` pairs, until the connection ends (no ``on_delivery``)."""
+        if self._queue is None:
+            raise RuntimeError("deliveries() needs a ClientConnection without on_delivery")
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    # ------------------------------------------------------------------ calls
+
+    async def call(self, op: str, **params: Any) -> Any:
+        """Run one control-plane operation and return its decoded result.
+
+        Raises:
+            NetworkError: the hub refused or failed it (its code kept), or the
+                connection ended first (``connection_lost``).
+        """
+        self._check_usable()
+        rid = self.protocol.request(op, params)
+        return await self._await(rid)
+
+    async def post(self, envelope: Envelope) -> Envelope:
+        """Send an envelope; return it as the hub stamped it (id, sequence, time).
+
+        Raises:
+            NetworkError: the hub refused it (its code kept), or the connection
+                ended before the answer (``connection_lost``).
+        """
+        self._check_usable()
+        rid = self.protocol.send(envelope)
+        envelope_id, sequence, created_at = await self._await(rid)
+        return replace(envelope, envelope_id=envelope_id, sequence=sequence, created_at=created_at)
+
+    def receipt(self, recipient_id: str, envelope: Envelope) -> None:
+        """Tell the hub an agent finished handling ``envelope`` (fire and forget)."""
+        if self.connected:
+            self.protocol.receipt(recipient_id, envelope)
+            self._flush()
+
+    async def register(
+        self,
+        passport: Passport,
+        resume: Resume | None = None,
+        *,
+        skill_md: str | None = None,
+        rule: Rule | None = None,
+    ) -> Registered:
+        """Register an agent as this connection's principal (or take its name back)."""
+        result: Registered = await self.call(
+            "register", passport=passport, resume=resume, skill_md=skill_md, rule=rule
+        )
+        return result
+
+    async def get_session(self, session_id: str, *, caller_id: str) -> SessionMetadata:
+        """A session's metadata, for a participant."""
+        meta: SessionMetadata = await self.call(
+            "get_session", session_id=session_id, caller_id=caller_id
+        )
+        return meta
+
+    async def read_wal(
+        self, session_id: str, *, caller_id: str, since: int = 0, until: int | None = None
+    ) -> list[Envelope]:
+        """The part of a session's WAL the caller may see."""
+        wal: list[Envelope] = await self.call(
+            "read_wal", session_id=session_id, caller_id=caller_id, since=since, until=until
+        )
+        return wal
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ProtocolError("the connection is closed", code="connection_lost")
+        if self.end_error is not None:
+            raise self.end_error
+
+    async def _await(self, rid: str) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        self._flush()
+        return await future
+
+    def _flush(self) -> None:
+        for frame in self.protocol.data_to_send():
+            try:
+                self.link.send_frame(frame)
+            except Exception as exc:
+                log.debug("sending a frame failed", exc_info=True)
+                self._on_lost(exc)
+                return
+
+    def _on_frame(self, frame: Frame) -> None:
+        try:
+            events = self.protocol.receive(frame)
+        except Exception:
+            log.exception("a frame from the hub could not be handled")
+            return
+        for event in events:
+            self._handle(event)
+        self._flush()
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Answered):
+            future = self._waiting.pop(event.request_id, None)
+            if future is not None and not future.done():
+                future.set_result(event.result)
+        elif isinstance(event, Failed):
+            future = self._waiting.pop(event.request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(event.error)
+        elif isinstance(event, Delivered):
+            self._delivered(event.recipient_id, event.envelope)
+        elif isinstance(event, Welcomed):
+            if self._welcome is not None and not self._welcome.done():
+                self._welcome.set_result(event)
+        elif isinstance(event, Ended):
+            self._ended(event.error)
+
+    def _delivered(self, recipient_id: str, envelope: Envelope) -> None:
+        if self._on_delivery is not None:
+            try:
+                self._on_delivery(recipient_id, envelope)
+            except Exception:
+                log.exception("delivering envelope %s failed", envelope.envelope_id)
+        elif self._queue is not None:
+            self._queue.put_nowait((recipient_id, envelope))
+
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if self._closed or self.end_error is not None:
+            return
+        message = "the link to the hub closed" + (f": {exc}" if exc else "")
+        self._ended(ProtocolError(message, code="connection_lost"))
+
+    def _ended(self, error: NetworkError) -> None:
+        if self.end_error is not None or self._closed:
+            return
+        self.end_error = error
+        self.protocol.connection_lost()
+        self._fail_pending(error)
+        if self._welcome is not None and not self._welcome.done():
+            self._welcome.set_exception(error)
+        if self._queue is not None:
+            self._queue.put_nowait(None)
+        if self._on_end is not None:
+            try:
+                self._on_end(error)
+            except Exception:
+                log.exception("on_end callback failed")
+
+    def _fail_pending(self, error: NetworkError) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved: a caller that went away must not warn
