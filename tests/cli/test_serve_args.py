@@ -438,7 +438,7 @@ def test_serve_opens_the_store_and_hands_the_hub_over(
     transport.action = register
     status, out, err = run_main(capsys, *argv)
     assert (status, err) == (0, "")
-    assert out == "hubbub serve: listening on ws://127.0.0.1:0\n"
+    assert out == "hubbub: serving ws://127.0.0.1:0\n"
     (call,) = transport.calls
     assert isinstance(call["hub"], Hub)
     assert (call["host"], call["port"], call["ssl"]) == ("127.0.0.1", 0, None)
@@ -467,7 +467,7 @@ def test_serve_with_tls(
         "--tls-cert", str(cert), "--tls-key", str(key),
     )  # fmt: skip
     assert status == 0
-    assert out == "hubbub serve: listening on wss://::1:8765\n"
+    assert out == "hubbub: serving wss://::1:8765\n"
     (call,) = transport.calls
     assert isinstance(call["ssl"], ssl.SSLContext)
     assert call["auth"].allow_anonymous

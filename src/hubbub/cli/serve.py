@@ -306,7 +306,7 @@ def load_run_server() -> RunServer:
 
 
 def _announce(address: str) -> None:
-    print(f"hubbub serve: listening on {address}", flush=True)
+    print(f"hubbub: serving {address}", flush=True)
 
 
 async def serve(

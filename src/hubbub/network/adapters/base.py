@@ -169,6 +169,9 @@ def default_build_round_envelope(
     )
 
 
+_SCALARS = (str, int, float, bool)
+
+
 class BaseAdapter:
     """Defaults for the optional parts of the adapter contract.
 
@@ -226,6 +229,9 @@ class BaseAdapter:
     def dump_state(self, state: Any) -> dict[str, Any]:
         """JSON-ready data of a state (for snapshots); dataclass states work as they are."""
         if dataclasses.is_dataclass(state) and not isinstance(state, type):
+            data = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+            if all(v is None or type(v) in _SCALARS for v in data.values()):
+                return data  # flat (every built-in state): no deep copy needed
             return dataclasses.asdict(state)
         raise TypeError(
             f"{type(self).__name__} cannot snapshot a {type(state).__name__}; override dump_state"

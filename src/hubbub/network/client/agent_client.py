@@ -302,6 +302,18 @@ class AgentClient:
         data = await self.connection.call(
             "adapter_state", session_id=session_id, caller_id=self.agent_id
         )
+        return self._load_state(session_id, adapter, data)
+
+    async def turn_probe(self, session_id: str) -> tuple[bool, Any]:
+        """``(can_send, adapter_state)`` in one call: what a turn starts with."""
+        _check_session_id("turn_probe", session_id)
+        adapter = await self.adapter_for(session_id)
+        data = await self.connection.call(
+            "turn_probe", session_id=session_id, caller_id=self.agent_id
+        )
+        return bool(data["can_send"]), self._load_state(session_id, adapter, data["state"])
+
+    def _load_state(self, session_id: str, adapter: SessionAdapter, data: Any) -> Any:
         record = self._records.get(session_id)
         assert record is not None and record.metadata is not None  # adapter_for adopted it
         load = getattr(adapter, "load_state", None)
@@ -439,6 +451,9 @@ class AgentClient:
                 f"agent {me} cannot post as {envelope.sender_id}", code="access_denied"
             )
         stamped = await conn.post(envelope)
+        record = self._records.get(stamped.session_id)
+        if record is not None:
+            record.posts += 1
         if not is_protocol_event(stamped.event_type):
             record = self._records.get(stamped.session_id)
             if record is None or (record.adapter is None and not record.terminal):

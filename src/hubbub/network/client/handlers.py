@@ -8,10 +8,12 @@ Routing by event type:
 * ``EV_TURN_FAILED`` → nothing (a peer's failure is news, not a question; the
   client already fed it to waiters);
 * anything else → the substantive path: skip unless the session is ACTIVE and the hub
-  would accept a reply now (``can_send``), seed a fresh stream with the participant's
-  view of the session, run ``agent.ask`` under ``client.turn_timeout``, and post what
-  the adapter builds from the reply (nothing for an empty reply, which halts an
-  auto-driven chain).
+  would accept a reply now (one ``turn_probe`` request answers that and brings the
+  adapter state), seed a fresh stream with the participant's view of the session, run
+  ``agent.ask`` under ``client.turn_timeout``, and post what the adapter builds from
+  the reply (nothing for an empty reply, which halts an auto-driven chain). The
+  adapter builds the reply from the state the turn started with, read again from the
+  hub if the turn's own tools posted into the session.
 
 The view comes from the client's incremental ``Projection`` of the session, so a turn
 costs the same at message 10 and at message 10,000; only a custom view policy without
@@ -61,6 +63,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_UNSET: Any = object()
 
 #: The longest ``message`` an ``EV_TURN_FAILED`` carries (longer ones are cut).
 MAX_FAILURE_MESSAGE = 500
@@ -121,17 +125,22 @@ def turn_failure_data(envelope: Envelope, exc: BaseException) -> dict[str, Any]:
     return {"code": code, "message": message, "envelope_id": envelope.envelope_id}
 
 
-async def stamp_dependencies(client: AgentClient, session: Session) -> dict[Any, Any]:
-    """The DI values of one network turn: session handle, client, adapter state.
+async def stamp_dependencies(
+    client: AgentClient, session: Session, *, state: Any = _UNSET
+) -> dict[Any, Any]:
+    """The DI values of one network turn: session handle, client, adapter state
+    (``state``, or read from the hub when not given).
 
     ``HUB_DEP`` (``HubInject``) is the agent's own client too: a tool reaches the
     hub only as its agent, never as the operator.
     """
+    if state is _UNSET:
+        state = await client.adapter_state(session.session_id)
     return {
         SESSION_DEP: session,
         AGENT_CLIENT_DEP: client,
         HUB_DEP: client,
-        SESSION_STATE_DEP: await client.adapter_state(session.session_id),
+        SESSION_STATE_DEP: state,
     }
 
 
@@ -191,8 +200,10 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         return
     me = client.agent_id
     # The turn probe: never pay for a model call the hub would refuse to post.
-    if not await client.can_send(session_id):
+    can_send, state = await client.turn_probe(session_id)
+    if not can_send:
         return
+    posts = record.posts
     projection = record.projection
     history: list[BaseEvent]
     if projection is not None:
@@ -213,7 +224,9 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     try:
         async with deadline:
             reply = await client.agent.ask(
-                turn_input, stream=stream, dependencies=await stamp_dependencies(client, session)
+                turn_input,
+                stream=stream,
+                dependencies=await stamp_dependencies(client, session, state=state),
             )
     except TimeoutError as exc:
         if not deadline.expired():
@@ -225,9 +238,9 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     if record.terminal:
         return  # the turn closed the session (e.g. an end-conversation tool)
     events = (await stream.history.get_events())[len(history) :]
-    out = adapter.build_round_envelope(
-        metadata, me, reply, events, await client.adapter_state(session_id), client
-    )
+    if record.posts != posts:  # the turn's tools posted (e.g. set context): read it back
+        state = await client.adapter_state(session_id)
+    out = adapter.build_round_envelope(metadata, me, reply, events, state, client)
     if out is None:
         return  # empty reply: send nothing, which halts an auto-driven chain
     out.causation_id = envelope.envelope_id

@@ -79,6 +79,7 @@ class _SessionRecord:
         "inbox_size",
         "metadata",
         "pending",
+        "posts",
         "projection",
         "session_id",
         "state",
@@ -91,6 +92,7 @@ class _SessionRecord:
     def __init__(self, session_id: str, inbox_size: int) -> None:
         self.session_id = session_id
         self.metadata: SessionMetadata | None = None
+        self.posts = 0  # envelopes this client posted into the session (turns compare it)
         self.state = SessionState.PENDING
         self.inbox: list[Envelope] = []
         self.inbox_size = inbox_size

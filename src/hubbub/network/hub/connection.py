@@ -274,6 +274,11 @@ class Connection:
             return False
         return self.hub.can_send(session_id, sender_id, event_type=event_type)
 
+    def turn_probe(self, session_id: str, *, caller_id: str) -> dict[str, Any]:
+        """What a turn starts with: ``{"can_send": bool, "state": adapter_state}``."""
+        state = self.adapter_state(session_id, caller_id=caller_id)
+        return {"can_send": self.can_send(session_id, caller_id), "state": state}
+
     def adapter_state(self, session_id: str, *, caller_id: str) -> Any:
         """A session's adapter state as its adapter dumps it (JSON-ready), for a participant."""
         self._own(caller_id)

@@ -125,6 +125,7 @@ OPS: dict[str, OpSpec] = {
         {"session_id": _p("str"), "sender_id": _p("own"), "event_type": _p("str?", None)}, "bool"
     ),
     "adapter_state": OpSpec({"session_id": _p("str"), "caller_id": _p("own")}, "json"),
+    "turn_probe": OpSpec({"session_id": _p("str"), "caller_id": _p("own")}, "json"),
     "report_turn_failure": OpSpec(
         {
             "session_id": _p("str"),

@@ -148,7 +148,7 @@ class ServerProtocol:
         if isinstance(frame, RequestFrame):
             return self._receive_request(frame)
         if isinstance(frame, ReceiptFrame):
-            if frame.recipient_id not in self.agent_ids:
+            if type(frame.recipient_id) is not str or frame.recipient_id not in self.agent_ids:
                 return []  # a receipt for someone else's delivery releases nothing
             return [
                 Receipt(frame.recipient_id, frame.envelope_id, frame.session_id, frame.sequence)
@@ -191,11 +191,12 @@ class ServerProtocol:
                 ErrorFrame("bad_frame", "send frame has no envelope", None, frame.request_id)
             )
             return []
-        if envelope.sender_id not in self.agent_ids:
+        sender = envelope.sender_id
+        if type(sender) is not str or sender not in self.agent_ids:
             self._refuse(
                 ErrorFrame(
                     AccessDeniedError.default_code,
-                    f"sender_id {envelope.sender_id!r} is not registered through this connection",
+                    f"sender_id {sender!r} is not registered through this connection",
                     None,
                     frame.request_id,
                 )

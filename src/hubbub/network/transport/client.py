@@ -221,7 +221,14 @@ class ClientConnection:
     async def _await(self, rid: str) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
-        self._flush()
+        run_frames = getattr(self.link, "run_frames", None)
+        if run_frames is None:
+            self._flush()
+        else:  # in-process: the hub runs the operation in this task
+            try:
+                await run_frames(self.protocol.data_to_send())
+            except NetworkError as exc:
+                self._on_lost(exc)
         return await future
 
     def _flush(self) -> None:

@@ -77,6 +77,15 @@ class LocalLinkClient:
             raise ProtocolError("the link is closed", code="connection_lost")
         server.receive(frame)
 
+    async def run_frames(self, frames: list[Frame]) -> None:
+        """Hand over frames whose answers the calling task awaits: the hub runs their
+        operations in that task (see :meth:`ServerConnection.run`)."""
+        server = self._server
+        if server is None or self._closed:
+            raise ProtocolError("the link is closed", code="connection_lost")
+        for frame in frames:
+            await server.run(frame)
+
     async def close(self) -> None:
         """End the connection (the hub detaches it); idempotent."""
         if self._closed:

@@ -102,6 +102,25 @@ class ServerConnection:
         self._run(self.protocol.receive(frame))
         self._flush()
 
+    async def run(self, frame: Frame) -> None:
+        """One frame from a client that waits for its answer in this task (in-process).
+
+        The operations it asks for run here, in the caller's task, instead of in
+        tasks of their own: ``LocalLink`` hands over a request or send this way, so
+        an in-process call costs no extra scheduling. Each caller still runs only
+        its own operation, so calls from different tasks stay concurrent.
+        """
+        if self._closed:
+            return
+        for op in self.protocol.receive(frame):
+            if isinstance(op, Post):
+                await self._post(op)
+            elif isinstance(op, Call) and _is_async(op.name):
+                await self._call(op)
+            else:
+                self._run([op])
+        self._flush()
+
     def receive_invalid(self, error: NetworkError) -> None:
         """A message from the client that is not a frame (it gets an error frame)."""
         if self._closed:
@@ -154,7 +173,10 @@ class ServerConnection:
             elif isinstance(op, Post):
                 self._spawn(self._post(op))
             elif isinstance(op, Call):
-                self._spawn(self._call(op))
+                if _is_async(op.name):
+                    self._spawn(self._call(op))
+                else:  # a probe (can_send, adapter_state): answered at once, no task
+                    self._call_now(op)
             elif isinstance(op, Authenticate):
                 if self._trusted is not None:
                     self._attach(self._trusted)
@@ -197,6 +219,18 @@ class ServerConnection:
             self.protocol.fail(op, NetworkError(f"{op.name} failed in the hub: {exc}"))
         self._flush()
 
+    def _call_now(self, op: Call) -> None:
+        connection = self._connection
+        try:
+            if connection is None:
+                raise ProtocolError("the connection is not open")
+            self.protocol.complete(op, getattr(connection, op.name)(**op.params))
+        except NetworkError as exc:
+            self.protocol.fail(op, exc)
+        except Exception as exc:
+            log.exception("operation %s failed", op.name)
+            self.protocol.fail(op, NetworkError(f"{op.name} failed in the hub: {exc}"))
+
     async def _post(self, op: Post) -> None:
         connection = self._connection
         try:
@@ -232,6 +266,19 @@ class ServerConnection:
         result = self._close_transport()
         if inspect.isawaitable(result):
             self._spawn(_quietly(result))
+
+
+_ASYNC: dict[str, bool] = {}
+
+
+def _is_async(name: str) -> bool:
+    """Whether the hub Connection's method for an operation is a coroutine function."""
+    known = _ASYNC.get(name)
+    if known is None:
+        from hubbub.network.hub.connection import Connection
+
+        known = _ASYNC[name] = inspect.iscoroutinefunction(getattr(Connection, name, None))
+    return known
 
 
 async def _quietly(awaitable: Any) -> None:

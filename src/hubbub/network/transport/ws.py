@@ -1,0 +1,434 @@
+"""The WebSocket transport: the hub served over ``ws://`` / ``wss://``, and ``WsLink`` to reach it.
+
+One WebSocket text message carries one frame, the JSON of ``encode_frame(frame)``.
+Both sides are thin shells around the protocol drivers:
+
+* the server (:func:`serve_ws`, :func:`run_server`) makes one
+  :class:`~hubbub.network.transport.server.ServerConnection` per socket, feeds it
+  the decoded frames and writes what it sends; ``GET /healthz`` on the same port
+  answers ``hub.health()`` as JSON;
+* the client (:class:`WsLink`) is a link for
+  :class:`~hubbub.network.transport.client.ClientConnection` (so ``HubClient(WsLink(url,
+  token=...))`` works like ``HubClient(LocalLink(hub))``).
+
+**Limits.** A message over ``max_frame_bytes`` is refused with ``frame_too_large``
+(the connection stays up; one over four times that closes it). Each connection has
+a bounded queue of frames waiting to be written: a client that does not read while
+more than ``max_queued_frames`` pile up is told (``slow_consumer``) and
+disconnected; it reconnects and resumes from its cursors, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl as ssl_module
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection as WsClientConnection
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import Server, serve
+from websockets.asyncio.server import ServerConnection as WsServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.http11 import Request, Response
+
+from hubbub.network.errors import NetworkError, ProtocolError
+from hubbub.network.protocol.frames import Frame, decode_frame, encode_frame
+from hubbub.network.transport.server import ServerConnection
+
+if TYPE_CHECKING:
+    from hubbub.network.hub import Hub
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_QUEUED_FRAMES",
+    "WsLink",
+    "WsLinkClient",
+    "run_server",
+    "serve_ws",
+]
+
+log = logging.getLogger(__name__)
+
+#: Largest message a connection accepts (an envelope at the hub's 1 MiB limit, plus framing).
+DEFAULT_MAX_FRAME_BYTES = 2 << 20
+#: Frames that may wait to be written to one client before it counts as a slow consumer.
+DEFAULT_MAX_QUEUED_FRAMES = 10_000
+
+
+def _encode(frame: Frame) -> str:
+    return orjson.dumps(encode_frame(frame)).decode()
+
+
+def _decode(message: str | bytes) -> Frame:
+    try:
+        data = orjson.loads(message)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"message is not JSON: {exc}", code="bad_frame") from exc
+    return decode_frame(data)
+
+
+class _Writer:
+    """A socket's outgoing queue, written in order by one task; bounded."""
+
+    def __init__(self, ws: WsServerConnection | WsClientConnection, limit: int | None) -> None:
+        self._ws = ws
+        self._queue: deque[str] = deque()
+        self._limit = limit
+        self._wake: asyncio.Event = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-ws-writer")
+        self.closing = False
+
+    def put(self, message: str) -> bool:
+        """Queue a message; False when the queue is over its limit (it is queued anyway)."""
+        self._queue.append(message)
+        self._wake.set()
+        return self._limit is None or len(self._queue) <= self._limit
+
+    async def _run(self) -> None:
+        ws, queue = self._ws, self._queue
+        try:
+            while True:
+                if not queue:
+                    if self.closing:
+                        break
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await ws.send(queue.popleft())  # waits only when the socket's buffer is full
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.closing:
+                await ws.close()
+
+    async def close(self) -> None:
+        """Write what is queued, then close the socket."""
+        self.closing = True
+        self._wake.set()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def cancel(self) -> None:
+        """Stop writing (the socket is gone)."""
+        self._task.cancel()
+
+
+# ============================================================================ server
+
+
+class _Served:
+    """One client socket: the writer and the hub-side protocol connection."""
+
+    def __init__(
+        self, hub: Hub, ws: WsServerConnection, auth: Any, max_frame_bytes: int, max_queued: int
+    ) -> None:
+        self.ws = ws
+        self.writer = _Writer(ws, max_queued)
+        self.max_frame_bytes = max_frame_bytes
+        self.conn = ServerConnection(
+            hub,
+            send=self._send,
+            close=self._close,
+            auth=auth,
+            limits={"max_frame_bytes": max_frame_bytes, "max_queued_frames": max_queued},
+        )
+        self._slow = False
+
+    def _send(self, frame: Frame) -> None:
+        if not self.writer.put(_encode(frame)) and not self._slow:
+            self._slow = True
+            log.warning(
+                "client %s is not reading its frames: disconnecting it", self.conn.endpoint_id
+            )
+            self.conn.goodbye(
+                "slow_consumer",
+                f"over {self.writer._limit} frames waited to be written; reconnect and resume",
+            )
+
+    def _close(self) -> Any:
+        return self.writer.close()
+
+    async def run(self) -> None:
+        ws, conn = self.ws, self.conn
+        try:
+            async for message in ws:
+                size = len(message)
+                if size > self.max_frame_bytes:
+                    conn.receive_invalid(
+                        ProtocolError(
+                            f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit",
+                            code="frame_too_large",
+                        )
+                    )
+                    continue
+                try:
+                    frame = _decode(message)
+                except NetworkError as exc:
+                    conn.receive_invalid(exc)
+                    continue
+                conn.receive(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            conn.connection_lost()
+            if not self.writer.closing:
+                self.writer.cancel()
+
+
+class _Hosting:
+    """The sockets one server holds (for shutdown)."""
+
+    def __init__(self, hub: Hub, auth: Any, max_frame_bytes: int, max_queued: int) -> None:
+        self.hub = hub
+        self.auth = auth
+        self.max_frame_bytes = max_frame_bytes
+        self.max_queued = max_queued
+        self.served: set[_Served] = set()
+
+    async def handler(self, ws: WsServerConnection) -> None:
+        served = _Served(self.hub, ws, self.auth, self.max_frame_bytes, self.max_queued)
+        self.served.add(served)
+        try:
+            await served.run()
+        finally:
+            self.served.discard(served)
+
+    def health(self, ws: WsServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != "/healthz":
+            return None
+        health = self.hub.health()
+        health["connections"] = len(self.served)
+        body = orjson.dumps(health, default=str)
+        status = HTTPStatus.OK if health.get("status") == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
+        if health.get("status") == "degraded":
+            status = HTTPStatus.OK  # degraded still serves; the body says what is wrong
+        headers = Headers(
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return Response(status.value, status.phrase, headers, body)
+
+    async def shutdown(self) -> None:
+        """Finish in-flight operations, say goodbye to every client, close their sockets."""
+        served = list(self.served)
+        await asyncio.gather(*(s.conn.drain() for s in served), return_exceptions=True)
+        for s in served:
+            s.conn.goodbye("hub_shutdown", "the hub is shutting down")
+        await asyncio.gather(*(s.writer.close() for s in served), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def serve_ws(
+    hub: Hub,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    auth: Any,
+    ssl: ssl_module.SSLContext | None = None,
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    max_queued_frames: int = DEFAULT_MAX_QUEUED_FRAMES,
+) -> AsyncIterator[str]:
+    """Serve ``hub`` over WebSocket while the ``async with`` body runs; yields the URL.
+
+    ``auth`` checks each connection's hello (``await auth.authenticate(scheme,
+    claim)`` → principal, e.g. :class:`~hubbub.network.auth.ServerAuth`). ``port=0``
+    picks a free port (the yielded URL has the real one). On exit every client is
+    told the hub shuts down (operations in flight finish first).
+    """
+    hosting = _Hosting(hub, auth, max_frame_bytes, max_queued_frames)
+    server: Server = await serve(
+        hosting.handler,
+        host,
+        port,
+        ssl=ssl,
+        process_request=hosting.health,
+        compression=None,
+        max_size=max_frame_bytes * 4,
+        max_queue=64,
+        ping_interval=20,
+        ping_timeout=20,
+    )
+    try:
+        sock = next(iter(server.sockets))
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        yield f"{'wss' if ssl else 'ws'}://{shown}:{bound_port}"
+    finally:
+        server.close(close_connections=False)
+        await hosting.shutdown()
+        server.close()
+        await server.wait_closed()
+
+
+async def run_server(
+    hub: Hub,
+    *,
+    host: str,
+    port: int,
+    auth: Any,
+    ssl: ssl_module.SSLContext | None,
+    ready: Callable[[str], None],
+) -> None:
+    """Serve ``hub`` until SIGTERM or SIGINT (``hubbub serve``); ``ready(url)`` once listening."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with serve_ws(hub, host=host, port=port, auth=auth, ssl=ssl) as url:
+            ready(url)
+            await stop.wait()
+            log.info("stopping: finishing in-flight operations")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+# ============================================================================ client
+
+
+class WsLinkClient:
+    """One WebSocket connection to a hub (a link for ``ClientConnection``)."""
+
+    #: A reconnecting link: sent envelopes carry idempotency keys so a resend is written once.
+    resends = True
+
+    def __init__(self, link: WsLink) -> None:
+        self._link = link
+        self._ws: WsClientConnection | None = None
+        self._writer: _Writer | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def credential(self) -> tuple[str, dict[str, Any]]:
+        """The link's auth scheme and claim."""
+        return self._link.credential()
+
+    async def connect(
+        self,
+        on_frame: Callable[[Frame], None],
+        on_lost: Callable[[BaseException | None], None],
+    ) -> None:
+        """Open the socket and start reading.
+
+        Raises:
+            ProtocolError: the hub cannot be reached (``connection_lost``).
+        """
+        link = self._link
+        try:
+            ws = await connect(
+                link.url,
+                ssl=link.ssl,
+                compression=None,
+                proxy=None,
+                open_timeout=link.open_timeout,
+                max_size=link.max_frame_bytes * 4,
+                ping_interval=20,
+                ping_timeout=20,
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise ProtocolError(
+                f"cannot connect to {link.url}: {exc}", code="connection_lost"
+            ) from exc
+        self._ws = ws
+        self._writer = _Writer(ws, None)
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read(ws, on_frame, on_lost), name="hubbub-ws-reader"
+        )
+
+    async def _read(
+        self,
+        ws: WsClientConnection,
+        on_frame: Callable[[Frame], None],
+        on_lost: Callable[[BaseException | None], None],
+    ) -> None:
+        error: BaseException | None = None
+        try:
+            async for message in ws:
+                try:
+                    frame = _decode(message)
+                except NetworkError:
+                    log.warning("undecodable frame from the hub skipped", exc_info=True)
+                    continue
+                on_frame(frame)
+        except ConnectionClosed as exc:
+            error = exc
+        if not self._closed:
+            self._closed = True
+            on_lost(error)
+
+    def send_frame(self, frame: Frame) -> None:
+        """Queue one frame for the hub."""
+        if self._closed or self._writer is None:
+            raise ProtocolError("the link is closed", code="connection_lost")
+        self._writer.put(_encode(frame))
+
+    async def close(self) -> None:
+        """Write what is queued, then close the socket; idempotent."""
+        self._closed = True
+        if self._writer is not None:
+            await self._writer.close()
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (tests of reconnects)."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+
+class WsLink:
+    """Connections to a hub served by ``hubbub serve`` / :func:`serve_ws`.
+
+    Args:
+        url: ``ws://host:port`` or ``wss://host:port``.
+        token: the credential (bearer token, or a signed token with ``scheme="hmac"``).
+        scheme: the auth scheme of ``token`` (default ``"bearer"``; ``"none"`` when no token).
+        ssl: the client TLS context for ``wss://`` (e.g. trusting a private CA).
+        open_timeout: seconds to wait for the socket to open.
+        max_frame_bytes: the largest frame this client reads.
+        reconnect: seconds a lost connection keeps being retried (with backoff)
+            before calls fail; 0 turns reconnecting off.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        scheme: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        open_timeout: float = 10.0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        reconnect: float = 60.0,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"WsLink url must start with ws:// or wss://, got {url!r}")
+        self.url = url
+        self.token = token
+        self.scheme = scheme or ("bearer" if token is not None else "none")
+        self.ssl = ssl
+        self.open_timeout = open_timeout
+        self.max_frame_bytes = max_frame_bytes
+        self.reconnect = reconnect
+
+    def __repr__(self) -> str:
+        return f"WsLink({self.url!r})"
+
+    def credential(self) -> tuple[str, dict[str, Any]]:
+        """``(scheme, claim)`` for the hello frame."""
+        if self.token is None:
+            return (self.scheme, {})
+        return (self.scheme, {"token": self.token})
+
+    def client(self) -> WsLinkClient:
+        """A new, unconnected link client."""
+        return WsLinkClient(self)
