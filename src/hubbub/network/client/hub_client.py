@@ -143,8 +143,13 @@ class HubClient:
             raise
 
     async def _open(self) -> ClientConnection:
+        reconnect_for = float(getattr(self._link, "reconnect", 0) or 0)
         connection = ClientConnection(
-            self._link.client(), on_delivery=self._route, on_end=self._on_end
+            self._link.client(),
+            on_delivery=self._route,
+            on_end=self._on_end,
+            reconnect=self._link.client if reconnect_for > 0 else None,
+            reconnect_for=reconnect_for,
         )
         await connection.open()
         self._connection = connection

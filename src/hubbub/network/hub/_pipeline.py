@@ -669,6 +669,22 @@ class _PipelineMixin:
         task.add_done_callback(self._tails.discard)
         return task
 
+    def _delivered_to(self, env: Envelope, rid: str) -> bool:
+        """Would ``_dispatch`` have handed this logged envelope to ``rid``? (For resending
+        what a reconnecting client missed: the same rules, read back from the WAL.)"""
+        if env.event_type in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
+            return False
+        if env.audience is None:
+            if rid == env.sender_id:
+                return False
+        elif rid not in env.audience:
+            return False
+        rule = self._registry.rules.get(rid)
+        sender_p = self._registry.passports.get(env.sender_id)
+        return (
+            rule is None or sender_p is None or glob_match(sender_p.name, rule.access.inbound_from)
+        )
+
     def _dispatch(self, env: Envelope, pids: Sequence[str]) -> None:
         """Hand the envelope to the endpoint of every connected recipient (never raises).
 

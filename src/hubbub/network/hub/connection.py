@@ -22,7 +22,6 @@ from hubbub.network.envelope import Envelope, visible_to
 from hubbub.network.errors import (
     AccessDeniedError,
     InvalidValueError,
-    NetworkError,
     ProtocolError,
 )
 from hubbub.network.hub.registry import OPERATOR, Registration
@@ -105,26 +104,12 @@ class Connection:
         self.hub.bind_endpoint(self.endpoint_id, agent_id)
         return registration
 
-    async def resume_deliveries(self, agent_id: str, cursors: dict[str, int]) -> int:
-        """Deliver again what an own agent missed: every envelope after ``cursors[session]``.
-
-        For each session the agent participates in that ``cursors`` names, the WAL
-        after that sequence, as the agent may see it, goes to the endpoint in order
-        (the client drops what it already has). Returns how many were sent.
-        """
-        self._own(agent_id)
-        sent = 0
-        for session_id, seq in cursors.items():
-            try:
-                envelopes = await self.read_wal(session_id, caller_id=agent_id, since=seq)
-            except NetworkError:
-                continue  # a session gone or never joined: nothing to resume there
-            for env in envelopes:
-                if env.sender_id == agent_id and env.audience is None:
-                    continue
-                self.endpoint.deliver(agent_id, env)
-                sent += 1
-        return sent
+    async def missed(self, session_id: str, agent_id: str, since: int) -> list[Envelope]:
+        """What the hub delivered to an own agent in a session after sequence ``since``
+        (read back from the WAL, by the rules of live delivery): what a client that
+        reconnects with that cursor has not seen."""
+        wal = await self.read_wal(session_id, caller_id=agent_id, since=since)
+        return [e for e in wal if self.hub._delivered_to(e, agent_id)]
 
     async def unregister(self, agent_id: str) -> None:
         """Unregister one of this connection's agents."""

@@ -614,6 +614,9 @@ class Hub(_SessionsMixin):
             return
         for agent_id in [a for a, e in self._agent_endpoint.items() if e is endpoint]:
             del self._agent_endpoint[agent_id]
+            # What was delivered and never receipted is not pending any more: a client
+            # that reconnects gets it again from the WAL (its cursors), and receipts that.
+            self._pending_inbox.pop(agent_id, None)
 
     def receipt(self, recipient_id: str, envelope: Envelope | None = None) -> None:
         """A recipient finished handling a delivered envelope: release its inbox slot."""

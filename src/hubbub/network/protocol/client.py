@@ -106,7 +106,7 @@ class Ended(Event):
 @dataclass(slots=True)
 class _Pending:
     op: str  # "send" for a send
-    key: str | None = None
+    envelope: Envelope | None = None  # what a send sent (resent after a reconnect)
 
 
 @dataclass(slots=True)
@@ -160,7 +160,7 @@ class ClientProtocol:
         rid = self._new_id()
         if self.keys and envelope.idempotency_key is None:
             envelope.idempotency_key = f"{self.key_prefix}-{rid}"
-        self._pending[rid] = _Pending("send", envelope.idempotency_key)
+        self._pending[rid] = _Pending("send", envelope)
         self._out.append(SendFrame(envelope, rid))
         return rid
 
@@ -187,19 +187,35 @@ class ClientProtocol:
         out, self._out = self._out, []
         return out
 
-    def pending_key(self, request_id: str) -> str | None:
-        """The idempotency key of a send still waiting for its answer."""
-        pending = self._pending.get(request_id)
-        return None if pending is None else pending.key
+    def connection_lost(self, *, keep_sends: bool = False) -> list[Failed]:
+        """The link closed: every request still waiting fails with ``connection_lost``.
 
-    def connection_lost(self) -> list[Failed]:
-        """The link closed: every request still waiting fails with ``connection_lost``."""
+        With ``keep_sends``, sends that carry an idempotency key stay pending, to be
+        sent again by :meth:`resend` on the next connection (the hub writes each once).
+        """
         self.state = "closed"
         pending, self._pending = self._pending, {}
-        return [
-            Failed(rid, ProtocolError("the link to the hub closed", code="connection_lost"))
-            for rid in pending
-        ]
+        failed = []
+        for rid, p in pending.items():
+            if keep_sends and p.envelope is not None and p.envelope.idempotency_key is not None:
+                self._pending[rid] = p
+            else:
+                error = ProtocolError("the link to the hub closed", code="connection_lost")
+                failed.append(Failed(rid, error))
+        return failed
+
+    def resend(self) -> int:
+        """Queue again every send still waiting for its answer (after a reconnect)."""
+        count = 0
+        for rid, p in self._pending.items():
+            if p.envelope is not None:
+                self._out.append(SendFrame(p.envelope, rid))
+                count += 1
+        return count
+
+    def resume_cursors(self, agent_id: str) -> dict[str, int]:
+        """Session → the last sequence delivered to ``agent_id`` (what a resume starts after)."""
+        return {s: seq for (a, s), seq in self.cursors.items() if a == agent_id}
 
     # ------------------------------------------------------------------ frames in → events
 

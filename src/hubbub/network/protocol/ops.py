@@ -69,6 +69,7 @@ OPS: dict[str, OpSpec] = {
             "resume": _p("resume?", None),
             "skill_md": _p("str?", None),
             "rule": _p("rule?", None),
+            "cursors": _p("cursors?", None),
         },
         "registered",
     ),
@@ -135,10 +136,6 @@ OPS: dict[str, OpSpec] = {
             "error_message": _p("str", ""),
         },
         "none",
-    ),
-    "resume_deliveries": OpSpec(
-        {"agent_id": _p("own"), "cursors": _p("cursors")},
-        "int",
     ),
 }
 

@@ -133,6 +133,8 @@ class ServerProtocol:
     counters: _Counters = field(default_factory=_Counters)
     principal: str | None = None
     _out: list[Frame] = field(default_factory=list)
+    # agent id → deliveries held back while that agent's missed envelopes are resent
+    _held: dict[str, list[Envelope]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ frames in
 
@@ -266,10 +268,36 @@ class ServerProtocol:
         """Queue the delivery of ``envelope`` to an own agent; False if it is not one.
 
         A delivery at or below the agent's cursor for the session (already sent,
-        e.g. by a resume) is skipped and still returns True.
+        e.g. by a resume) is skipped and still returns True; one for an agent being
+        resumed waits until :meth:`release`.
         """
         if self.state != "open" or recipient_id not in self.agent_ids:
             return False
+        held = self._held.get(recipient_id)
+        if held is not None:
+            held.append(envelope)
+            return True
+        return self._notify(recipient_id, envelope)
+
+    def hold(self, agent_id: str, cursors: dict[str, int]) -> None:
+        """Start resuming an own agent: its client has every envelope up to ``cursors``
+        (session → sequence); live deliveries wait until :meth:`release`."""
+        for session_id, seq in cursors.items():
+            key = (agent_id, session_id)
+            self.cursors[key] = max(self.cursors.get(key, 0), seq)
+        self._held.setdefault(agent_id, [])
+
+    def resend(self, agent_id: str, envelope: Envelope) -> None:
+        """Deliver an envelope the agent missed (read back from the WAL) during a resume."""
+        if self.state == "open" and agent_id in self.agent_ids:
+            self._notify(agent_id, envelope)
+
+    def release(self, agent_id: str) -> None:
+        """End a resume: the held live deliveries go out (those already resent are skipped)."""
+        for envelope in self._held.pop(agent_id, ()):
+            self.notify(agent_id, envelope)
+
+    def _notify(self, recipient_id: str, envelope: Envelope) -> bool:
         key = (recipient_id, envelope.session_id)
         seq = envelope.sequence
         if seq and seq <= self.cursors.get(key, 0):

@@ -12,14 +12,27 @@ The link under it is any object with ``credential()``, ``connect(on_frame,
 on_lost)``, ``send_frame(frame)`` and ``close()`` (see
 :class:`~hubbub.network.transport.link.LinkClient`): ``LocalLink`` passes frame
 objects in-process, the WebSocket link encodes them.
+
+**Reconnecting.** Given ``reconnect`` (a factory of new link clients), a connection
+that drops — the socket cut, the hub restarting (goodbye ``hub_shutdown``), the hub
+dropping a slow reader (``slow_consumer``) — is opened again with backoff for up to
+``reconnect_for`` seconds. Calls made meanwhile wait for it. On the new connection
+every agent registered before is registered again (same principal, so the same
+agent id) with the **cursors** of what it already received; the hub resends what it
+missed from the WAL before any live delivery, and the protocol drops anything at or
+below a cursor, so each envelope arrives exactly once and in order. Sends whose
+answer was lost are sent again with their idempotency keys: the hub writes each
+once. Control-plane calls in flight at the drop fail with ``connection_lost``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from hubbub.network.envelope import Envelope
@@ -67,30 +80,41 @@ class ClientConnection:
         on_delivery: DeliveryCallback | None = None,
         on_end: Callable[[NetworkError], None] | None = None,
         name: str = "",
+        reconnect: Callable[[], LinkClient] | None = None,
+        reconnect_for: float = 60.0,
     ) -> None:
         self.link = link
         # Links that reconnect resend unanswered envelopes: those carry idempotency keys.
-        self.protocol = ClientProtocol(
-            key_prefix=make_id()[-12:], keys=bool(getattr(link, "resends", False))
-        )
+        self.protocol = ClientProtocol(key_prefix=make_id()[-12:], keys=reconnect is not None)
         self._on_delivery = on_delivery
         self._on_end = on_end
         self._name = name
+        self._new_link = reconnect
+        self._reconnect_for = reconnect_for
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._welcome: asyncio.Future[Welcomed] | None = None
         self._queue: asyncio.Queue[tuple[str, Envelope] | None] | None = None
         if on_delivery is None:
             self._queue = asyncio.Queue()
+        self._registrations: dict[str, dict[str, Any]] = {}  # agent id → register params
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._generation = 0  # which link the callbacks belong to (old links are ignored)
         self._open = False
         self._closed = False
         self.end_error: NetworkError | None = None
+        self.reconnects = 0
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def connected(self) -> bool:
-        """True between a successful :meth:`open` and the end of the connection."""
-        return self._open and not self._closed and self.end_error is None
+        """True while the connection is open (not while it reconnects, not after it ended)."""
+        return (
+            self._open
+            and not self._closed
+            and self.end_error is None
+            and self._reconnecting is None
+        )
 
     @property
     def principal(self) -> str:
@@ -111,25 +135,34 @@ class ClientConnection:
         """
         if self._open:
             return
-        loop = asyncio.get_running_loop()
-        self._welcome = loop.create_future()
-        await self.link.connect(self._on_frame, self._on_lost)
-        scheme, claim = self.link.credential()
+        await self._connect(self.link)
+        self._open = True
+
+    async def _connect(self, link: LinkClient) -> None:
+        self._generation += 1
+        generation = self._generation
+        self._welcome = asyncio.get_running_loop().create_future()
+        await link.connect(partial(self._on_frame, generation), partial(self._on_lost, generation))
+        self.link = link
+        scheme, claim = link.credential()
         self.protocol.hello(scheme, claim, self._name)
         self._flush()
         try:
             await self._welcome
         except BaseException:
-            await self.link.close()
+            await link.close()
             raise
-        self._open = True
 
     async def close(self) -> None:
         """Say goodbye and close the link (idempotent); pending calls fail."""
         if self._closed:
             return
         self._closed = True
-        if self.end_error is None and self._open:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            await asyncio.gather(self._reconnecting, return_exceptions=True)
+            self._reconnecting = None
+        elif self.end_error is None and self._open:
             self.protocol.goodbye("client closing")
             self._flush()
         self._fail_pending(ProtocolError("the connection was closed", code="connection_lost"))
@@ -158,9 +191,15 @@ class ClientConnection:
             NetworkError: the hub refused or failed it (its code kept), or the
                 connection ended first (``connection_lost``).
         """
-        self._check_usable()
+        await self._usable()
         rid = self.protocol.request(op, params)
-        return await self._await(rid)
+        result = await self._await(rid)
+        if op == "register":
+            agent_id = result.passport.agent_id
+            self._registrations[agent_id] = {k: v for k, v in params.items() if k != "cursors"}
+        elif op == "unregister":
+            self._registrations.pop(str(params.get("agent_id")), None)
+        return result
 
     async def post(self, envelope: Envelope) -> Envelope:
         """Send an envelope; return it as the hub stamped it (id, sequence, time).
@@ -169,7 +208,7 @@ class ClientConnection:
             NetworkError: the hub refused it (its code kept), or the connection
                 ended before the answer (``connection_lost``).
         """
-        self._check_usable()
+        await self._usable()
         rid = self.protocol.send(envelope)
         envelope_id, sequence, created_at = await self._await(rid)
         return replace(envelope, envelope_id=envelope_id, sequence=sequence, created_at=created_at)
@@ -212,7 +251,9 @@ class ClientConnection:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _check_usable(self) -> None:
+    async def _usable(self) -> None:
+        if self._reconnecting is not None and not self._closed:
+            await asyncio.shield(self._reconnecting)  # a call made meanwhile waits for it
         if self._closed:
             raise ProtocolError("the connection is closed", code="connection_lost")
         if self.end_error is not None:
@@ -228,7 +269,7 @@ class ClientConnection:
             try:
                 await run_frames(self.protocol.data_to_send())
             except NetworkError as exc:
-                self._on_lost(exc)
+                self._on_lost(self._generation, exc)
         return await future
 
     def _flush(self) -> None:
@@ -237,10 +278,12 @@ class ClientConnection:
                 self.link.send_frame(frame)
             except Exception as exc:
                 log.debug("sending a frame failed", exc_info=True)
-                self._on_lost(exc)
+                self._on_lost(self._generation, exc)
                 return
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, generation: int, frame: Frame) -> None:
+        if generation != self._generation:
+            return  # a frame from a link given up on
         try:
             events = self.protocol.receive(frame)
         except Exception:
@@ -265,7 +308,7 @@ class ClientConnection:
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(event)
         elif isinstance(event, Ended):
-            self._ended(event.error)
+            self._lost(event.error)
 
     def _delivered(self, recipient_id: str, envelope: Envelope) -> None:
         if self._on_delivery is not None:
@@ -276,13 +319,72 @@ class ClientConnection:
         elif self._queue is not None:
             self._queue.put_nowait((recipient_id, envelope))
 
-    def _on_lost(self, exc: BaseException | None) -> None:
-        if self._closed or self.end_error is not None:
+    def _on_lost(self, generation: int, exc: BaseException | None) -> None:
+        if generation != self._generation or self._closed or self.end_error is not None:
             return
         message = "the link to the hub closed" + (f": {exc}" if exc else "")
-        self._ended(ProtocolError(message, code="connection_lost"))
+        self._lost(ProtocolError(message, code="connection_lost"))
+
+    def _lost(self, error: NetworkError) -> None:
+        """The connection dropped: reconnect if this client can, else it has ended."""
+        if self._new_link is None or not self._open or error.code not in _RECONNECTABLE:
+            self._ended(error)
+            return
+        self._generation += 1  # nothing more is taken from the lost link
+        for failed in self.protocol.connection_lost(keep_sends=True):
+            future = self._waiting.pop(failed.request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.exception()
+        if self._welcome is not None and not self._welcome.done():
+            self._welcome.set_exception(error)
+            self._welcome.exception()
+        if self._reconnecting is None:
+            log.info("connection to the hub lost (%s): reconnecting", error)
+            self._reconnecting = asyncio.get_running_loop().create_task(
+                self._reconnect(error), name="hubbub-reconnect"
+            )
+
+    async def _reconnect(self, cause: NetworkError) -> None:
+        """Open a new link with backoff, then restore the agents and resend (module doc)."""
+        assert self._new_link is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._reconnect_for
+        delay = 0.05
+        last = cause
+        while not self._closed:
+            link = self._new_link()
+            try:
+                await self._connect(link)
+                await self._restore()
+            except NetworkError as exc:
+                last = exc
+                with contextlib.suppress(Exception):
+                    await link.close()
+                if exc.code == "unauthenticated":
+                    break
+            else:
+                self.reconnects += 1
+                self._reconnecting = None
+                log.info("reconnected to the hub (%d agent(s) resumed)", len(self._registrations))
+                return
+            if loop.time() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        self._reconnecting = None
+        self._ended(last)
+
+    async def _restore(self) -> None:
+        for agent_id, params in list(self._registrations.items()):
+            cursors = self.protocol.resume_cursors(agent_id)
+            rid = self.protocol.request("register", {**params, "cursors": cursors})
+            await self._await(rid)
+        self.protocol.resend()
+        self._flush()
 
     def _ended(self, error: NetworkError) -> None:
+        """The connection is over for good: every call waiting fails with ``error``."""
         if self.end_error is not None or self._closed:
             return
         self.end_error = error
@@ -304,3 +406,7 @@ class ClientConnection:
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # retrieved: a caller that went away must not warn
+
+
+#: Why a connection may end and be opened again (a refused credential is final).
+_RECONNECTABLE = frozenset({"connection_lost", "hub_shutdown", "slow_consumer"})

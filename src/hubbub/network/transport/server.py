@@ -208,16 +208,40 @@ class ServerConnection:
         try:
             if connection is None:
                 raise ProtocolError("the connection is not open")
-            result = getattr(connection, op.name)(**op.params)
-            if inspect.isawaitable(result):
-                result = await result
-            self.protocol.complete(op, result)
+            if op.name == "register":
+                await self._register(connection, op)
+            else:
+                self.protocol.complete(op, await getattr(connection, op.name)(**op.params))
         except NetworkError as exc:
             self.protocol.fail(op, exc)
         except Exception as exc:
             log.exception("operation %s failed", op.name)
             self.protocol.fail(op, NetworkError(f"{op.name} failed in the hub: {exc}"))
         self._flush()
+
+    async def _register(self, connection: Connection, op: Call) -> None:
+        """Register; with ``cursors`` (a client reconnecting), resend what the agent
+        missed in each of those sessions before any live delivery."""
+        params = dict(op.params)
+        cursors = params.pop("cursors")
+        registration = await connection.register(**params)
+        self.protocol.complete(op, registration)
+        if not cursors:
+            return
+        agent_id = registration.passport.agent_id
+        assert agent_id is not None
+        self.protocol.hold(agent_id, cursors)
+        try:
+            for session_id, seq in cursors.items():
+                try:
+                    missed = await connection.missed(session_id, agent_id, seq)
+                except NetworkError:
+                    continue  # gone, or never joined: nothing to resend there
+                for env in missed:
+                    self.protocol.resend(agent_id, env)
+                self._flush()
+        finally:
+            self.protocol.release(agent_id)
 
     def _call_now(self, op: Call) -> None:
         connection = self._connection
