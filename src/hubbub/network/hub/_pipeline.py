@@ -82,6 +82,7 @@ from hubbub.network.session import (
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.ratelimit import RateLimiter
 
 log = logging.getLogger("hubbub.hub")
 
@@ -207,6 +208,7 @@ class _PipelineMixin:
     _ttl_heap: list[tuple[float, str]]
     _agent_endpoint: dict[str, Any]
     _pending_inbox: dict[str, int]
+    _rates: RateLimiter
     _manifest_refs: dict[str, SessionManifest]
     _closed_cache_size: int
     _quarantined: dict[str, str]
@@ -366,6 +368,14 @@ class _PipelineMixin:
             return
         reg = self._registry
         rule = reg.rules[sender]
+        if rule.limits.rate.per_minute:
+            wait = self._rates.take(sender, rule.limits.rate, self._now()[1])
+            if wait:
+                raise ProtocolError(
+                    f"{reg.passports[sender].name} is over its rate of "
+                    f"{rule.limits.rate.per_minute} envelopes a minute; retry in {wait:.2f} s",
+                    code="rate_limited",
+                )
         depth_cap = rule.limits.delegation_depth
         if depth_cap and env.depth > depth_cap:
             raise AccessDeniedError(

@@ -44,6 +44,7 @@ from hubbub.network.hub.audit import (
     AuditLog,
 )
 from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.ratelimit import RateLimiter
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
@@ -144,6 +145,7 @@ class Hub(_SessionsMixin):
         self._connections: dict[str, Any] = {}
         self._agent_endpoint: dict[str, Any] = {}
         self._presence_waiters: set[asyncio.Future[None]] = set()
+        self._rates = RateLimiter()
         self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
         self._pending_inbox: dict[str, int] = {}
         self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
@@ -483,8 +485,10 @@ class Hub(_SessionsMixin):
         await self._registry.set_skill(agent_id, skill_md)
 
     async def set_rule(self, agent_id: str, rule: Rule) -> Rule:
-        """Replace an agent's rule (version bumped)."""
-        return await self._registry.set_rule(agent_id, rule)
+        """Replace an agent's rule (version bumped); its send rate starts afresh."""
+        stored = await self._registry.set_rule(agent_id, rule)
+        self._rates.forget(agent_id)
+        return stored
 
     # ================================================================ sweepers
 
