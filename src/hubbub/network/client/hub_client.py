@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -504,6 +505,28 @@ class HubClient:
             error_type=type(exc).__name__,
             error_message=str(exc),
         )
+
+    async def observe(
+        self,
+        callback: Callable[[Envelope], None],
+        *,
+        session_id: str | None = None,
+        event_types: list[str] | None = None,
+        since_envelope_id: str | None = None,
+    ) -> str:
+        """Watch envelopes as the hub makes them durable (see ``ClientConnection.subscribe``);
+        returns the subscription id for :meth:`stop_observing`."""
+        conn = await self.connect()
+        return await conn.subscribe(
+            callback,
+            session_id=session_id,
+            event_types=event_types,
+            since_envelope_id=since_envelope_id,
+        )
+
+    def stop_observing(self, subscription_id: str) -> None:
+        """End a subscription made with :meth:`observe`."""
+        self.connection.unsubscribe(subscription_id)
 
     async def wait_for_session_event(
         self,

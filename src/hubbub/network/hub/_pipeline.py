@@ -82,6 +82,7 @@ from hubbub.network.session import (
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.observers import Observer
     from hubbub.network.hub.ratelimit import RateLimiter
 
 log = logging.getLogger("hubbub.hub")
@@ -209,6 +210,7 @@ class _PipelineMixin:
     _agent_endpoint: dict[str, Any]
     _pending_inbox: dict[str, int]
     _rates: RateLimiter
+    _observers: dict[tuple[str, str], Observer]
     _manifest_refs: dict[str, SessionManifest]
     _closed_cache_size: int
     _quarantined: dict[str, str]
@@ -440,6 +442,9 @@ class _PipelineMixin:
             self._ended(live)
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
             self._dispatch(stamped, pids)
+        if self._observers:
+            for observer in list(self._observers.values()):
+                observer.offer(stamped)
 
     def _opened(self, live: LiveSession) -> None:
         """The session's EV_SESSION_OPENED is durable: release the creator's open()."""
@@ -602,6 +607,8 @@ class _PipelineMixin:
                     live.observe(env, iso_to_seconds(env.created_at), machine.pids)
                 if env.event_type not in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
                     self._dispatch(env, machine.pids)
+                for observer in list(self._observers.values()):
+                    observer.offer(env)
         except ReplayError as exc:
             from hubbub.network.hub.recovery import quarantine
 

@@ -24,6 +24,7 @@ from hubbub.network.errors import (
     InvalidValueError,
     ProtocolError,
 )
+from hubbub.network.hub.observers import Observer
 from hubbub.network.hub.registry import OPERATOR, Registration
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
@@ -301,6 +302,76 @@ class Connection:
             error_type=error_type,
             error_message=error_message,
         )
+
+    async def subscribe(
+        self,
+        subscription_id: str,
+        *,
+        session_id: str | None = None,
+        event_types: list[str] | None = None,
+        since_envelope_id: str | None = None,
+    ) -> Observer:
+        """Start observing a session's envelopes (see :mod:`~hubbub.network.hub.observers`);
+        live ones are held until :meth:`backfill` sends the backlog.
+
+        The operator may observe every session (``session_id=None``); any other
+        principal observes a session one of its agents participates in, and sees
+        what those agents may see. ``since_envelope_id`` starts with what the WAL
+        holds after that envelope ("" : from the beginning; None: only new ones).
+
+        Raises:
+            InvalidValueError: a bad argument (named).
+            AccessDeniedError: not the operator and no own agent participates.
+            NotFoundError: unknown session.
+        """
+        if self._closed:
+            raise ProtocolError("connection is closed")
+        for name, value in (("session_id", session_id), ("since_envelope_id", since_envelope_id)):
+            if value is not None and type(value) is not str:
+                raise InvalidValueError(f"subscribe: {name} must be a string or null")
+        if event_types is not None and not (
+            isinstance(event_types, list) and all(type(t) is str for t in event_types)
+        ):
+            raise InvalidValueError("subscribe: event_types must be a list of strings or null")
+        viewers: frozenset[str] | None = None
+        if self.principal != OPERATOR or session_id is not None:
+            if session_id is None:
+                raise AccessDeniedError("subscribe: only the operator may observe every session")
+            meta = (await self.hub._find(session_id)).meta
+            if self.principal != OPERATOR:
+                viewers = frozenset(a for a in self.agent_ids if meta.is_participant(a))
+                if not viewers:
+                    raise AccessDeniedError(
+                        f"subscribe: no agent of this connection participates in session {session_id}"
+                    )
+        observer = Observer(
+            self.endpoint,
+            subscription_id,
+            session_id,
+            None if event_types is None else frozenset(event_types),
+            viewers,
+        )
+        self.hub._observers[(self.endpoint_id, subscription_id)] = observer
+        return observer
+
+    async def backfill(self, observer: Observer, since_envelope_id: str | None) -> None:
+        """Send an observer what its session's WAL holds after ``since_envelope_id``
+        (nothing for None), then the live envelopes held meanwhile."""
+        backlog: list[Envelope] = []
+        try:
+            if since_envelope_id is not None and observer.session_id is not None:
+                wal = await self.hub.read_wal(observer.session_id)
+                start = 0
+                if since_envelope_id:
+                    ids = [e.envelope_id for e in wal]
+                    start = ids.index(since_envelope_id) + 1 if since_envelope_id in ids else 0
+                backlog = wal[start:]
+        finally:
+            observer.backfill(backlog)
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Stop an observer of this connection."""
+        self.hub._observers.pop((self.endpoint_id, subscription_id), None)
 
     def mark_closed(self) -> None:
         """Refuse every further call (the hub is shutting down)."""

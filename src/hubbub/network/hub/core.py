@@ -44,6 +44,7 @@ from hubbub.network.hub.audit import (
     AuditLog,
 )
 from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.observers import Observer
 from hubbub.network.hub.ratelimit import RateLimiter
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.runtime import LiveSession
@@ -146,6 +147,7 @@ class Hub(_SessionsMixin):
         self._agent_endpoint: dict[str, Any] = {}
         self._presence_waiters: set[asyncio.Future[None]] = set()
         self._rates = RateLimiter()
+        self._observers: dict[tuple[str, str], Observer] = {}  # (endpoint id, subscription id)
         self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
         self._pending_inbox: dict[str, int] = {}
         self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
@@ -613,6 +615,8 @@ class Hub(_SessionsMixin):
     def detach_endpoint(self, endpoint_id: str) -> None:
         """Forget an endpoint and every agent binding to it."""
         self._connections.pop(endpoint_id, None)
+        for key in [k for k in self._observers if k[0] == endpoint_id]:
+            del self._observers[key]
         endpoint = self._endpoints.pop(endpoint_id, None)
         if endpoint is None:
             return

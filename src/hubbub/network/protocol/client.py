@@ -30,6 +30,7 @@ from hubbub.network.errors import NetworkError, ProtocolError, error_from_code
 from hubbub.network.protocol.frames import (
     AcceptFrame,
     ErrorFrame,
+    EventFrame,
     Frame,
     GoodbyeFrame,
     HelloFrame,
@@ -40,6 +41,8 @@ from hubbub.network.protocol.frames import (
     RequestFrame,
     ResponseFrame,
     SendFrame,
+    SubscribeFrame,
+    UnsubscribeFrame,
     WelcomeFrame,
 )
 from hubbub.network.protocol.ops import decode_result, encode_params
@@ -51,6 +54,7 @@ __all__ = [
     "Ended",
     "Event",
     "Failed",
+    "Observed",
     "Welcomed",
 ]
 
@@ -93,6 +97,14 @@ class Delivered(Event):
     """An envelope for one of this connection's agents."""
 
     recipient_id: str
+    envelope: Envelope
+
+
+@dataclass(slots=True)
+class Observed(Event):
+    """An envelope for one of this connection's subscriptions."""
+
+    subscription_id: str
     envelope: Envelope
 
 
@@ -164,6 +176,23 @@ class ClientProtocol:
         self._out.append(SendFrame(envelope, rid))
         return rid
 
+    def subscribe(
+        self,
+        *,
+        session_id: str | None = None,
+        event_types: list[str] | None = None,
+        since_envelope_id: str | None = None,
+    ) -> str:
+        """Queue a subscription; returns its id (its answer is a response with that id)."""
+        sid = f"sub-{self._new_id()}"
+        self._pending[sid] = _Pending("subscribe")
+        self._out.append(SubscribeFrame(sid, session_id, None, event_types, since_envelope_id))
+        return sid
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Stop a subscription (nothing more is reported for it)."""
+        self._out.append(UnsubscribeFrame(subscription_id))
+
     def receipt(self, recipient_id: str, envelope: Envelope) -> None:
         """Tell the hub an agent finished handling a delivered envelope."""
         self._out.append(
@@ -223,6 +252,10 @@ class ClientProtocol:
         """Take one frame from the hub; return what happened."""
         if isinstance(frame, NotifyFrame):
             return self._delivery(frame)
+        if isinstance(frame, EventFrame):
+            if frame.envelope is None:
+                return []
+            return [Observed(frame.subscription_id, frame.envelope)]
         if isinstance(frame, AcceptFrame):
             if self._pending.pop(frame.request_id, None) is None:
                 return []
@@ -238,6 +271,8 @@ class ClientProtocol:
                 return [
                     Failed(frame.request_id, error_from_code(code, frame.error_message or code))
                 ]
+            if pending.op == "subscribe":
+                return [Answered(frame.request_id, None)]
             try:
                 return [Answered(frame.request_id, decode_result(pending.op, frame.result))]
             except NetworkError as exc:

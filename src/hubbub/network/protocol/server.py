@@ -31,6 +31,7 @@ from hubbub.network.errors import AccessDeniedError, NetworkError
 from hubbub.network.protocol.frames import (
     AcceptFrame,
     ErrorFrame,
+    EventFrame,
     Frame,
     GoodbyeFrame,
     HelloFrame,
@@ -41,6 +42,8 @@ from hubbub.network.protocol.frames import (
     RequestFrame,
     ResponseFrame,
     SendFrame,
+    SubscribeFrame,
+    UnsubscribeFrame,
     WelcomeFrame,
 )
 from hubbub.network.protocol.ops import (
@@ -57,6 +60,8 @@ __all__ = [
     "Post",
     "Receipt",
     "ServerProtocol",
+    "Subscribe",
+    "Unsubscribe",
 ]
 
 
@@ -102,6 +107,25 @@ class Receipt(Op):
 
 
 @dataclass(slots=True)
+class Subscribe(Op):
+    """Start an observer: the envelopes of a session (or, for the operator, of every
+    session), optionally only some event types, after ``since_envelope_id``. Answer
+    with ``complete``/``fail`` (the subscription id is the request id)."""
+
+    request_id: str
+    session_id: str | None
+    event_types: list[str] | None
+    since_envelope_id: str | None
+
+
+@dataclass(slots=True)
+class Unsubscribe(Op):
+    """Stop an observer (no answer)."""
+
+    subscription_id: str
+
+
+@dataclass(slots=True)
 class Close(Op):
     """The connection must end (after the frames queued so far are written)."""
 
@@ -133,6 +157,7 @@ class ServerProtocol:
     counters: _Counters = field(default_factory=_Counters)
     principal: str | None = None
     _out: list[Frame] = field(default_factory=list)
+    subscriptions: set[str] = field(default_factory=set)
     # agent id → deliveries held back while that agent's missed envelopes are resent
     _held: dict[str, list[Envelope]] = field(default_factory=dict)
 
@@ -155,6 +180,24 @@ class ServerProtocol:
             return [
                 Receipt(frame.recipient_id, frame.envelope_id, frame.session_id, frame.sequence)
             ]
+        if isinstance(frame, SubscribeFrame):
+            sub = frame.subscription_id
+            if type(sub) is not str or not sub or sub in self.subscriptions:
+                self._refuse(
+                    ResponseFrame(
+                        str(sub), False, None, "invalid_value",
+                        "subscribe: subscription_id must be a new non-empty string",
+                    )
+                )  # fmt: skip
+                return []
+            self.subscriptions.add(sub)
+            return [Subscribe(sub, frame.session_id, frame.event_types, frame.since_envelope_id)]
+        if isinstance(frame, UnsubscribeFrame):
+            sub = frame.subscription_id
+            if type(sub) is not str or sub not in self.subscriptions:
+                return []
+            self.subscriptions.discard(sub)
+            return [Unsubscribe(sub)]
         if isinstance(frame, PingFrame):
             self._out.append(PongFrame())
             return []
@@ -184,14 +227,24 @@ class ServerProtocol:
                 ErrorFrame("hello_required", f"expected a hello frame first, got {frame.kind}")
             )
             return self._close("hello_required", "the connection did not start with a hello")
-        return [Authenticate(frame.auth_scheme, dict(frame.auth_claim), frame.name)]
+        scheme, claim, name = frame.auth_scheme, frame.auth_claim, frame.name
+        if type(scheme) is not str or not isinstance(claim, dict) or type(name) is not str:
+            self._refuse(
+                ErrorFrame(
+                    "bad_frame",
+                    "hello frame: auth_scheme and name must be strings, auth_claim an object",
+                )
+            )
+            return self._close("bad_frame", "the hello frame does not have the hello's shape")
+        return [Authenticate(scheme, dict(claim), name)]
 
     def _receive_send(self, frame: SendFrame) -> list[Op]:
-        envelope = frame.envelope
-        if envelope is None:
-            self._refuse(
-                ErrorFrame("bad_frame", "send frame has no envelope", None, frame.request_id)
-            )
+        envelope, rid = frame.envelope, frame.request_id
+        if type(rid) is not str:
+            self._refuse(ErrorFrame("bad_frame", "send frame: request_id must be a string"))
+            return []
+        if not isinstance(envelope, Envelope):
+            self._refuse(ErrorFrame("bad_frame", "send frame has no envelope", None, rid))
             return []
         sender = envelope.sender_id
         if type(sender) is not str or sender not in self.agent_ids:
@@ -207,6 +260,9 @@ class ServerProtocol:
         return [Post(frame.request_id, envelope)]
 
     def _receive_request(self, frame: RequestFrame) -> list[Op]:
+        if type(frame.request_id) is not str:
+            self._refuse(ResponseFrame("", False, None, "bad_frame", "request_id must be a string"))
+            return []
         try:
             params = decode_params(frame.op, frame.params)
             for name in own_params(frame.op):
@@ -233,9 +289,19 @@ class ServerProtocol:
         self._refuse(ErrorFrame(error.code, str(error)))
         return self._close(error.code, str(error))
 
-    def complete(self, op: Call | Post, result: Any) -> None:
+    def event(self, subscription_id: str, envelope: Envelope) -> bool:
+        """Queue one observed envelope for a live subscription; False if there is none."""
+        if self.state != "open" or subscription_id not in self.subscriptions:
+            return False
+        self._out.append(EventFrame(subscription_id, envelope))
+        return True
+
+    def complete(self, op: Call | Post | Subscribe, result: Any) -> None:
         """``op`` succeeded with ``result`` (the stamped envelope for a post)."""
         if self.state == "closed":
+            return
+        if isinstance(op, Subscribe):
+            self._out.append(ResponseFrame(op.request_id, True, None))
             return
         if isinstance(op, Post):
             env: Envelope = result
@@ -253,10 +319,12 @@ class ServerProtocol:
             self.agent_ids.discard(op.params["agent_id"])
         self._out.append(ResponseFrame(op.request_id, True, encode_result(op.name, result)))
 
-    def fail(self, op: Call | Post, error: NetworkError) -> None:
+    def fail(self, op: Call | Post | Subscribe, error: NetworkError) -> None:
         """``op`` failed with ``error`` (its code travels to the client)."""
         if self.state == "closed":
             return
+        if isinstance(op, Subscribe):
+            self.subscriptions.discard(op.request_id)
         if isinstance(op, Post):
             self._refuse(ErrorFrame(error.code, str(error), None, op.request_id))
         else:

@@ -46,6 +46,7 @@ from hubbub.network.protocol.client import (
     Ended,
     Event,
     Failed,
+    Observed,
     Welcomed,
 )
 from hubbub.network.protocol.frames import Frame
@@ -97,6 +98,7 @@ class ClientConnection:
         if on_delivery is None:
             self._queue = asyncio.Queue()
         self._registrations: dict[str, dict[str, Any]] = {}  # agent id → register params
+        self._observers: dict[str, _Subscription] = {}  # subscription id → what it asked
         self._reconnecting: asyncio.Task[None] | None = None
         self._generation = 0  # which link the callbacks belong to (old links are ignored)
         self._open = False
@@ -213,6 +215,45 @@ class ClientConnection:
         envelope_id, sequence, created_at = await self._await(rid)
         return replace(envelope, envelope_id=envelope_id, sequence=sequence, created_at=created_at)
 
+    async def subscribe(
+        self,
+        callback: Callable[[Envelope], None],
+        *,
+        session_id: str | None = None,
+        event_types: list[str] | None = None,
+        since_envelope_id: str | None = None,
+    ) -> str:
+        """Observe envelopes as the hub makes them durable; returns the subscription id.
+
+        ``callback(envelope)`` gets each one, in WAL order: those of ``session_id``
+        (the operator may pass None: every session), only ``event_types`` if given,
+        first what the WAL holds after ``since_envelope_id`` ("" = from the start).
+        A participant's connection sees what its agents may see. After a reconnect
+        the subscription continues after the last envelope it reported.
+
+        Raises:
+            AccessDeniedError: no agent of this connection participates (not operator).
+            NotFoundError: unknown session.
+        """
+        await self._usable()
+        sub = _Subscription(callback, session_id, event_types, since_envelope_id)
+        rid = self.protocol.subscribe(
+            session_id=session_id, event_types=event_types, since_envelope_id=since_envelope_id
+        )
+        self._observers[rid] = sub
+        try:
+            await self._await(rid)
+        except BaseException:
+            self._observers.pop(rid, None)
+            raise
+        return rid
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Stop a subscription."""
+        if self._observers.pop(subscription_id, None) is not None and self.connected:
+            self.protocol.unsubscribe(subscription_id)
+            self._flush()
+
     def receipt(self, recipient_id: str, envelope: Envelope) -> None:
         """Tell the hub an agent finished handling ``envelope`` (fire and forget)."""
         if self.connected:
@@ -304,6 +345,14 @@ class ClientConnection:
                 future.set_exception(event.error)
         elif isinstance(event, Delivered):
             self._delivered(event.recipient_id, event.envelope)
+        elif isinstance(event, Observed):
+            sub = self._observers.get(event.subscription_id)
+            if sub is not None:
+                sub.last = event.envelope.envelope_id or sub.last
+                try:
+                    sub.callback(event.envelope)
+                except Exception:
+                    log.exception("a subscription callback failed")
         elif isinstance(event, Welcomed):
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(event)
@@ -382,6 +431,14 @@ class ClientConnection:
             await self._await(rid)
         self.protocol.resend()
         self._flush()
+        for old_id, sub in list(self._observers.items()):
+            since = sub.last if sub.last is not None else sub.since_envelope_id
+            rid = self.protocol.subscribe(
+                session_id=sub.session_id, event_types=sub.event_types, since_envelope_id=since
+            )
+            del self._observers[old_id]
+            self._observers[rid] = sub
+            await self._await(rid)
 
     def _ended(self, error: NetworkError) -> None:
         """The connection is over for good: every call waiting fails with ``error``."""
@@ -406,6 +463,25 @@ class ClientConnection:
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # retrieved: a caller that went away must not warn
+
+
+class _Subscription:
+    """What a subscription asked for, and the last envelope it reported (to resume)."""
+
+    __slots__ = ("callback", "event_types", "last", "session_id", "since_envelope_id")
+
+    def __init__(
+        self,
+        callback: Callable[[Envelope], None],
+        session_id: str | None,
+        event_types: list[str] | None,
+        since_envelope_id: str | None,
+    ) -> None:
+        self.callback = callback
+        self.session_id = session_id
+        self.event_types = event_types
+        self.since_envelope_id = since_envelope_id
+        self.last: str | None = None
 
 
 #: Why a connection may end and be opened again (a refused credential is final).

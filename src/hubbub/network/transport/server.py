@@ -35,6 +35,8 @@ from hubbub.network.protocol.server import (
     Post,
     Receipt,
     ServerProtocol,
+    Subscribe,
+    Unsubscribe,
 )
 
 if TYPE_CHECKING:
@@ -144,6 +146,11 @@ class ServerConnection:
         if self.protocol.notify(recipient_id, envelope):
             self._flush()
 
+    def observe(self, subscription_id: str, envelope: Envelope) -> None:
+        """The hub reports an envelope to one of this connection's subscriptions."""
+        if self.protocol.event(subscription_id, envelope):
+            self._flush()
+
     async def close(self) -> None:
         """The hub shuts down: say goodbye and end the transport."""
         if self._closed:
@@ -177,6 +184,11 @@ class ServerConnection:
                     self._spawn(self._call(op))
                 else:  # a probe (can_send, adapter_state): answered at once, no task
                     self._call_now(op)
+            elif isinstance(op, Subscribe):
+                self._spawn(self._subscribe(op))
+            elif isinstance(op, Unsubscribe):
+                if self._connection is not None:
+                    self._connection.unsubscribe(op.subscription_id)
             elif isinstance(op, Authenticate):
                 if self._trusted is not None:
                     self._attach(self._trusted)
@@ -254,6 +266,26 @@ class ServerConnection:
         except Exception as exc:
             log.exception("operation %s failed", op.name)
             self.protocol.fail(op, NetworkError(f"{op.name} failed in the hub: {exc}"))
+
+    async def _subscribe(self, op: Subscribe) -> None:
+        connection = self._connection
+        try:
+            if connection is None:
+                raise ProtocolError("the connection is not open")
+            observer = await connection.subscribe(
+                op.request_id,
+                session_id=op.session_id,
+                event_types=op.event_types,
+                since_envelope_id=op.since_envelope_id,
+            )
+        except NetworkError as exc:
+            self.protocol.fail(op, exc)
+            self._flush()
+            return
+        self.protocol.complete(op, None)  # the answer goes out before the backlog
+        self._flush()
+        await connection.backfill(observer, op.since_envelope_id)
+        self._flush()
 
     async def _post(self, op: Post) -> None:
         connection = self._connection
