@@ -54,6 +54,40 @@ class Run:
     rep_factor: int = 1  # extra repetitions for very short, noisy runs
     impls: tuple[str, ...] = ("ref", "hubbub")  # who runs it (others show "—")
     timeout: float = 0.0  # per-subprocess timeout if longer than --timeout (big fills)
+    # Script per implementation when not IMPLS' (the WebSocket workloads), e.g.
+    # (("ref", "ws_ref.py"), ("hubbub", "ws_hubbub.py")).
+    scripts: tuple[tuple[str, str], ...] = ()
+
+
+WS_SCRIPTS = (("ref", "ws_ref.py"), ("hubbub", "ws_hubbub.py"))
+ECHO_SCRIPTS = (("ref", "ws_echo.py"), ("hubbub", "ws_echo.py"))
+
+
+def ws_runs(quick: bool) -> list[Run]:
+    """WebSocket, several processes per run (hub, clients): ``--only ws`` or ``--ws``.
+
+    Run keys ``ws_<workload>`` (memory store; the reference and hubbub) and
+    ``ws_<workload>_sqlite`` (hubbub's hub on SQLite; the reference's column shows "—").
+    """
+    q = quick
+    sizes = {"latency": 1000 if q else 2000, "turns": 1000 if q else 2000}
+    sizes["fanout"] = 5000 if q else 20_000
+    runs = [Run("ws_echo", "echo", 2000, group="ws", optional=True, scripts=ECHO_SCRIPTS)]
+    for workload, n in sizes.items():
+        runs.append(Run(f"ws_{workload}", workload, n, "memory", "ws", True, scripts=WS_SCRIPTS))
+        runs.append(
+            Run(
+                f"ws_{workload}_sqlite",
+                workload,
+                n,
+                "sqlite",
+                "ws",
+                True,
+                impls=("hubbub",),
+                scripts=WS_SCRIPTS,
+            )
+        )
+    return runs
 
 
 def runs_for(quick: bool) -> list[Run]:
@@ -119,6 +153,7 @@ def runs_for(quick: bool) -> list[Run]:
             )
             for v in ("postgres", "redis")
         ),
+        *ws_runs(q),
     ]
 
 
@@ -135,6 +170,7 @@ class Outcome:
 
 def run_once(impl: str, run: Run, timeout: float, clock: str = "wall") -> dict[str, Any]:
     python, script = IMPLS[impl]
+    script = dict(run.scripts).get(impl, script)
     timeout = max(timeout, run.timeout)
     cmd = [
         python,
@@ -478,9 +514,8 @@ def render(
     notes: list[str],
     header: str,
 ) -> str:
-    lines = [
-        header,
-        "",
+    lines = [header, ""]
+    table_head = [
         "| metric | reference (ag2 1.2.1) | hubbub | ratio | target |",
         "|---|---:|---:|---:|---|",
     ]
@@ -520,7 +555,10 @@ def render(
         target = row.target
         if row.check and h is not None:
             target += " ✅" if row.check(r, h) else " ❌"
+        lines.extend(table_head)
+        table_head = []
         lines.append(f"| {row.label} | {cells['ref']} | {cells['hubbub']} | {ratio} | {target} |")
+    lines.extend(render_ws(runs, outcomes, reps, footnotes))
     if footnotes or notes:
         lines.append("")
         for note in notes:
@@ -528,6 +566,153 @@ def render(
         for fn in dict.fromkeys(footnotes):  # dedupe, keep order
             lines.append(f"- {fn}")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class WsRow:
+    """One row of the WebSocket table: reference | hubbub memory | hubbub SQLite."""
+
+    label: str
+    key: str  # the memory-store run; its SQLite twin is key + "_sqlite"
+    metric: str
+    higher_is_better: bool = True
+    target: str = ""
+    check: Callable[[float | None, float], bool] | None = None  # on hubbub (memory)
+    ratio: bool = True
+    windowed: bool = True  # measured over the timed window (marked when that was capped)
+
+
+def ws_rows(runs: dict[str, Run]) -> list[WsRow]:
+    nlat, nturn, nfan = runs["ws_latency"].n, runs["ws_turns"].n, runs["ws_fanout"].n
+    low = {"higher_is_better": False}
+    return [
+        WsRow(
+            "bare `websockets` echo round trip (the floor), p50 ms", "ws_echo", "rtt_p50_ms", **low
+        ),
+        WsRow("… echo round trip, p99 ms", "ws_echo", "rtt_p99_ms", **low),
+        WsRow(
+            f"envelope latency sender → hub → recipient, one-way ({nlat:,} ping-pongs, sender "
+            "and recipient in different processes): p50 ms",
+            "ws_latency",
+            "one_way_p50_ms",
+            target="≤ 0.25 ms",
+            check=at_most(0.25),
+            **low,
+        ),
+        WsRow("… one-way, p99 ms", "ws_latency", "one_way_p99_ms", **low),
+        WsRow("… ping → pong round trip, p50 ms", "ws_latency", "rtt_p50_ms", **low),
+        WsRow("… round trip, p99 ms", "ws_latency", "rtt_p99_ms", **low),
+        WsRow("… CPU µs per envelope, hub process", "ws_latency", "cpu_us_per_env_hub", **low),
+        WsRow(
+            "… CPU µs per envelope, sender + recipient processes",
+            "ws_latency",
+            "cpu_us_per_env_clients",
+            **low,
+        ),
+        WsRow(
+            f"2 agents in 2 processes (+ the hub's), conversation to {nturn:,} texts: turns/s",
+            "ws_turns",
+            "turns_per_s",
+            target="≥ 2,000/s",
+            check=at_least(2000),
+        ),
+        WsRow("… turns/s in the first tenth", "ws_turns", "first_tenth_per_s"),
+        WsRow("… turns/s in the last tenth", "ws_turns", "last_tenth_per_s"),
+        WsRow("… texts reached", "ws_turns", "turns", ratio=False),
+        WsRow("… CPU µs per turn, hub process", "ws_turns", "cpu_us_per_turn_hub", **low),
+        WsRow("… CPU µs per turn, alice + bob", "ws_turns", "cpu_us_per_turn_clients", **low),
+        WsRow(
+            f"100 agents in 4 client processes (25 per connection), 50 concurrent "
+            f"conversations, to {nfan:,} texts: envelopes/s",
+            "ws_fanout",
+            "env_per_s",
+        ),
+        WsRow("… envelopes/s in the first tenth", "ws_fanout", "first_tenth_per_s"),
+        WsRow("… envelopes/s in the last tenth", "ws_fanout", "last_tenth_per_s"),
+        WsRow("… texts reached", "ws_fanout", "texts", ratio=False),
+        WsRow("… CPU µs per envelope, hub process", "ws_fanout", "cpu_us_per_env_hub", **low),
+        WsRow(
+            "… CPU µs per envelope, the 4 client processes",
+            "ws_fanout",
+            "cpu_us_per_env_clients",
+            **low,
+        ),
+        WsRow("… opening the 50 sessions, s", "ws_fanout", "open_seconds", windowed=False, **low),
+    ]
+
+
+def render_ws(
+    runs: dict[str, Run],
+    outcomes: dict[tuple[str, str], Outcome],
+    reps: int,
+    footnotes: list[str],
+) -> list[str]:
+    """The WebSocket table (empty when no ws run has an outcome)."""
+    if not any(k.startswith("ws_") for _, k in outcomes):
+        return []
+    lines = [
+        "",
+        "## WebSocket: hub and clients in separate processes, loopback",
+        "",
+        "The hub runs in its own process (`serve_ws`; hubbub with a bearer token, the "
+        "reference with its default NoAuth on loopback), every client in another "
+        "(`HubClient(WsLink(url))`), zero-latency scripted model, default handlers. "
+        "Latency: the sender stamps `time.perf_counter_ns()` into the envelope's "
+        "event_data, the recipient — another process, another connection — reads the "
+        "clock when its handler gets it (CLOCK_MONOTONIC, one clock for every process "
+        "here); 200 ping-pongs untimed first. Rates are counted by the hub (its "
+        "conversation adapter's fold wrapped), from the first text to the N-th; a run "
+        "that has not got there 30 s after the first text stops and reports the rate "
+        "so far (capped). CPU per item: user + system time of each process while the "
+        "run went (/proc), divided by the texts (envelopes) counted.",
+        "",
+        "| metric | reference (ag2 1.2.1) | hubbub, memory store | hubbub, SQLite store "
+        "| hubbub (memory) vs ref | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+
+    def cell(impl: str, key: str, metric: str, windowed: bool) -> tuple[str, float | None]:
+        run = runs.get(key)
+        if run is None or impl not in run.impls:
+            return "—", None
+        oc = outcomes.get((impl, key))
+        if oc is None:
+            return "not run", None
+        if oc.skipped:
+            return f"n/a ({oc.skipped})", None
+        v = oc.median(metric)
+        text = fmt(v)
+        if windowed and any(x.get("capped") for x in oc.samples):
+            text += " (capped)"
+            x = next(x for x in oc.samples if x.get("capped"))
+            footnotes.append(
+                f"{impl} `{key}`: not at N = {run.n:,} after the {x.get('cap_s', 30):.0f} s "
+                f"cap: stopped at {x.get('texts')} texts; its rates are over those"
+            )
+        if oc.errors:
+            text = (text if oc.samples else "") + (
+                f" ({len(oc.errors)}/{reps} failed)" if oc.samples else " error"
+            )
+            footnotes.append(f"{impl} `{key}`: {oc.errors[0]}")
+        return text, v
+
+    for row in ws_rows(runs):
+        if not any((i, row.key) in outcomes for i in ("ref", "hubbub")):
+            continue
+        ref_cell, r = cell("ref", row.key, row.metric, row.windowed)
+        mem_cell, h = cell("hubbub", row.key, row.metric, row.windowed)
+        sql_cell, _ = cell("hubbub", row.key + "_sqlite", row.metric, row.windowed)
+        ratio = ""
+        if r and h and row.ratio:
+            if row.higher_is_better:
+                ratio = f"{h / r:.1f}x faster" if h >= r else f"{r / h:.1f}x slower"
+            else:
+                ratio = f"{r / h:.1f}x lower" if h <= r else f"{h / r:.1f}x higher"
+        target = row.target
+        if row.check and h is not None:
+            target += " ✅" if row.check(r, h) else " ❌"
+        lines.append(f"| {row.label} | {ref_cell} | {mem_cell} | {sql_cell} | {ratio} | {target} |")
+    return lines
 
 
 def main() -> int:
@@ -539,7 +724,7 @@ def main() -> int:
         action="append",
         default=[],
         help="run only this workload group or run key (repeatable): conversation, "
-        "consulting, raw_post, memory, durable, hydrate; e.g. hydrate_big",
+        "consulting, raw_post, memory, durable, hydrate, ws; e.g. hydrate_big, ws_turns",
     )
     ap.add_argument(
         "--size",
@@ -553,6 +738,11 @@ def main() -> int:
     )
     ap.add_argument("--impl", choices=["both", "ref", "hubbub"], default="both")
     ap.add_argument("--durable", action="store_true", help="also run (e)/(f) durable-hub workloads")
+    ap.add_argument(
+        "--ws",
+        action="store_true",
+        help="also run the WebSocket workloads (hub and clients in separate processes)",
+    )
     ap.add_argument("--timeout", type=float, default=120.0, help="per-subprocess timeout, s")
     ap.add_argument(
         "--clock",
@@ -565,20 +755,29 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also dump raw samples to this JSON file")
     args = ap.parse_args()
 
-    reps = args.reps or (1 if args.quick else 3)
     all_runs = runs_for(args.quick)
     sizes = dict(kv.split("=", 1) for kv in args.size)
     all_runs = [
         dataclasses.replace(r, n=int(sizes[r.key])) if r.key in sizes else r for r in all_runs
     ]
+
+    def optional_wanted(r: Run) -> bool:
+        if r.group in args.only or r.key in args.only:
+            return True
+        return args.ws if r.group == "ws" else args.durable
+
     selected = [
         r
         for r in all_runs
         if (not args.only or r.group in args.only or r.workload in args.only or r.key in args.only)
-        and (not r.optional or args.durable or r.group in args.only)
+        and (not r.optional or optional_wanted(r))
     ]
     if not selected:
         ap.error(f"nothing selected by --only {args.only}")
+    # The WebSocket workloads time thousands of operations each (and the reference's
+    # capped ones take 30 s): one run each unless --reps says otherwise.
+    only_ws = all(r.group == "ws" for r in selected)
+    reps = args.reps or (1 if args.quick or only_ws else 3)
     impls = ["ref", "hubbub"] if args.impl == "both" else [args.impl]
 
     notes: list[str] = []
@@ -660,7 +859,11 @@ def main() -> int:
             + "; ".join(f"{k}: {v}" for k, v in versions.items()),
             "",
             "Zero-latency scripted model (every model call answers a short text at once), "
-            "in-process hub, LocalLink, memory store unless stated.",
+            + (
+                "hub and clients in separate processes over WebSocket (below)."
+                if only_ws
+                else "in-process hub, LocalLink, memory store unless stated."
+            ),
         ]
     )
     table = render(by_key, outcomes, impls, reps, notes, header)
