@@ -39,7 +39,9 @@ EXPECTED = {
     # transport
     "LocalLink", "LinkClient", "LinkEndpoint", "HelloFrame", "WelcomeFrame", "SendFrame", "ReceiptFrame",
     "NotifyFrame", "AcceptFrame", "ErrorFrame", "PingFrame", "PongFrame", "SubscribeFrame", "UnsubscribeFrame",
-    "EventFrame", "RequestFrame", "ResponseFrame",
+    "EventFrame", "RequestFrame", "ResponseFrame", "GoodbyeFrame",
+    # across processes (issue 9)
+    "WsLink", "serve_ws", "MockLink", "ServerAuth", "BearerTokens", "SignedTokens", "UnauthenticatedError",
 }  # fmt: skip
 
 

@@ -22,7 +22,15 @@ from hubbub.network.adapters import (
     ConversationState,
     SessionAdapter,
 )
-from hubbub.network.auth import ApiKeyAuth, AuthAdapter, AuthRegistry, NoAuth
+from hubbub.network.auth import (
+    ApiKeyAuth,
+    AuthAdapter,
+    AuthRegistry,
+    BearerTokens,
+    NoAuth,
+    ServerAuth,
+    SignedTokens,
+)
 from hubbub.network.clock import MockClock
 from hubbub.network.envelope import (
     EV_CONTEXT_SET,
@@ -57,6 +65,7 @@ from hubbub.network.errors import (
     StoreLockedError,
     StoreUnavailableError,
     TurnFailedError,
+    UnauthenticatedError,
     WorkflowGraphError,
 )
 from hubbub.network.expectations import ExpectationContext, ExpectationEvaluator, Violation
@@ -100,6 +109,7 @@ from hubbub.network.transport import (
     AcceptFrame,
     ErrorFrame,
     EventFrame,
+    GoodbyeFrame,
     HelloFrame,
     LinkClient,
     LinkEndpoint,
@@ -149,6 +159,8 @@ if TYPE_CHECKING:
         Hub,
         ViolationHandler,
     )
+    from hubbub.network.transport.mock import MockLink
+    from hubbub.network.transport.ws import WsLink, serve_ws
 
 _LAZY = {
     "AUDIT_KIND_AGENT_REGISTERED": "hubbub.network.hub",
@@ -178,6 +190,9 @@ _LAZY = {
     "read_wal_until": "hubbub.network.client",
     "resolve_view_policy": "hubbub.network.client",
     "stamp_dependencies": "hubbub.network.client",
+    "WsLink": "hubbub.network.transport.ws",
+    "serve_ws": "hubbub.network.transport.ws",
+    "MockLink": "hubbub.network.transport.mock",
 }
 
 
@@ -229,6 +244,14 @@ __all__ = [
     "AgentClientInject",
     "AgentRuntime",
     "ApiKeyAuth",
+    "BearerTokens",
+    "GoodbyeFrame",
+    "MockLink",
+    "ServerAuth",
+    "SignedTokens",
+    "UnauthenticatedError",
+    "WsLink",
+    "serve_ws",
     "AuditLog",
     "AuthAdapter",
     "AuthBlock",
