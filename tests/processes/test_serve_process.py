@@ -260,6 +260,20 @@ async def test_a_second_hub_on_the_same_sqlite_file_is_refused(tmp_path: Path) -
         await stop(first)
 
 
+async def test_a_taken_port_is_refused_in_one_line() -> None:
+    async with children() as kids:
+        first, url = await kids.hub("memory:")
+        port = url.rsplit(":", 1)[1]
+        second = await kids.serve("memory:", "--port", port)
+        exited = await second.wait()
+        assert exited.returncode == 1, exited
+        assert exited.stdout == ""
+        assert exited.stderr == (  # a message, not a traceback
+            f"hubbub serve: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+        )
+        await stop(first)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="after the hub's goodbye, AgentClient/HubClient calls raise RuntimeError('the hub "

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import importlib
 import ipaddress
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -324,6 +325,8 @@ async def serve(
     Raises:
         UsageError: the store URL is not acceptable.
         NetworkError: the store cannot be opened (unavailable, locked, foreign).
+        CommandError: the endpoint cannot listen (the port is taken, the host
+            does not resolve or is not this machine's).
     """
     from hubbub.knowledge.urls import open_store
     from hubbub.network import Hub
@@ -332,6 +335,13 @@ async def serve(
         store = open_store(options.store)
     except InvalidValueError as exc:
         raise UsageError(f"--store: {exc.message}") from None
+    listening = False
+
+    def announce(address: str) -> None:
+        nonlocal listening
+        listening = True
+        ready(address)
+
     try:
         hub = await Hub.open(store)
         try:
@@ -341,8 +351,15 @@ async def serve(
                 port=options.port,
                 auth=auth,
                 ssl=ssl_context,
-                ready=ready,
+                ready=announce,
             )
+        except OSError as exc:
+            if listening:
+                raise
+            # Binding failed: say so in one line, not with a traceback.
+            errno = exc.errno if isinstance(exc.errno, int) and exc.errno > 0 else None
+            reason = os.strerror(errno) if errno is not None else _reason(exc)
+            raise CommandError(f"cannot listen on {options.host}:{options.port}: {reason}") from exc
         finally:
             await hub.close()
     finally:
@@ -354,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
 
     Raises:
         UsageError: bad arguments, token or secret files, TLS files or store URL.
-        CommandError: the WebSocket transport is missing.
+        CommandError: the WebSocket transport is missing, or it cannot listen.
         NetworkError: the store cannot be opened.
     """
     options = options_from_args(args)
