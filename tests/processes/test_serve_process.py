@@ -274,12 +274,6 @@ async def test_a_taken_port_is_refused_in_one_line() -> None:
         await stop(first)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the hub's goodbye, AgentClient/HubClient calls raise RuntimeError('the hub "
-    "closed this HubClient's link') instead of the NetworkError that ended the connection "
-    "(code hub_shutdown): HubClient.connection, src/hubbub/network/client/hub_client.py",
-)
 async def test_a_call_after_the_hub_shut_down_raises_its_network_error() -> None:
     async with children() as kids:
         hub, url = await kids.hub("memory:")

@@ -7,7 +7,7 @@ import pytest
 from hubbub.agent import Agent
 from hubbub.network.client import HubClient, NetworkPlugin
 from hubbub.network.envelope import EV_SESSION_CLOSED
-from hubbub.network.errors import NotFoundError
+from hubbub.network.errors import NetworkError, NotFoundError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionState
 from hubbub.network.transport.local import LocalLink
@@ -149,7 +149,8 @@ async def test_a_hub_closing_the_link_disconnects_the_client(hub) -> None:
     client = await hc.register(Agent("a", config=TestConfig("x")), Passport(name="a"), Resume())
     await hub.close()  # the hub says goodbye on every connection
     assert not hc.connected and not client.connected
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(NetworkError) as info:  # the error that ended the connection
         await client.open(type="conversation", target="a")
+    assert info.value.code == "hub_shutdown"
     await client.close()
     await hc.close()

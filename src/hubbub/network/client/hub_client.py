@@ -101,12 +101,15 @@ class HubClient:
         """The protocol connection to the hub.
 
         Raises:
-            RuntimeError: the client is closed, not connected yet, or lost its link.
+            RuntimeError: the client is closed or not connected yet.
+            NetworkError: the connection ended — the error that ended it, with its code
+                (``hub_shutdown``, ``slow_consumer``, ``connection_lost``, ...).
         """
         if self._closed:
             raise RuntimeError("HubClient is closed")
         if self._lost:
-            raise RuntimeError("the hub closed this HubClient's link")
+            assert self._connection is not None and self._connection.end_error is not None
+            raise self._connection.end_error
         if self._connection is None:
             raise RuntimeError("HubClient is not connected (register an agent first)")
         return self._connection
@@ -158,7 +161,7 @@ class HubClient:
 
     def _on_end(self, error: NetworkError) -> None:
         if not self._closed:
-            self._lost = True
+            self._lost = True  # ``connection`` raises ``error`` from now on
             log.info("the connection of %r ended: %s", self, error)
 
     def _route(self, recipient_id: str, envelope: Envelope) -> None:
