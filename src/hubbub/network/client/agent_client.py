@@ -304,10 +304,23 @@ class AgentClient:
         )
         return self._load_state(session_id, adapter, data)
 
-    async def turn_probe(self, session_id: str) -> tuple[bool, Any]:
-        """``(can_send, adapter_state)`` in one call: what a turn starts with."""
+    async def turn_probe(
+        self, session_id: str, envelope: Envelope | None = None
+    ) -> tuple[bool, Any]:
+        """``(can_send, adapter_state)``: what a turn answering ``envelope`` starts with.
+
+        When ``envelope`` is the latest one delivered in the session and the hub sent
+        its probe along, that is the answer; otherwise the hub is asked.
+        """
         _check_session_id("turn_probe", session_id)
         adapter = await self.adapter_for(session_id)
+        record = self._records.get(session_id)
+        hint = None if record is None else record.probe
+        if envelope is not None and hint is not None and hint[0] == envelope.envelope_id:
+            probe = hint[1]
+            return bool(probe.get("can_send")), self._load_state(
+                session_id, adapter, probe.get("state")
+            )
         data = await self.connection.call(
             "turn_probe", session_id=session_id, caller_id=self.agent_id
         )
@@ -589,11 +602,13 @@ class AgentClient:
 
     # -- delivery (called by the HubClient's receive loop; never blocks) -----------------
 
-    def _deliver(self, envelope: Envelope) -> None:
+    def _deliver(self, envelope: Envelope, probe: dict[str, Any] | None = None) -> None:
         """Take one delivered envelope: track state, feed waiters, queue it for the handler."""
         if self._closed:
             return
         record = self._record(envelope.session_id)
+        # only the latest envelope's probe is kept: a turn uses it if nothing came after
+        record.probe = None if probe is None else (envelope.envelope_id, probe)
         if is_protocol_event(envelope.event_type) and record.observe(envelope):
             self._ended_now(record)
         self._offer(record, envelope)

@@ -200,7 +200,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         return
     me = client.agent_id
     # The turn probe: never pay for a model call the hub would refuse to post.
-    can_send, state = await client.turn_probe(session_id)
+    can_send, state = await client.turn_probe(session_id, envelope)
     if not can_send:
         return
     posts = record.posts

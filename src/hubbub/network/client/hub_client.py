@@ -164,10 +164,12 @@ class HubClient:
             self._lost = True  # ``connection`` raises ``error`` from now on
             log.info("the connection of %r ended: %s", self, error)
 
-    def _route(self, recipient_id: str, envelope: Envelope) -> None:
+    def _route(
+        self, recipient_id: str, envelope: Envelope, probe: dict[str, Any] | None = None
+    ) -> None:
         client = self._clients.get(recipient_id)
         if client is not None:
-            client._deliver(envelope)
+            client._deliver(envelope, probe)
         else:
             log.debug(
                 "envelope %s for unknown agent %s dropped", envelope.envelope_id, recipient_id

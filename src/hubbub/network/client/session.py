@@ -80,6 +80,7 @@ class _SessionRecord:
         "metadata",
         "pending",
         "posts",
+        "probe",
         "projection",
         "session_id",
         "state",
@@ -93,6 +94,8 @@ class _SessionRecord:
         self.session_id = session_id
         self.metadata: SessionMetadata | None = None
         self.posts = 0  # envelopes this client posted into the session (turns compare it)
+        # (envelope id, the hub's turn probe as of it) for the latest delivered envelope
+        self.probe: tuple[str, dict[str, Any]] | None = None
         self.state = SessionState.PENDING
         self.inbox: list[Envelope] = []
         self.inbox_size = inbox_size

@@ -94,10 +94,12 @@ class Failed(Event):
 
 @dataclass(slots=True)
 class Delivered(Event):
-    """An envelope for one of this connection's agents."""
+    """An envelope for one of this connection's agents (``probe``: the hub's turn probe
+    as of this envelope, when it sent one)."""
 
     recipient_id: str
     envelope: Envelope
+    probe: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -307,7 +309,8 @@ class ClientProtocol:
             if seq <= self.cursors.get(key, 0):
                 return []  # already delivered (a resume overlapping live delivery)
             self.cursors[key] = seq
-        return [Delivered(frame.recipient_id, envelope)]
+        probe = frame.probe if isinstance(frame.probe, dict) else None
+        return [Delivered(frame.recipient_id, envelope, probe)]
 
     def _new_id(self) -> str:
         self._next += 1

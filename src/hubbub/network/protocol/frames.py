@@ -134,6 +134,8 @@ class NotifyFrame(Frame):
     kind: ClassVar[str] = "notify"
     envelope: Envelope | None = None
     recipient_id: str = ""
+    #: what a turn answering it starts with, as of this envelope: ``{"can_send", "state"}``
+    probe: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -222,14 +224,14 @@ _KINDS: dict[str, type[Frame]] = {
 }
 
 
-def _type_ok(annotation: str, value: Any) -> bool:
-    """Check a decoded value against a frame field's annotation (the few shapes frames use).
+def _type_ok(parts: tuple[str, ...], value: Any) -> bool:
+    """Check a decoded value against a frame field's annotation, split at ``|`` (the few
+    shapes frames use).
 
     Without this a wire peer could plant, say, a non-string ``name`` or id that
     only fails deep inside the hub.
     """
-    for part in annotation.split("|"):
-        part = part.strip()
+    for part in parts:
         if part == "Any":
             return True
         if part == "None":
@@ -247,18 +249,25 @@ def _type_ok(annotation: str, value: Any) -> bool:
         elif part == "Envelope":
             ok = isinstance(value, Envelope)
         else:  # an annotation this checker does not know: a frame was added, extend above
-            raise TypeError(f"frame field annotation {annotation!r} is not checkable")
+            raise TypeError(f"frame field annotation {'|'.join(parts)!r} is not checkable")
         if ok:
             return True
     return False
 
 
+#: Each frame class's fields: (name, its annotation split at ``|``), computed once.
+_FIELDS: dict[type[Frame], tuple[tuple[str, tuple[str, ...]], ...]] = {
+    cls: tuple((f.name, tuple(p.strip() for p in str(f.type).split("|"))) for f in fields(cls))
+    for cls in _KINDS.values()
+}
+
+
 def encode_frame(frame: Frame) -> dict[str, Any]:
     """Return the JSON-ready dict of a frame (nested envelope as a dict) plus ``kind``."""
     out: dict[str, Any] = {"kind": frame.kind}
-    for f in fields(frame):
-        value = getattr(frame, f.name)
-        out[f.name] = value.to_dict() if isinstance(value, Envelope) else value
+    for name, _ in _FIELDS[type(frame)]:
+        value = getattr(frame, name)
+        out[name] = value.to_dict() if isinstance(value, Envelope) else value
     return out
 
 
@@ -270,8 +279,8 @@ def decode_frame(data: Any) -> Frame:
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ProtocolError(f"unknown frame kind {kind!r}", code="bad_frame")
-    names = {f.name for f in fields(cls)}
-    unknown = set(data) - names - {"kind"}
+    spec = _FIELDS[cls]
+    unknown = set(data) - {name for name, _ in spec} - {"kind"}
     if unknown:
         raise ProtocolError(
             f"{kind} frame has unknown field(s): {sorted(unknown)}", code="bad_frame"
@@ -279,10 +288,11 @@ def decode_frame(data: Any) -> Frame:
     kwargs = {k: v for k, v in data.items() if k != "kind"}
     if "envelope" in kwargs and kwargs["envelope"] is not None:
         kwargs["envelope"] = Envelope.from_dict(kwargs["envelope"])
-    for f in fields(cls):
-        if f.name in kwargs and not _type_ok(str(f.type), kwargs[f.name]):
+    for name, parts in spec:
+        if name in kwargs and not _type_ok(parts, kwargs[name]):
             raise ProtocolError(
-                f"{kind} frame field {f.name!r} must be {f.type}, got {type(kwargs[f.name]).__name__}",
+                f"{kind} frame field {name!r} must be {' | '.join(parts)}, "
+                f"got {type(kwargs[name]).__name__}",
                 code="bad_frame",
             )
     try:

@@ -332,7 +332,9 @@ class ServerProtocol:
 
     # ------------------------------------------------------------------ hub → client
 
-    def notify(self, recipient_id: str, envelope: Envelope) -> bool:
+    def notify(
+        self, recipient_id: str, envelope: Envelope, probe: dict[str, Any] | None = None
+    ) -> bool:
         """Queue the delivery of ``envelope`` to an own agent; False if it is not one.
 
         A delivery at or below the agent's cursor for the session (already sent,
@@ -345,7 +347,7 @@ class ServerProtocol:
         if held is not None:
             held.append(envelope)
             return True
-        return self._notify(recipient_id, envelope)
+        return self._notify(recipient_id, envelope, probe)
 
     def hold(self, agent_id: str, cursors: dict[str, int]) -> None:
         """Start resuming an own agent: its client has every envelope up to ``cursors``
@@ -365,14 +367,16 @@ class ServerProtocol:
         for envelope in self._held.pop(agent_id, ()):
             self.notify(agent_id, envelope)
 
-    def _notify(self, recipient_id: str, envelope: Envelope) -> bool:
+    def _notify(
+        self, recipient_id: str, envelope: Envelope, probe: dict[str, Any] | None = None
+    ) -> bool:
         key = (recipient_id, envelope.session_id)
         seq = envelope.sequence
         if seq and seq <= self.cursors.get(key, 0):
             return True
         if seq:
             self.cursors[key] = seq
-        self._out.append(NotifyFrame(envelope, recipient_id))
+        self._out.append(NotifyFrame(envelope, recipient_id, probe))
         return True
 
     def goodbye(self, code: str, reason: str) -> list[Op]:

@@ -59,7 +59,8 @@ __all__ = ["ClientConnection"]
 
 log = logging.getLogger(__name__)
 
-DeliveryCallback = Callable[[str, Envelope], None]
+#: ``(recipient_id, envelope, probe)``: probe is the hub's turn probe as of it, or None.
+DeliveryCallback = Callable[[str, Envelope, "dict[str, Any] | None"], None]
 
 
 class ClientConnection:
@@ -344,7 +345,7 @@ class ClientConnection:
             if future is not None and not future.done():
                 future.set_exception(event.error)
         elif isinstance(event, Delivered):
-            self._delivered(event.recipient_id, event.envelope)
+            self._delivered(event.recipient_id, event.envelope, event.probe)
         elif isinstance(event, Observed):
             sub = self._observers.get(event.subscription_id)
             if sub is not None:
@@ -359,10 +360,12 @@ class ClientConnection:
         elif isinstance(event, Ended):
             self._lost(event.error)
 
-    def _delivered(self, recipient_id: str, envelope: Envelope) -> None:
+    def _delivered(
+        self, recipient_id: str, envelope: Envelope, probe: dict[str, Any] | None
+    ) -> None:
         if self._on_delivery is not None:
             try:
-                self._on_delivery(recipient_id, envelope)
+                self._on_delivery(recipient_id, envelope, probe)
             except Exception:
                 log.exception("delivering envelope %s failed", envelope.envelope_id)
         elif self._queue is not None:

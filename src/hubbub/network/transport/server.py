@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.envelope import Envelope
+from hubbub.network.envelope import Envelope, is_protocol_event
 from hubbub.network.errors import NetworkError, ProtocolError
 from hubbub.network.ids import make_id
 from hubbub.network.protocol.frames import Frame
@@ -142,8 +142,19 @@ class ServerConnection:
     # ------------------------------------------------------------------ hub → client
 
     def deliver(self, recipient_id: str, envelope: Envelope) -> None:
-        """The hub delivers an envelope to an agent registered through this connection."""
-        if self.protocol.notify(recipient_id, envelope):
+        """The hub delivers an envelope to an agent registered through this connection.
+
+        A content envelope carries the recipient's turn probe as of it (may it reply,
+        the adapter state), so a turn answering it needs no request of its own.
+        """
+        probe = None
+        connection = self._connection
+        if connection is not None and not is_protocol_event(envelope.event_type):
+            try:
+                probe = connection.turn_probe(envelope.session_id, caller_id=recipient_id)
+            except NetworkError:
+                probe = None
+        if self.protocol.notify(recipient_id, envelope, probe):
             self._flush()
 
     def observe(self, subscription_id: str, envelope: Envelope) -> None:
