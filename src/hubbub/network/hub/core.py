@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import math
 import os
 import socket
 from collections import OrderedDict
@@ -49,6 +48,7 @@ from hubbub.network.hub.ratelimit import RateLimiter
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
+from hubbub.network.hub.sweepers import Sweepers
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
@@ -150,9 +150,7 @@ class Hub(_SessionsMixin):
         self._observers: dict[tuple[str, str], Observer] = {}  # (endpoint id, subscription id)
         self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
         self._pending_inbox: dict[str, int] = {}
-        self._sweepers: dict[str, tuple[float, Callable[[], Awaitable[object]]]] = {}
-        self._sweeper_tasks: dict[str, asyncio.Task[None]] = {}
-        self._started = False
+        self._sweepers = Sweepers()
         self._closed_hub = False
         self._now_ms = -1
         self._owns_store = False
@@ -242,38 +240,22 @@ class Hub(_SessionsMixin):
 
     async def start(self) -> None:
         """Start the TTL, expectation and custom sweepers (idempotent)."""
-        if self._started:
+        sweepers = self._sweepers
+        if sweepers.started:
             return
-        self._started = True
         if self.ttl_sweep_interval > 0:
-            self._sweepers.setdefault("ttl", (self.ttl_sweep_interval, self.expire_due))
+            sweepers.register_default("ttl", self.ttl_sweep_interval, self.expire_due)
         if self.expectation_sweep_interval > 0:
-            self._sweepers.setdefault(
-                "expectations", (self.expectation_sweep_interval, self._expectation_tick)
+            sweepers.register_default(
+                "expectations", self.expectation_sweep_interval, self._expectation_tick
             )
         if self.snapshot_interval > 0:
-            self._sweepers.setdefault("snapshots", (self.snapshot_interval, self.write_snapshots))
+            sweepers.register_default("snapshots", self.snapshot_interval, self.write_snapshots)
         if self.ttl_sweep_interval > 0:
-            self._sweepers.setdefault("decisions", (_RETRY_INTERVAL, self.retry_decisions))
+            sweepers.register_default("decisions", _RETRY_INTERVAL, self.retry_decisions)
         if self.retention_seconds > 0 and self.retention_sweep_interval > 0:
-            self._sweepers.setdefault(
-                "retention", (self.retention_sweep_interval, self.prune_closed)
-            )
-        for name in list(self._sweepers):
-            self._spawn_sweeper(name)
-
-    def _spawn_sweeper(self, name: str) -> None:
-        interval, fn = self._sweepers[name]
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await fn()
-                except Exception:
-                    log.exception("sweeper %s failed", name)
-
-        self._sweeper_tasks[name] = asyncio.create_task(loop(), name=f"hubbub-sweeper-{name}")
+            sweepers.register_default("retention", self.retention_sweep_interval, self.prune_closed)
+        sweepers.start()
 
     def register_sweeper(
         self, name: str, interval_seconds: float, fn: Callable[[], Awaitable[object]]
@@ -283,31 +265,11 @@ class Hub(_SessionsMixin):
         Raises:
             InvalidValueError: ``interval_seconds`` is not a positive finite number.
         """
-        if (
-            isinstance(interval_seconds, bool)
-            or not isinstance(interval_seconds, int | float)
-            or not math.isfinite(interval_seconds)
-            or interval_seconds <= 0
-        ):
-            raise InvalidValueError(
-                f"register_sweeper: interval_seconds must be a positive number, got {interval_seconds!r}"
-            )
-        if not callable(fn):
-            raise InvalidValueError(f"register_sweeper: fn must be callable, got {fn!r}")
-        self._sweepers[name] = (interval_seconds, fn)
-        if self._started:
-            old = self._sweeper_tasks.pop(name, None)
-            if old is not None:
-                old.cancel()
-            self._spawn_sweeper(name)
+        self._sweepers.register(name, interval_seconds, fn)
 
     async def unregister_sweeper(self, name: str) -> None:
         """Stop and forget a sweeper; unknown names are ignored."""
-        self._sweepers.pop(name, None)
-        task = self._sweeper_tasks.pop(name, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._sweepers.unregister(name)
 
     async def close(self) -> None:
         """Stop sweepers, fail pending opens and close every attached endpoint (idempotent).
@@ -317,11 +279,7 @@ class Hub(_SessionsMixin):
         if self._closed_hub:
             return
         self._closed_hub = True
-        tasks = list(self._sweeper_tasks.values())
-        self._sweeper_tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._sweepers.stop()
         if self._tails:  # pipeline tails finishing for callers that went away
             await asyncio.gather(*list(self._tails), return_exceptions=True)
         try:
