@@ -418,7 +418,7 @@ async def test_name_held_by_live_connection_is_refused(store: SqliteKnowledgeSto
             await holder.register(agent("alice"), Passport(name="alice"), Resume())  # itself too
         with pytest.raises(NameTakenError, match="held by a live connection"):
             await hub.register(Passport(name="alice"))
-        assert hub._agent_endpoint[alice.agent_id] is not None
+        assert hub.is_online(alice.agent_id)
         # Once the holder disconnects, the owner may take the name back: same id.
         await holder.close()
         back = await other.register(agent("alice"), Passport(name="alice"), Resume())

@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -82,8 +82,8 @@ from hubbub.network.session import (
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
-    from hubbub.network.hub.observers import Observer
     from hubbub.network.hub.ratelimit import RateLimiter
+    from hubbub.network.hub.router import Router
 
 log = logging.getLogger("hubbub.hub")
 
@@ -207,10 +207,8 @@ class _PipelineMixin:
     _closed: OrderedDict[str, LiveSession]
     _live_count: dict[str, int]
     _ttl_heap: list[tuple[float, str]]
-    _agent_endpoint: dict[str, Any]
-    _pending_inbox: dict[str, int]
+    _router: Router
     _rates: RateLimiter
-    _observers: dict[tuple[str, str], Observer]
     _manifest_refs: dict[str, SessionManifest]
     _closed_cache_size: int
     _quarantined: dict[str, str]
@@ -398,7 +396,7 @@ class _PipelineMixin:
                     raise AccessDeniedError(
                         f"{reg.passports[sender].name} may not send to {peer.name} (outbound_to)"
                     )
-        pending_inbox = self._pending_inbox
+        pending_inbox = self._router.pending_inbox
         if not pending_inbox:
             return
         for rid in audience if audience is not None else pids:
@@ -440,11 +438,7 @@ class _PipelineMixin:
             self._opened(live)
         elif et in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED):
             self._ended(live)
-        if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
-            self._dispatch(stamped, pids)
-        if self._observers:
-            for observer in list(self._observers.values()):
-                observer.offer(stamped)
+        self._router.dispatch(stamped, pids)
 
     def _opened(self, live: LiveSession) -> None:
         """The session's EV_SESSION_OPENED is durable: release the creator's open()."""
@@ -605,10 +599,7 @@ class _PipelineMixin:
                 live.durable = env.sequence
                 if env.created_at and not env.event_type.startswith(PROTOCOL_PREFIXES):
                     live.observe(env, iso_to_seconds(env.created_at), machine.pids)
-                if env.event_type not in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
-                    self._dispatch(env, machine.pids)
-                for observer in list(self._observers.values()):
-                    observer.offer(env)
+                self._router.dispatch(env, machine.pids)
         except ReplayError as exc:
             from hubbub.network.hub.recovery import quarantine
 
@@ -685,51 +676,6 @@ class _PipelineMixin:
         self._tails.add(task)
         task.add_done_callback(self._tails.discard)
         return task
-
-    def _delivered_to(self, env: Envelope, rid: str) -> bool:
-        """Would ``_dispatch`` have handed this logged envelope to ``rid``? (For resending
-        what a reconnecting client missed: the same rules, read back from the WAL.)"""
-        if env.event_type in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
-            return False
-        if env.audience is None:
-            if rid == env.sender_id:
-                return False
-        elif rid not in env.audience:
-            return False
-        rule = self._registry.rules.get(rid)
-        sender_p = self._registry.passports.get(env.sender_id)
-        return (
-            rule is None or sender_p is None or glob_match(sender_p.name, rule.access.inbound_from)
-        )
-
-    def _dispatch(self, env: Envelope, pids: Sequence[str]) -> None:
-        """Hand the envelope to the endpoint of every connected recipient (never raises).
-
-        Every delivered envelope counts against the recipient's inbox until its
-        client sends the receipt.
-        """
-        sender = env.sender_id
-        recipients = env.audience if env.audience is not None else pids
-        reg = self._registry
-        for rid in recipients:
-            if rid == sender and env.audience is None:
-                continue
-            endpoint = self._agent_endpoint.get(rid)
-            if endpoint is None:
-                continue
-            rule = reg.rules.get(rid)
-            sender_p = reg.passports.get(sender)
-            if (
-                rule is not None
-                and sender_p is not None
-                and not glob_match(sender_p.name, rule.access.inbound_from)
-            ):
-                continue
-            self._pending_inbox[rid] = self._pending_inbox.get(rid, 0) + 1
-            try:
-                endpoint.deliver(rid, env)
-            except Exception:
-                log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
 
     def _internal(self, live: LiveSession, env: Envelope) -> tuple[Envelope, _Append]:
         """Stamp, apply and queue a hub-written envelope (opened, closed, expired)."""

@@ -32,6 +32,7 @@ from hubbub.network.session import SessionMetadata
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.router import Router
 
 __all__ = ["Connection"]
 
@@ -43,12 +44,16 @@ class Connection:
         hub: the hub.
         endpoint: the link endpoint deliveries go to.
         principal: who registers through this connection (owner of its names).
+        router: the hub's router (bindings, deliveries, observers).
     """
 
-    def __init__(self, hub: Hub, endpoint: Any, *, principal: str = OPERATOR) -> None:
+    def __init__(
+        self, hub: Hub, endpoint: Any, *, principal: str = OPERATOR, router: Router
+    ) -> None:
         if not isinstance(principal, str) or not principal:
             raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
         self.hub = hub
+        self._router = router
         self.endpoint = endpoint
         self.endpoint_id: str = endpoint.endpoint_id
         self.principal = principal
@@ -102,7 +107,7 @@ class Connection:
         if self._closed:  # closed while the records were written: the agent stays unbound
             raise ProtocolError("connection is closed")
         self.agent_ids.add(agent_id)
-        self.hub.bind_endpoint(self.endpoint_id, agent_id)
+        self._router.bind(self.endpoint_id, agent_id)
         return registration
 
     async def missed(self, session_id: str, agent_id: str, since: int) -> list[Envelope]:
@@ -110,7 +115,7 @@ class Connection:
         (read back from the WAL, by the rules of live delivery): what a client that
         reconnects with that cursor has not seen."""
         wal = await self.read_wal(session_id, caller_id=agent_id, since=since)
-        return [e for e in wal if self.hub._delivered_to(e, agent_id)]
+        return [e for e in wal if self._router.delivered_to(e, agent_id)]
 
     async def unregister(self, agent_id: str) -> None:
         """Unregister one of this connection's agents."""
@@ -282,7 +287,7 @@ class Connection:
     def receipt(self, recipient_id: str) -> None:
         """An own agent finished handling a delivered envelope."""
         if recipient_id in self.agent_ids:
-            self.hub.receipt(recipient_id)
+            self._router.receipt(recipient_id)
 
     async def report_turn_failure(
         self,
@@ -351,7 +356,7 @@ class Connection:
             None if event_types is None else frozenset(event_types),
             viewers,
         )
-        self.hub._observers[(self.endpoint_id, subscription_id)] = observer
+        self._router.subscribe(self.endpoint_id, observer)
         return observer
 
     async def backfill(self, observer: Observer, since_envelope_id: str | None) -> None:
@@ -371,7 +376,7 @@ class Connection:
 
     def unsubscribe(self, subscription_id: str) -> None:
         """Stop an observer of this connection."""
-        self.hub._observers.pop((self.endpoint_id, subscription_id), None)
+        self._router.unsubscribe(self.endpoint_id, subscription_id)
 
     def mark_closed(self) -> None:
         """Refuse every further call (the hub is shutting down)."""
@@ -382,4 +387,4 @@ class Connection:
         if self._closed:
             return
         self._closed = True
-        self.hub.detach_endpoint(self.endpoint_id)
+        self._router.detach(self.endpoint_id)

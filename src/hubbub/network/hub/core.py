@@ -32,7 +32,6 @@ from hubbub.network.envelope import (
 )
 from hubbub.network.errors import (
     InvalidValueError,
-    NotFoundError,
     ProtocolError,
 )
 from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
@@ -43,9 +42,9 @@ from hubbub.network.hub.audit import (
     AuditLog,
 )
 from hubbub.network.hub.connection import Connection
-from hubbub.network.hub.observers import Observer
 from hubbub.network.hub.ratelimit import RateLimiter
 from hubbub.network.hub.registry import OPERATOR, Registry
+from hubbub.network.hub.router import Router
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
 from hubbub.network.hub.sweepers import Sweepers
@@ -141,15 +140,10 @@ class Hub(_SessionsMixin):
         self._live_count: dict[str, int] = {}
         self._ttl_heap: list[tuple[float, str]] = []
         self._adapter_states = _AdapterStates(self)
-        self._endpoints: dict[str, Any] = {}
         self._manifest_refs: dict[str, SessionManifest] = {}
-        self._connections: dict[str, Any] = {}
-        self._agent_endpoint: dict[str, Any] = {}
-        self._presence_waiters: set[asyncio.Future[None]] = set()
+        self._router = Router(self._registry)
+        self._registry.live = self._router.is_online  # a bound name is name_taken
         self._rates = RateLimiter()
-        self._observers: dict[tuple[str, str], Observer] = {}  # (endpoint id, subscription id)
-        self._registry.live = self._agent_endpoint.__contains__  # a bound name is name_taken
-        self._pending_inbox: dict[str, int] = {}
         self._sweepers = Sweepers()
         self._closed_hub = False
         self._now_ms = -1
@@ -290,16 +284,7 @@ class Hub(_SessionsMixin):
             if live.waiter is not None and not live.waiter.done():
                 live.waiter.set_exception(ProtocolError("hub closed during handshake"))
                 live.waiter.exception()  # mark retrieved
-        for connection in list(self._connections.values()):
-            connection.mark_closed()
-        self._connections.clear()
-        for endpoint in list(self._endpoints.values()):
-            try:
-                await endpoint.close()
-            except Exception:
-                log.exception("closing endpoint failed")
-        self._endpoints.clear()
-        self._agent_endpoint.clear()
+        await self._router.close()
         await self._release_lock()
         log.info("hub closed")
         if self._owns_store:
@@ -357,8 +342,7 @@ class Hub(_SessionsMixin):
     async def unregister(self, agent_id: str) -> None:
         """Forget an agent (its sessions and WALs stay)."""
         await self._registry.unregister(agent_id)
-        self._agent_endpoint.pop(agent_id, None)
-        self._pending_inbox.pop(agent_id, None)
+        self._router.unbind(agent_id)
 
     async def get_agent(self, name_or_id: str) -> Passport:
         """A passport by id, else by name (a name never shadows an id); NotFoundError."""
@@ -406,31 +390,17 @@ class Hub(_SessionsMixin):
             sort_by=sort_by,
             limit=len(self._registry.passports) + 1,
         )
-        live = self._agent_endpoint
-        return [p for p in everyone if (p.agent_id in live) is online][: max(limit, 0)]
+        is_online = self._router.is_online
+        return [p for p in everyone if is_online(p.agent_id or "") is online][: max(limit, 0)]
 
     def is_online(self, agent_id: str) -> bool:
         """True while ``agent_id`` has a live connection."""
-        return agent_id in self._agent_endpoint
+        return self._router.is_online(agent_id)
 
     async def wait_online(self, agent_ids: list[str], *, timeout: float = 0.0) -> list[str]:  # noqa: ASYNC109
         """Wait up to ``timeout`` seconds for every agent to have a live connection;
         returns those that still have none (``[]``: all online)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            offline = [a for a in agent_ids if a not in self._agent_endpoint]
-            remaining = deadline - loop.time()
-            if not offline or remaining <= 0:
-                return offline
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._presence_waiters.add(waiter)  # bind_endpoint wakes every waiter
-            try:
-                await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
-                pass
-            finally:
-                self._presence_waiters.discard(waiter)
+        return await self._router.wait_online(agent_ids, timeout=timeout)
 
     def agents_with_capability(self, capability: str) -> list[str]:
         """Sorted ids of agents claiming or having shown ``capability``."""
@@ -543,9 +513,8 @@ class Hub(_SessionsMixin):
         """
         if self._closed_hub:
             raise ProtocolError("hub is closed")
-        self._endpoints[endpoint.endpoint_id] = endpoint
-        connection = Connection(self, endpoint, principal=principal)
-        self._connections[endpoint.endpoint_id] = connection
+        connection = Connection(self, endpoint, principal=principal, router=self._router)
+        self._router.attach(endpoint, connection)
         return connection
 
     @property
@@ -559,42 +528,19 @@ class Hub(_SessionsMixin):
 
     def bind_endpoint(self, endpoint_id: str, agent_id: str) -> None:
         """Deliver ``agent_id``'s envelopes to the endpoint; NotFoundError if either is unknown."""
-        endpoint = self._endpoints.get(endpoint_id)
-        if endpoint is None:
-            raise NotFoundError(f"unknown endpoint {endpoint_id!r}")
-        self._registry.require(agent_id)
-        self._agent_endpoint[agent_id] = endpoint
-        if self._presence_waiters:
-            waiters, self._presence_waiters = self._presence_waiters, set()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._router.bind(endpoint_id, agent_id)
 
     def detach_endpoint(self, endpoint_id: str) -> None:
         """Forget an endpoint and every agent binding to it."""
-        self._connections.pop(endpoint_id, None)
-        for key in [k for k in self._observers if k[0] == endpoint_id]:
-            del self._observers[key]
-        endpoint = self._endpoints.pop(endpoint_id, None)
-        if endpoint is None:
-            return
-        for agent_id in [a for a, e in self._agent_endpoint.items() if e is endpoint]:
-            del self._agent_endpoint[agent_id]
-            # What was delivered and never receipted is not pending any more: a client
-            # that reconnects gets it again from the WAL (its cursors), and receipts that.
-            self._pending_inbox.pop(agent_id, None)
+        self._router.detach(endpoint_id)
 
     def receipt(self, recipient_id: str, envelope: Envelope | None = None) -> None:
         """A recipient finished handling a delivered envelope: release its inbox slot."""
-        pending = self._pending_inbox.get(recipient_id, 0)
-        if pending > 1:
-            self._pending_inbox[recipient_id] = pending - 1
-        elif pending == 1:
-            del self._pending_inbox[recipient_id]
+        self._router.receipt(recipient_id)
 
     def pending_inbox(self, agent_id: str) -> int:
         """Envelopes delivered to ``agent_id`` and not yet acknowledged."""
-        return self._pending_inbox.get(agent_id, 0)
+        return self._router.pending(agent_id)
 
     async def report_turn_failure(
         self,
@@ -626,14 +572,15 @@ class Hub(_SessionsMixin):
 
     def health(self) -> dict[str, Any]:
         """Counters for a health endpoint; ``quarantined_sessions`` maps id → reason."""
+        inbox = self._router.pending_inbox
         return {
             "status": "degraded" if self._quarantined or self._retry else "ok",
             "active_sessions": len(self._sessions),
             "quarantined_sessions": dict(self._quarantined),
             "undelivered_decisions": len(self._retry),
             "registered_agents": len(self._registry.passports),
-            "pending_inbox_total": sum(self._pending_inbox.values()),
-            "max_pending_inbox_depth": max(self._pending_inbox.values(), default=0),
+            "pending_inbox_total": sum(inbox.values()),
+            "max_pending_inbox_depth": max(inbox.values(), default=0),
             "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._adapters),
             "audit_log_bytes": self._audit_log.bytes_written,
         }

@@ -397,7 +397,7 @@ async def hydrate(hub: Hub) -> None:
     hub._closed.clear()
     hub._live_count.clear()
     hub._ttl_heap.clear()
-    hub._pending_inbox.clear()
+    hub._router.pending_inbox.clear()
     hub._quarantined.clear()
     await hub._registry.load()
     await hub._audit_log.open()
