@@ -443,7 +443,12 @@ def test_frame_round_trip(frame: Frame) -> None:
 
 def test_nested_envelope_is_flattened_and_rebuilt() -> None:
     data = encode_frame(NotifyFrame(envelope=ENV, recipient_id="bob"))
-    assert data == {"kind": "notify", "envelope": ENV.to_dict(), "recipient_id": "bob", "probe": None}
+    assert data == {
+        "kind": "notify",
+        "envelope": ENV.to_dict(),
+        "recipient_id": "bob",
+        "probe": None,
+    }
     frame = decode_frame(data)
     assert isinstance(frame, NotifyFrame)
     assert isinstance(frame.envelope, Envelope)
