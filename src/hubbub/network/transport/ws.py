@@ -11,11 +11,16 @@ Both sides are thin shells around the protocol drivers:
   :class:`~hubbub.network.transport.client.ClientConnection` (so ``HubClient(WsLink(url,
   token=...))`` works like ``HubClient(LocalLink(hub))``).
 
-**Limits.** A message over ``max_frame_bytes`` is refused with ``frame_too_large``
-(the connection stays up; one over four times that closes it). Each connection has
-a bounded queue of frames waiting to be written: a client that does not read while
-more than ``max_queued_frames`` pile up is told (``slow_consumer``) and
-disconnected; it reconnects and resumes from its cursors, so nothing is lost.
+**Limits.** A message over ``max_frame_bytes`` (counted in bytes) is refused with
+``frame_too_large`` (the connection stays up; one over four times that closes it).
+Each connection has a bounded queue of frames waiting to be written. A client that
+does not read while more than ``max_queued_frames`` pile up is a **slow consumer**:
+what waits for it is dropped, a goodbye ``slow_consumer`` is written after what is
+already on its way, and the socket is closed — aborted if the client has not
+completed the close within ``close_timeout`` seconds (a client that reads nothing
+never sees the goodbye). It reconnects and resumes from its cursors, so nothing is
+lost. Shutting down closes every socket the same way, so a stalled client cannot
+hold the server up.
 """
 
 from __future__ import annotations
@@ -61,15 +66,18 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FRAME_BYTES = 2 << 20
 #: Frames that may wait to be written to one client before it counts as a slow consumer.
 DEFAULT_MAX_QUEUED_FRAMES = 10_000
+#: Seconds a closing socket may take to write its last frames and finish the close
+#: handshake before its TCP connection is aborted.
+DEFAULT_CLOSE_TIMEOUT = 5.0
 
 
 def _encode(frame: Frame) -> str:
     return orjson.dumps(encode_frame(frame)).decode()
 
 
-def _decode(message: str | bytes) -> Frame:
+def _decode(message: str | bytes | bytearray | memoryview) -> Frame:
     try:
-        data = orjson.loads(message)
+        data = orjson.loads(message if not isinstance(message, memoryview) else bytes(message))
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"message is not JSON: {exc}", code="bad_frame") from exc
     return decode_frame(data)
@@ -78,10 +86,16 @@ def _decode(message: str | bytes) -> Frame:
 class _Writer:
     """A socket's outgoing queue, written in order by one task; bounded."""
 
-    def __init__(self, ws: WsServerConnection | WsClientConnection, limit: int | None) -> None:
+    def __init__(
+        self,
+        ws: WsServerConnection | WsClientConnection,
+        limit: int | None,
+        close_timeout: float,
+    ) -> None:
         self._ws = ws
         self._queue: deque[str] = deque()
-        self._limit = limit
+        self.limit = limit
+        self._close_timeout = close_timeout
         self._wake: asyncio.Event = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-ws-writer")
         self.closing = False
@@ -90,7 +104,18 @@ class _Writer:
         """Queue a message; False when the queue is over its limit (it is queued anyway)."""
         self._queue.append(message)
         self._wake.set()
-        return self._limit is None or len(self._queue) <= self._limit
+        return self.limit is None or len(self._queue) <= self.limit
+
+    def abandon(self, last: str) -> None:
+        """Drop every message still queued and write ``last`` instead (a slow consumer).
+
+        The writing task may be stuck on a socket the peer does not read: it is
+        replaced by one that writes ``last`` after what the socket already holds.
+        """
+        self._queue.clear()
+        self._queue.append(last)
+        self._task.cancel()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-ws-writer")
 
     async def _run(self) -> None:
         ws, queue = self._ws, self._queue
@@ -105,15 +130,19 @@ class _Writer:
                 await ws.send(queue.popleft())  # waits only when the socket's buffer is full
         except ConnectionClosed:
             pass
-        finally:
-            if self.closing:
-                await ws.close()
+        if self.closing:
+            await ws.close()
 
     async def close(self) -> None:
-        """Write what is queued, then close the socket."""
+        """Write what is queued, then close the socket; abort it after the close timeout."""
         self.closing = True
         self._wake.set()
-        await asyncio.gather(self._task, return_exceptions=True)
+        task = self._task
+        done, _ = await asyncio.wait({task}, timeout=self._close_timeout)
+        if not done:  # the peer reads nothing: stop waiting for it
+            task.cancel()
+            self._ws.transport.abort()
+            await asyncio.gather(task, return_exceptions=True)
 
     def cancel(self) -> None:
         """Stop writing (the socket is gone)."""
@@ -127,10 +156,16 @@ class _Served:
     """One client socket: the writer and the hub-side protocol connection."""
 
     def __init__(
-        self, hub: Hub, ws: WsServerConnection, auth: Any, max_frame_bytes: int, max_queued: int
+        self,
+        hub: Hub,
+        ws: WsServerConnection,
+        auth: Any,
+        max_frame_bytes: int,
+        max_queued: int,
+        close_timeout: float,
     ) -> None:
         self.ws = ws
-        self.writer = _Writer(ws, max_queued)
+        self.writer = _Writer(ws, max_queued, close_timeout)
         self.max_frame_bytes = max_frame_bytes
         self.conn = ServerConnection(
             hub,
@@ -142,14 +177,18 @@ class _Served:
         self._slow = False
 
     def _send(self, frame: Frame) -> None:
-        if not self.writer.put(_encode(frame)) and not self._slow:
+        message = _encode(frame)
+        if self._slow:  # the goodbye below: it replaces everything still waiting
+            self.writer.abandon(message)
+            return
+        if not self.writer.put(message):
             self._slow = True
             log.warning(
                 "client %s is not reading its frames: disconnecting it", self.conn.endpoint_id
             )
             self.conn.goodbye(
                 "slow_consumer",
-                f"over {self.writer._limit} frames waited to be written; reconnect and resume",
+                f"over {self.writer.limit} frames waited to be written; reconnect and resume",
             )
 
     def _close(self) -> Any:
@@ -158,7 +197,9 @@ class _Served:
     async def run(self) -> None:
         ws, conn = self.ws, self.conn
         try:
-            async for message in ws:
+            while True:
+                # Bytes, not text: the limit counts bytes, and orjson reads them as they are.
+                message = await ws.recv(decode=False)
                 size = len(message)
                 if size > self.max_frame_bytes:
                     conn.receive_invalid(
@@ -185,15 +226,20 @@ class _Served:
 class _Hosting:
     """The sockets one server holds (for shutdown)."""
 
-    def __init__(self, hub: Hub, auth: Any, max_frame_bytes: int, max_queued: int) -> None:
+    def __init__(
+        self, hub: Hub, auth: Any, max_frame_bytes: int, max_queued: int, close_timeout: float
+    ) -> None:
         self.hub = hub
         self.auth = auth
         self.max_frame_bytes = max_frame_bytes
         self.max_queued = max_queued
+        self.close_timeout = close_timeout
         self.served: set[_Served] = set()
 
     async def handler(self, ws: WsServerConnection) -> None:
-        served = _Served(self.hub, ws, self.auth, self.max_frame_bytes, self.max_queued)
+        served = _Served(
+            self.hub, ws, self.auth, self.max_frame_bytes, self.max_queued, self.close_timeout
+        )
         self.served.add(served)
         try:
             await served.run()
@@ -233,15 +279,17 @@ async def serve_ws(
     ssl: ssl_module.SSLContext | None = None,
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     max_queued_frames: int = DEFAULT_MAX_QUEUED_FRAMES,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
 ) -> AsyncIterator[str]:
     """Serve ``hub`` over WebSocket while the ``async with`` body runs; yields the URL.
 
     ``auth`` checks each connection's hello (``await auth.authenticate(scheme,
     claim)`` → principal, e.g. :class:`~hubbub.network.auth.ServerAuth`). ``port=0``
     picks a free port (the yielded URL has the real one). On exit every client is
-    told the hub shuts down (operations in flight finish first).
+    told the hub shuts down (operations in flight finish first); a socket that does not
+    finish closing within ``close_timeout`` seconds is aborted.
     """
-    hosting = _Hosting(hub, auth, max_frame_bytes, max_queued_frames)
+    hosting = _Hosting(hub, auth, max_frame_bytes, max_queued_frames, close_timeout)
     server: Server = await serve(
         hosting.handler,
         host,
@@ -253,6 +301,7 @@ async def serve_ws(
         max_queue=64,
         ping_interval=20,
         ping_timeout=20,
+        close_timeout=close_timeout,
     )
     try:
         sock = next(iter(server.sockets))
@@ -321,10 +370,14 @@ class WsLinkClient:
             ProtocolError: the hub cannot be reached (``connection_lost``).
         """
         link = self._link
+        # wss:// without a context: the system's trust (websockets refuses ssl=None there).
+        tls: ssl_module.SSLContext | bool | None = link.ssl
+        if tls is None and link.url.startswith("wss://"):
+            tls = True
         try:
             ws = await connect(
                 link.url,
-                ssl=link.ssl,
+                ssl=tls,
                 compression=None,
                 proxy=None,
                 open_timeout=link.open_timeout,
@@ -337,7 +390,7 @@ class WsLinkClient:
                 f"cannot connect to {link.url}: {exc}", code="connection_lost"
             ) from exc
         self._ws = ws
-        self._writer = _Writer(ws, None)
+        self._writer = _Writer(ws, None, DEFAULT_CLOSE_TIMEOUT)
         self._reader = asyncio.get_running_loop().create_task(
             self._read(ws, on_frame, on_lost), name="hubbub-ws-reader"
         )
