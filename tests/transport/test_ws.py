@@ -556,6 +556,24 @@ async def test_a_send_over_the_frame_limit_fails_the_post(
     assert texts(await hub.read_wal(session.session_id)) == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a reconnecting client resends a send the server closes the socket for (over four "
+    "times the frame limit) on every reconnect, with no backoff between reconnects that "
+    "succeed: thousands of reconnects a second, and the send never fails",
+)
+async def test_a_send_that_gets_the_socket_closed_is_not_resent_forever(
+    hub: Hub, serve: Serve, clients: Clients
+) -> None:
+    url = await serve(max_frame_bytes=4096)
+    alice_hc = clients(url, "ta", reconnect=5)
+    alice = await register(alice_hc, "alice")
+    await register(clients(url, "tb"), "bob")
+    session = await alice.open(type="conversation", target="bob")
+    with pytest.raises(NetworkError):
+        await asyncio.wait_for(session.send("x" * (4 * 4096 + 1)), 3.0)
+
+
 async def test_a_slow_consumer_is_told_and_dropped_and_others_keep_being_served(
     hub: Hub, serve: Serve, clients: Clients
 ) -> None:

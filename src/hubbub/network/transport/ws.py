@@ -412,6 +412,8 @@ class WsLinkClient:
                 on_frame(frame)
         except ConnectionClosed as exc:
             error = exc
+        if self._writer is not None and not self._writer.closing:
+            self._writer.cancel()  # the socket is gone: nothing more will be written
         if not self._closed:
             self._closed = True
             on_lost(error)
