@@ -110,7 +110,7 @@ def stop_at_text(hub: Hub, n: int) -> tuple[asyncio.Event, list[float]]:
     Wraps the hub's conversation adapter ``fold`` (called once per admitted
     envelope, under the hub's ordering); install before opening the session.
     """
-    adapter = hub._adapters[("conversation", 1)]
+    adapter = hub.adapters()[("conversation", 1)]
     fold = adapter.fold
     seen: set[str] = set()
     done = asyncio.Event()
@@ -203,17 +203,19 @@ async def _hub_only_session(hub: Hub, manifest_type: str = "conversation") -> tu
 
 async def _open_hub_only(hub: Hub, a_id: str, b_id: str, manifest_type: str) -> str:
     """create_session, then answer the invite as bob's client would (no client bound)."""
-    before = len(hub._sessions)
     task = asyncio.ensure_future(
         hub.create_session(creator_id=a_id, manifest_type=manifest_type, participants=[b_id])
     )
     spins = 0
-    while len(hub._sessions) == before and not task.done():
+    pending: list[Any] = []
+    while not pending and not task.done():
         spins += 1  # a loop tick at first; then short sleeps while a store thread works
         await asyncio.sleep(0 if spins < 50 else 0.0002)
+        # the session is listed (pending) before the invite is posted
+        pending = await hub.list_sessions(agent_id=a_id, state="pending")
     if task.done():
         return (await task).session_id
-    cid = next(reversed(hub._sessions))  # metadata is cached before the invite is posted
+    cid = pending[0].session_id
     await hub.post_envelope(
         Envelope(
             session_id=cid,
@@ -578,7 +580,7 @@ async def hydrate(args: argparse.Namespace) -> Metrics:
             t0 = now()
             hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
             open_s = now() - t0
-            loaded = len(hub._sessions)
+            loaded = hub.health()["active_sessions"]
             await hub.close()
             await store.close()
         finally:

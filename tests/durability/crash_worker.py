@@ -86,7 +86,7 @@ class Worker:
         pids = meta.participant_ids()
         while self.running() and not (await hub.get_session(sid)).is_terminal():
             if meta.manifest.type == "conversation":
-                if hub._adapter_states[sid].turn_count >= TURNS:
+                if hub.adapter_state(sid).turn_count >= TURNS:
                     await hub.close_session(sid, reason=CLOSE_REASON)
                     emit(f"CLOSED {sid}")
                     return
@@ -138,7 +138,7 @@ async def main(argv: list[str]) -> int:
             sid = meta.session_id
             wal = await hub.read_wal(sid)
             last = wal[-1].sequence if wal else 0
-            emit(f"LIVE {sid} {last} {state_json(hub._adapter_states[sid])}")
+            emit(f"LIVE {sid} {last} {state_json(hub.adapter_state(sid))}")
         emit("READY")
         peers = [await RawPeer(hub, f"r{args.run}-p{i}").start() for i in range(args.peers)]
         worker = Worker(hub, peers, random.Random(args.seed), time.monotonic() + args.max_seconds)

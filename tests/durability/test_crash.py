@@ -214,7 +214,7 @@ class Crash:
                 if not any(hub.can_send(sid, p) for p in meta.participant_ids()):
                     h.stuck.add(sid)
                 wal = await hub.read_wal(sid)
-                h.live[sid] = (wal[-1].sequence if wal else 0, state_json(hub._adapter_states[sid]))
+                h.live[sid] = (wal[-1].sequence if wal else 0, state_json(hub.adapter_state(sid)))
             h.settled |= to_check - live_now
             h.touched.clear()
         finally:
@@ -235,12 +235,12 @@ class Crash:
             assert envs[seq - 1].envelope_id == eid, f"{sid}: sequence {seq} is not ACKed {eid}"
         raw = await store.read(layout.session_meta_path(sid))
         assert raw is not None, f"{sid}: creation record missing"
-        fresh = replay(hub, await read_creation_record(hub, raw, sid), lines)
+        fresh = replay(hub._table, await read_creation_record(hub._table, raw, sid), lines)
         meta = await hub.get_session(sid)
         assert meta.state is fresh.meta.state, sid
         assert meta.close_reason == fresh.meta.close_reason, sid
         assert meta.pending_acks == fresh.meta.pending_acks, sid
-        assert hub._adapter_states[sid] == fresh.state, f"{sid}: hydrated state != replay"
+        assert hub.adapter_state(sid) == fresh.state, f"{sid}: hydrated state != replay"
         if sid in self.history.closed_by_worker:
             assert meta.state is SessionState.CLOSED, f"{sid}: close was acknowledged"
 

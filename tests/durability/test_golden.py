@@ -67,7 +67,7 @@ async def observed(hub: Hub, session_id: str) -> dict[str, Any]:
         "rejected_by": list(meta.rejected_by),
         "expires_at": meta.expires_at,
         "closed_at": meta.closed_at,
-        "adapter_state": state_dict(hub._adapter_states[session_id]),
+        "adapter_state": state_dict(hub.adapter_state(session_id)),
         "wal_length": len(wal),
         "last_sequence": wal[-1].sequence if wal else 0,
         "event_types": [e.event_type for e in wal],

@@ -37,7 +37,7 @@ def registered_adapters() -> list[tuple[str, int]]:
         store = MemoryKnowledgeStore()
         hub = await Hub.open(store, **HUB_KW)
         try:
-            return sorted(hub._adapters)
+            return sorted(hub.adapters())
         finally:
             await hub.close()
             await store.close()
@@ -63,7 +63,7 @@ async def test_hydrate_reproduces_mid_flight_session(
     store = await durable_store.open()
     hub = await Hub.open(store, clock=clock, **HUB_KW)
     try:
-        manifest = hub._adapters[adapter_key].manifest
+        manifest = hub.adapters()[adapter_key].manifest
         count = max(manifest.participants.min, 2)
         peers = [await RawPeer(hub, f"agent-{i}").start() for i in range(count)]
         ids = [p.agent_id for p in peers]
@@ -82,7 +82,7 @@ async def test_hydrate_reproduces_mid_flight_session(
         await hub.post_envelope(Envelope(sid, first, None, EV_TEXT, {"text": "mid-flight"}))
         before_meta = await hub.get_session(sid)
         assert not before_meta.is_terminal(), f"{manifest_type} closed after one text"
-        before_state = hub._adapter_states[sid]
+        before_state = hub.adapter_state(sid)
         before_wal = await hub.read_wal(sid)
         senders = [p for p in ids if hub.can_send(sid, p)]
     finally:
@@ -96,7 +96,7 @@ async def test_hydrate_reproduces_mid_flight_session(
         for name in META_FIELDS:
             assert getattr(after_meta, name) == getattr(before_meta, name), name
         assert after_meta.to_dict() == before_meta.to_dict()
-        assert fresh._adapter_states[sid] == before_state
+        assert fresh.adapter_state(sid) == before_state
         assert await fresh.read_wal(sid) == before_wal
         assert [m.session_id for m in await fresh.list_sessions(limit=1000)] == [sid]
         assert [p for p in ids if fresh.can_send(sid, p)] == senders

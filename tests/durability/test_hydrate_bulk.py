@@ -22,8 +22,9 @@ from tests.durability._peers import RawPeer
 
 from hubbub.knowledge import KnowledgeStore, KnowledgeStoreError, MemoryKnowledgeStore
 from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState
-from hubbub.network.hub import layout, recovery, snapshots
-from hubbub.network.hub.snapshots import INDEX_PATH, snapshot_record
+from hubbub.network.hub import index, layout, recovery
+from hubbub.network.hub.index import INDEX_PATH
+from hubbub.network.hub.snapshots import snapshot_record
 from hubbub.network.session import SessionMetadata, participant_role
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class FailingBulkRead:
 
 
 def _picture(hub: Hub, sid: str) -> dict[str, Any]:
-    live = hub._sessions[sid]
+    live = hub._table.live[sid]
     return {
         "meta": live.meta.to_dict(),
         "state": live.state,
@@ -102,7 +103,7 @@ async def _leave_sessions(store: KnowledgeStore, clock: MockClock) -> tuple[dict
             sender = next(p for p in (a, b, c) if hub.can_send(sid, p))
             await _text(hub, sid, sender, f"{kind} {i}", clock)
         if kind in ("tail", "tail2"):
-            record = snapshot_record(hub, hub._sessions[sid])
+            record = snapshot_record(hub._table.live[sid])
             assert record is not None
             mid[sid] = record  # a snapshot in the middle: three texts follow it
             for i in range(3):
@@ -141,7 +142,7 @@ async def test_chunked_hydrate_equals_the_hub_before(
         store = NoBulkReads(inner) if wrap else inner
         hub = await Hub.open(store, clock=clock, **HUB_KW)  # type: ignore[arg-type]
         try:
-            assert list(hub._sessions) == list(pictures)  # index order, closed ones out
+            assert list(hub._table.live) == list(pictures)  # index order, closed ones out
             for sid, picture in pictures.items():
                 assert _picture(hub, sid) == picture, sid
             assert (await hub.get_session(closed)).state is SessionState.CLOSED
@@ -174,7 +175,7 @@ async def test_a_failed_bulk_read_fails_open(
 def _via_from_dict(hub: Hub, data: dict[str, Any], session_id: str) -> SessionMetadata:
     """A creation record read the general way: completed, expanded, then ``SessionMetadata.from_dict``."""
     recovery.creation_defaults(data, session_id)
-    manifest = hub._manifest_refs[data["manifest"]["ref"]]
+    manifest = hub._table.manifest_refs[data["manifest"]["ref"]]
     ids = data.get("participants") or []
     created = data.get("created_at", "")
     data = dict(data, manifest=manifest.to_dict())
@@ -235,23 +236,25 @@ async def test_creation_records_build_what_from_dict_builds() -> None:
             record = orjson.loads(raw)
             # what follows from the rest is left out of the record
             assert not {"session_id", "creator_id", "state", "pending_acks"} & set(record)
-            built = recovery._creation_metadata(hub, record, sid)
+            built = recovery._creation_metadata(hub._table, record, sid)
             assert built.to_dict() == _via_from_dict(hub, orjson.loads(raw), sid).to_dict()
-            assert built.manifest is hub._manifest_refs[orjson.loads(raw)["manifest"]["ref"]]
+            assert built.manifest is hub._table.manifest_refs[orjson.loads(raw)["manifest"]["ref"]]
             assert built.participants == meta.participants
             assert built.state is SessionState.PENDING  # the state is a fold of the WAL
             assert built.session_id == sid and built.creator_id == ids[0]
             assert built.pending_acks == [ids[1]]
             # the general path, on a record with the manifest inline and full participants
             full = meta.to_dict()
-            assert recovery._creation_metadata(hub, full, sid).to_dict() == meta.to_dict()
+            assert recovery._creation_metadata(hub._table, full, sid).to_dict() == meta.to_dict()
             # and on one with the manifest inline and participants as ids
             ids_only = dict(meta.to_dict(), participants=meta.participant_ids())
-            assert recovery._creation_metadata(hub, ids_only, sid).to_dict() == meta.to_dict()
+            assert (
+                recovery._creation_metadata(hub._table, ids_only, sid).to_dict() == meta.to_dict()
+            )
         record = orjson.loads(await store.read(layout.session_meta_path(made[0].session_id)) or "")
         record["manifest"] = {"ref": "0" * 24}
         with pytest.raises(recovery.ReplayError, match="missing"):
-            recovery._creation_metadata(hub, record, made[0].session_id)
+            recovery._creation_metadata(hub._table, record, made[0].session_id)
     finally:
         for peer in peers:
             await peer.stop()
@@ -262,7 +265,7 @@ async def test_creation_records_build_what_from_dict_builds() -> None:
 async def test_index_stays_proportional_to_live_sessions(
     durable_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(snapshots, "COMPACT_SLACK", 4)
+    monkeypatch.setattr(index, "COMPACT_SLACK", 4)
     clock = MockClock()
     store = await durable_store.open()
     hub = await Hub.open(store, clock=clock, **HUB_KW)
@@ -289,7 +292,7 @@ async def test_index_stays_proportional_to_live_sessions(
             most = max(most, len(lines))
             assert len(lines) <= 2 * len(live) + 4 + 3, (round_, len(lines))
         assert most < 6 + 12 * 6  # it did compact
-        assert set(hub._sessions) == set(live)
+        assert set(hub._table.live) == set(live)
     finally:
         await alice.stop()
         await bob.stop()
@@ -298,7 +301,7 @@ async def test_index_stays_proportional_to_live_sessions(
     store = await durable_store.open()
     fresh = await Hub.open(store, clock=clock, **HUB_KW)
     try:
-        assert list(fresh._sessions) == live
+        assert list(fresh._table.live) == live
     finally:
         await fresh.close()
         await store.close()

@@ -212,18 +212,18 @@ async def test_concurrent_session_cap_counts_live_sessions(store, clock, raw_pee
     with pytest.raises(AccessDeniedError, match="max_concurrent_sessions"):
         await alice_opens()
     # bob has no cap and is in both; carol's session is closed
-    assert hub._live_count == {alice.agent_id: 2, bob.agent_id: 2}
+    assert hub._table.live_count == {alice.agent_id: 2, bob.agent_id: 2}
     await hub.close()
 
     hub = await Hub.open(store, clock=clock, **kw)
-    assert hub._live_count == {alice.agent_id: 2, bob.agent_id: 2}
+    assert hub._table.live_count == {alice.agent_id: 2, bob.agent_id: 2}
     with pytest.raises(AccessDeniedError, match="max_concurrent_sessions"):
         await hub.create_session(
             creator_id=alice.agent_id, manifest_type="conversation", participants=[carol.agent_id]
         )
     for sid in (first, second):
         await hub.close_session(sid)
-    assert hub._live_count == {}
+    assert hub._table.live_count == {}
     await hub.close()
 
 
@@ -272,7 +272,7 @@ async def test_closed_sessions_leave_memory_and_are_read_back(store, clock, raw_
         )
         await hub.close_session(meta.session_id)
         ids.append(meta.session_id)
-    assert len(hub._sessions) == 0 and len(hub._closed) == 2
+    assert len(hub._table.live) == 0 and len(hub._table.closed) == 2
     old = await hub.get_session(ids[0])
     assert old.state is SessionState.CLOSED and old.close_reason == "explicit_close"
     with pytest.raises(ProtocolError, match="closed"):

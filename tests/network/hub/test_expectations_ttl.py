@@ -53,7 +53,7 @@ async def test_acks_within_auto_close_fails_the_open(hub: Hub, peers, clock: Moc
     )
     await bob.wait_for(lambda e: e.event_type == EV_SESSION_INVITE)
     clock.advance(45)
-    await hub._expectation_tick()
+    await hub.check_expectations()
     with pytest.raises(
         ProtocolError, match="closed during handshake: expectation_violated:acks_within"
     ):
@@ -72,7 +72,7 @@ async def test_audit_handler_records_once_and_session_stays_active(
     await alice.send(meta.session_id, "hello")
     clock.advance(3700)
     for _ in range(3):
-        await hub._expectation_tick()
+        await hub.check_expectations()
     info = await hub.get_session(meta.session_id)
     assert info.state is SessionState.ACTIVE
     assert not [
@@ -95,8 +95,8 @@ async def test_notify_handler_posts_violation_to_everyone(
     hub.register_adapter(NotifyingConversation())
     alice, bob, meta = await conversation(hub, peers, type="conversation_notify")
     clock.advance(61)
-    await hub._expectation_tick()
-    await hub._expectation_tick()
+    await hub.check_expectations()
+    await hub.check_expectations()
     violations = [
         e for e in await hub.read_wal(meta.session_id) if e.event_type == EV_EXPECTATION_VIOLATED
     ]
@@ -111,10 +111,10 @@ async def test_reply_within_auto_closes_consulting(hub: Hub, peers, clock: MockC
     alice, bob, meta = await conversation(hub, peers, type="consulting")
     await alice.send(meta.session_id, "q?")
     clock.advance(599)
-    await hub._expectation_tick()
+    await hub.check_expectations()
     assert (await hub.get_session(meta.session_id)).state is SessionState.ACTIVE
     clock.advance(2)
-    await hub._expectation_tick()
+    await hub.check_expectations()
     info = await hub.get_session(meta.session_id)
     assert info.close_reason == "expectation_violated:reply_within"
 
@@ -126,7 +126,7 @@ async def test_ttl_expiry_from_rule_default(hub: Hub, peers, clock: MockClock) -
     clock.advance(9)
     assert await hub.expire_due() == 0
     clock.advance(2)
-    assert await hub._ttl_tick() == 1
+    assert await hub.expire_due() == 1
     info = await hub.get_session(meta.session_id)
     assert info.state is SessionState.EXPIRED and info.close_reason == "ttl_expired"
     expired = await bob.wait_for(lambda e: e.event_type == EV_SESSION_EXPIRED)

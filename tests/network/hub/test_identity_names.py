@@ -272,7 +272,7 @@ async def test_failed_registration_write_leaves_no_ghost(db: Path, fail: str) ->
         # Refused before any invite (an invite to a ghost would end in SessionTimeoutError).
         with pytest.raises(NotFoundError):
             await bob.open(type="conversation", target="alice")
-        assert hub._sessions == {}
+        assert hub._table.live == {}
         # The retry succeeds once the store works, and survives a restart.
         alice = await alice_hc.register(
             agent("alice"), Passport(name="alice"), Resume(summary="asks"), skill_md="# alice"

@@ -59,9 +59,9 @@ async def _pair(hub: Hub, kind: str = "conversation") -> tuple[str, str, str]:
     opening = asyncio.ensure_future(
         hub.create_session(creator_id=a, manifest_type=kind, participants=[b])
     )
-    while not hub._sessions:
+    while not hub._table.live:
         await asyncio.sleep(0)
-    sid = next(iter(hub._sessions))
+    sid = next(iter(hub._table.live))
     await hub.post_envelope(Envelope(sid, b, None, "ag2.session.invite.ack", {"session_id": sid}))
     await opening
     return a, b, sid
@@ -80,14 +80,14 @@ async def test_failed_append_uses_no_sequence_number_and_the_hub_reopens() -> No
     with pytest.raises(StoreUnavailableError) as info:
         await hub.post_envelope(_text(sid, a, "lost"))
     assert info.value.code == "store_unavailable" and "No space left" in info.value.reason
-    assert hub._adapter_states[sid].turn_count == 1  # nothing folded
+    assert hub.adapter_state(sid).turn_count == 1  # nothing folded
     stamped = await hub.admit(_text(sid, a, "two"))
     wal = await hub.read_wal(sid)
     assert [e.sequence for e in wal] == list(range(1, len(wal) + 1))
     assert stamped.sequence == wal[-1].sequence and wal[-1].event_data["text"] == "two"
     await hub.close()
     reopened = await Hub.open(store.inner, **OPTS)
-    assert reopened._adapter_states[sid].turn_count == 2
+    assert reopened.adapter_state(sid).turn_count == 2
     await reopened.close()
 
 
@@ -238,7 +238,7 @@ async def test_oversized_label_is_refused_and_leaves_nothing_behind() -> None:
             knobs="str",  # type: ignore[arg-type]
         )
     assert await store.list("/sessions") == before
-    assert not hub._sessions
+    assert not hub._table.live
     await hub.close()
 
 
@@ -336,7 +336,7 @@ async def test_append_reported_failed_but_committed_is_read_back_not_reused() ->
     wal = await hub.read_wal(sid)
     assert [e.sequence for e in wal] == list(range(1, len(wal) + 1))
     assert [e.event_data["text"] for e in wal if e.event_type == EV_TEXT] == ["maybe", "next"]
-    assert hub._adapter_states[sid].turn_count == 2
+    assert hub.adapter_state(sid).turn_count == 2
     await hub.close()
 
 

@@ -36,9 +36,9 @@ async def _session(hub: Hub, rule: Rule) -> tuple[str, str, str]:
     opening = asyncio.ensure_future(
         hub.create_session(creator_id=a, manifest_type="conversation", participants=[b])
     )
-    while not hub._sessions:
+    while not hub._table.live:
         await asyncio.sleep(0)
-    sid = next(iter(hub._sessions))
+    sid = next(iter(hub._table.live))
     await hub.post_envelope(Envelope(sid, b, None, EV_SESSION_INVITE_ACK, {"session_id": sid}))
     await opening
     return a, b, sid

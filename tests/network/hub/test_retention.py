@@ -69,5 +69,5 @@ async def test_closed_sessions_do_not_stay_in_the_ttl_heap(raw_peer) -> None:  #
             creator_id=alice.agent_id, manifest_type="conversation", participants=[bob.agent_id]
         )
         await hub.close_session(m.session_id)
-    assert len(hub._ttl_heap) <= 2 * len(hub._sessions) + 64
+    assert len(hub._table.ttl_heap) <= 2 * len(hub._table.live) + 64
     await hub.close()

@@ -71,7 +71,7 @@ async def test_live_session_records_compare_by_identity(hub: Hub, peers) -> None
     two = await hub.create_session(
         creator_id=alice.agent_id, manifest_type="consulting", participants=[bob.agent_id]
     )
-    a, b = hub._sessions[one.session_id], hub._sessions[two.session_id]
+    a, b = hub._table.live[one.session_id], hub._table.live[two.session_id]
     a.created_at = a.last_content_at = b.created_at = b.last_content_at = 0.0
     assert a.activity is a and a != b and len({a, b}) == 2
     assert repr(a) == f"<LiveSession {one.session_id} active seq=3>"
@@ -149,8 +149,8 @@ async def test_invite_reject_fails_open(hub: Hub, peers) -> None:  # type: ignor
 
 
 async def test_open_registers_default_adapters(hub: Hub) -> None:
-    assert isinstance(hub._adapters[("consulting", 1)], ConsultingAdapter)
-    assert isinstance(hub._adapters[("conversation", 1)], ConversationAdapter)
+    assert isinstance(hub.adapters()[("consulting", 1)], ConsultingAdapter)
+    assert isinstance(hub.adapters()[("conversation", 1)], ConversationAdapter)
 
 
 async def test_create_session_bad_requests(hub: Hub, peers) -> None:  # type: ignore[no-untyped-def]
@@ -208,10 +208,10 @@ async def test_hydrate_mid_flight_on_disk(tmp_path: Path, clock, raw_peer) -> No
         info = await fresh.get_session(meta.session_id)
         assert info.manifest.type == "consulting"
         assert info.state is SessionState.ACTIVE
-        assert fresh._adapter_states[meta.session_id] == ConsultingState(
+        assert fresh.adapter_state(meta.session_id) == ConsultingState(
             initiator_sent=True,
             respondent_replied=False,
-            last_envelope_id=fresh._adapter_states[meta.session_id].last_envelope_id,
+            last_envelope_id=fresh.adapter_state(meta.session_id).last_envelope_id,
         )
         assert (await fresh.get_agent("bob")).agent_id == bob.agent_id
         # the session continues where it was: bob's reply completes it

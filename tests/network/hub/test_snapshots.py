@@ -8,9 +8,9 @@ import orjson
 
 from hubbub.knowledge import DiskKnowledgeStore, MemoryKnowledgeStore
 from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionMetadata, SessionState
+from hubbub.network.hub.index import INDEX_PATH
 from hubbub.network.hub.layout import session_meta_path, snapshot_path, wal_path
-from hubbub.network.hub.recovery import read_creation_record, replay
-from hubbub.network.hub.snapshots import INDEX_PATH
+from hubbub.network.hub.recovery import load_session, read_creation_record, replay
 
 OPTS = {"ttl_sweep_interval": 0, "expectation_sweep_interval": 0, "snapshot_interval": 0}
 
@@ -39,15 +39,15 @@ async def test_snapshot_then_tail_equals_full_replay(tmp_path: Path, raw_peer) -
         await hub.post_envelope(
             Envelope(meta.session_id, bob.agent_id, None, EV_TEXT, {"text": f"r{i}"})
         )
-    live_state = hub._adapter_states[meta.session_id]
+    live_state = hub.adapter_state(meta.session_id)
     # no clean shutdown: the snapshot on disk is the one at 253
     await hub.store.release_lock()  # as if its process had died: the OS drops the lock
     reopened = await Hub.open(DiskKnowledgeStore(tmp_path), clock=clock, **OPTS)
     try:
-        assert reopened._adapter_states[meta.session_id] == live_state
-        assert reopened._sessions[meta.session_id].seq == 258
+        assert reopened.adapter_state(meta.session_id) == live_state
+        assert reopened._table.live[meta.session_id].seq == 258
         lines = await reopened.store.read_lines(wal_path(meta.session_id))
-        full = replay(reopened, await _creation(reopened, meta.session_id), lines)
+        full = replay(reopened._table, await _creation(reopened, meta.session_id), lines)
         assert full.state == live_state and full.seq == 258
         await reopened.post_envelope(
             Envelope(meta.session_id, bob.agent_id, None, EV_TEXT, {"text": "more"})
@@ -62,7 +62,7 @@ async def test_bad_or_stale_snapshot_is_ignored(raw_peer) -> None:  # type: igno
     store = MemoryKnowledgeStore()
     clock = MockClock()
     hub, alice, bob, meta = await chatty_hub(store, clock, raw_peer, 10)
-    expected = hub._adapter_states[meta.session_id]
+    expected = hub.adapter_state(meta.session_id)
     for junk in (
         "not json",
         '{"sequence": 999, "state": {}}',
@@ -70,7 +70,7 @@ async def test_bad_or_stale_snapshot_is_ignored(raw_peer) -> None:  # type: igno
     ):
         await store.write(snapshot_path(meta.session_id), junk)
         again = await Hub.open(store, clock=clock, **OPTS)
-        assert again._adapter_states[meta.session_id] == expected
+        assert again.adapter_state(meta.session_id) == expected
         await again.close()
     await hub.close()
 
@@ -96,8 +96,8 @@ async def test_index_loads_only_live_sessions(raw_peer) -> None:  # type: ignore
         closed_ids.append(m.session_id)
     reopened = await Hub.open(store, clock=clock, **OPTS)
     try:
-        assert set(reopened._sessions) == {live_meta.session_id}
-        assert not reopened._closed  # closed sessions were not read at open
+        assert set(reopened._table.live) == {live_meta.session_id}
+        assert not reopened._table.closed  # closed sessions were not read at open
         assert (await store.read_lines(INDEX_PATH)) == [f"+{live_meta.session_id}"]  # compacted
         old = await reopened.get_session(closed_ids[0])  # read back on demand
         assert old.state is SessionState.CLOSED and old.close_reason == "explicit_close"
@@ -117,7 +117,7 @@ async def test_store_without_index_is_scanned_and_indexed(raw_peer) -> None:  # 
     await store.delete(INDEX_PATH)
     reopened = await Hub.open(store, clock=clock, **OPTS)
     try:
-        assert set(reopened._sessions) == {meta.session_id}
+        assert set(reopened._table.live) == {meta.session_id}
         assert await store.read_lines(INDEX_PATH) == [f"+{meta.session_id}"]
         assert (await reopened.get_session(other.session_id)).state is SessionState.CLOSED
     finally:
@@ -139,7 +139,7 @@ async def test_a_path_opens_a_hub_on_sqlite(tmp_path: Path, raw_peer) -> None:  
     await hub.post_envelope(Envelope(meta.session_id, alice.agent_id, None, EV_TEXT, {"text": "q"}))
     await hub.close()
     again = await Hub.open(str(path), **OPTS)
-    assert again._adapter_states[meta.session_id].initiator_sent
+    assert again.adapter_state(meta.session_id).initiator_sent
     await again.close()
 
 
@@ -160,7 +160,7 @@ async def test_close_snapshots_many_sessions_concurrently(tmp_path: Path, raw_pe
             Envelope(meta.session_id, alice.agent_id, None, EV_TEXT, {"text": f"t{i}"})
         )
         ids.append(meta.session_id)
-    states = {sid: hub._adapter_states[sid] for sid in ids}
+    states = {sid: hub.adapter_state(sid) for sid in ids}
     await hub.close()  # snapshots every live session with a new envelope
     for sid in ids:
         snap = orjson.loads(await store.read(snapshot_path(sid)) or "null")
@@ -169,7 +169,7 @@ async def test_close_snapshots_many_sessions_concurrently(tmp_path: Path, raw_pe
     await store.close()
     reopened = await Hub.open(SqliteKnowledgeStore(tmp_path / "hub.db"), clock=MockClock(), **OPTS)
     try:
-        assert {sid: reopened._adapter_states[sid] for sid in ids} == states
+        assert {sid: reopened.adapter_state(sid) for sid in ids} == states
     finally:
         await reopened.close()
         await reopened.store.close()
@@ -220,14 +220,14 @@ async def test_snapshot_ahead_of_a_wal_that_lost_its_tail_is_ignored(
         reopened = await Hub.open(DiskKnowledgeStore(tmp_path), clock=clock, **OPTS)
         try:
             if store_reads_one:  # the read-back path: one session loaded on demand
-                reopened._sessions.clear()
-                live = await reopened._load_session(sid)
+                reopened._table.live.clear()
+                live = await load_session(reopened._table, sid)
                 assert live is not None
             else:  # the bulk hydrate path
-                live = reopened._sessions[sid]
+                live = reopened._table.live[sid]
             assert live.seq == 8 and live.state.turn_count == 5
             lines = await reopened.store.read_lines(wal_path(sid))
-            full = replay(reopened, await _creation(reopened, sid), lines)
+            full = replay(reopened._table, await _creation(reopened, sid), lines)
             assert full.state == live.state
         finally:
             await reopened.close()
@@ -237,4 +237,4 @@ async def _creation(hub: Hub, session_id: str) -> SessionMetadata:
     """The session's metadata as created (what a replay from the first WAL line starts from)."""
     raw = await hub.store.read(session_meta_path(session_id))
     assert raw is not None
-    return await read_creation_record(hub, raw, session_id)
+    return await read_creation_record(hub._table, raw, session_id)

@@ -25,21 +25,18 @@ A private part of :class:`hubbub.network.hub.core.Hub` (a mixin it inherits).
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from hubbub.knowledge import KnowledgeStore
 from hubbub.knowledge.base import store_failure
-from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.clock import Clock, iso_to_seconds, system_clock
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
@@ -70,20 +67,18 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.registry import Registry, glob_match
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import index_remove
 from hubbub.network.ids import make_id
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.lifecycle import terminal_envelope
 from hubbub.network.machine import Decision, replay_lines
 from hubbub.network.session import (
-    SessionManifest,
     SessionState,
 )
 
 if TYPE_CHECKING:
-    from hubbub.network.hub.core import Hub
     from hubbub.network.hub.ratelimit import RateLimiter
     from hubbub.network.hub.router import Router
+    from hubbub.network.hub.table import SessionTable
 
 log = logging.getLogger("hubbub.hub")
 
@@ -162,19 +157,6 @@ def append_starter(store: KnowledgeStore) -> AppendStarter:
     return start
 
 
-def check_session_id(session_id: object) -> None:
-    """Raise NotFoundError for anything that cannot be a session id (and so a store path)."""
-    if (
-        type(session_id) is not str
-        or not session_id
-        or len(session_id) > 256
-        or "/" in session_id
-        or "\x00" in session_id
-        or session_id in (".", "..")
-    ):
-        raise NotFoundError(f"unknown session {session_id!r}")
-
-
 class _Append:
     """One WAL append of one or more envelopes of one session.
 
@@ -202,16 +184,9 @@ class _PipelineMixin:
     _clock: Clock
     _registry: Registry
     _audit_log: AuditLog
-    _adapters: dict[tuple[str, int], SessionAdapter]
-    _sessions: dict[str, LiveSession]
-    _closed: OrderedDict[str, LiveSession]
-    _live_count: dict[str, int]
-    _ttl_heap: list[tuple[float, str]]
+    _table: SessionTable
     _router: Router
     _rates: RateLimiter
-    _manifest_refs: dict[str, SessionManifest]
-    _closed_cache_size: int
-    _quarantined: dict[str, str]
     _start_append: AppendStarter
     _retry: set[LiveSession]
     _tails: set[asyncio.Task[None]]
@@ -233,48 +208,6 @@ class _PipelineMixin:
             return self._now_iso, t
         iso = self._clock()
         return iso, iso_to_seconds(iso)
-
-    def _live(self, session_id: str) -> LiveSession:
-        check_session_id(session_id)
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
-        if live is None:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        return live
-
-    async def _find(self, session_id: str) -> LiveSession:
-        """The session's record, reading a long-closed one back from the store.
-
-        Raises:
-            NotFoundError: no such session (or not a session id at all).
-            SessionCorruptError: the session is quarantined (its WAL does not replay).
-        """
-        check_session_id(session_id)
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
-        if live is not None:
-            return live
-        reason = self._quarantined.get(session_id)
-        if reason is not None:
-            raise SessionCorruptError(f"session {session_id} is quarantined: {reason}")
-        try:
-            live = await self._load_session(session_id)
-        except ReplayError as exc:
-            from hubbub.network.hub.recovery import quarantine
-
-            await quarantine(self._as_hub(), session_id, str(exc))
-            raise SessionCorruptError(f"session {session_id} is quarantined: {exc}") from exc
-        if live is None:
-            raise NotFoundError(f"unknown session {session_id!r}")
-        self._remember_closed(live)
-        return live
-
-    def _as_hub(self) -> Hub:
-        """This object as the :class:`Hub` it is part of (for the module-level helpers)."""
-        return cast("Hub", self)
-
-    async def _load_session(self, session_id: str) -> LiveSession | None:
-        from hubbub.network.hub.recovery import load_session
-
-        return await load_session(self._as_hub(), session_id)
 
     # ================================================================ the post pipeline
 
@@ -305,9 +238,9 @@ class _PipelineMixin:
                     "envelope.event_data.text must be a string in an EV_TEXT envelope",
                     code="bad_envelope",
                 )
-        live = self._sessions.get(env.session_id)
+        live = self._table.live.get(env.session_id)
         if live is None:
-            await self._find(env.session_id)  # NotFoundError / SessionCorruptError
+            await self._table.find(env.session_id)  # NotFoundError / SessionCorruptError
             raise ProtocolError(f"session {env.session_id} is closed", code="session_closed")
         if live.resync is not None:
             await self._resync(live)
@@ -451,7 +384,7 @@ class _PipelineMixin:
         meta = live.meta
         reason = meta.close_reason
         self._retry.discard(live)
-        self._drop_live(live)
+        self._table.drop(live)
         waiter = live.waiter
         if waiter is not None and not waiter.done():
             msg = f"session {meta.session_id} closed during handshake: {reason}"
@@ -601,11 +534,9 @@ class _PipelineMixin:
                     live.observe(env, iso_to_seconds(env.created_at), machine.pids)
                 self._router.dispatch(env, machine.pids)
         except ReplayError as exc:
-            from hubbub.network.hub.recovery import quarantine
-
             corrupt = SessionCorruptError(f"session {live.meta.session_id} is quarantined: {exc}")
-            self._sessions.pop(live.meta.session_id, None)
-            await quarantine(self._as_hub(), live.meta.session_id, str(exc))
+            self._table.live.pop(live.meta.session_id, None)
+            await self._table.quarantine(live.meta.session_id, str(exc))
             live.resync = None
             done.set_exception(corrupt)
             done.exception()
@@ -724,7 +655,7 @@ class _PipelineMixin:
         _env, unit = self._internal(live, terminal_envelope(meta, new_state, reason))
         await self._commit(unit, live)  # once durable, _ended drops it from the live tables
         try:
-            await index_remove(self._as_hub(), meta.session_id)
+            await self._table.index.remove(meta.session_id)
             kind = (
                 AUDIT_KIND_SESSION_EXPIRED
                 if new_state is SessionState.EXPIRED
@@ -735,41 +666,3 @@ class _PipelineMixin:
             )
         except NetworkError as exc:  # the close itself is durable; the index is fixed at open
             log.warning("after closing session %s: %s", meta.session_id, exc)
-
-    # ================================================================ bookkeeping
-
-    def _add_live(self, live: LiveSession) -> None:
-        sid = live.meta.session_id
-        self._sessions[sid] = live
-        counts = self._live_count
-        for pid in live.pids:
-            counts[pid] = counts.get(pid, 0) + 1
-        if live.expires_at_s is not None:
-            heapq.heappush(self._ttl_heap, (live.expires_at_s, sid))
-
-    def _drop_live(self, live: LiveSession) -> None:
-        sid = live.meta.session_id
-        if self._sessions.pop(sid, None) is not None:
-            counts = self._live_count
-            for pid in live.pids:
-                left = counts[pid] - 1
-                if left:
-                    counts[pid] = left
-                else:
-                    del counts[pid]
-        live.fired = None
-        heap = self._ttl_heap
-        if len(heap) > 2 * len(self._sessions) + 64:
-            # Closed sessions' expiry entries would otherwise stay until their TTL.
-            self._ttl_heap = [e for e in heap if e[1] in self._sessions]
-            heapq.heapify(self._ttl_heap)
-        self._remember_closed(live)
-
-    def _remember_closed(self, live: LiveSession) -> None:
-        if self._closed_cache_size <= 0:
-            return
-        sid = live.meta.session_id
-        self._closed[sid] = live
-        self._closed.move_to_end(sid)
-        while len(self._closed) > self._closed_cache_size:
-            self._closed.popitem(last=False)

@@ -6,7 +6,6 @@ A private part of :class:`hubbub.network.hub.core.Hub` (a mixin it inherits).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +16,11 @@ from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.clock import iso_to_seconds
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
-    EV_TEXT,
     Envelope,
 )
 from hubbub.network.errors import (
     AccessDeniedError,
     InvalidValueError,
-    NetworkError,
     NotFoundError,
     ProtocolError,
     SessionTimeoutError,
@@ -34,7 +31,6 @@ from hubbub.network.hub._pipeline import (
     _ACTIVE,
     _PENDING,
     _PipelineMixin,
-    check_session_id,
     logged_copy,
 )
 from hubbub.network.hub.audit import (
@@ -42,24 +38,19 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.registry import glob_match
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import index_add
+from hubbub.network.hub.table import dumps_sorted, manifest_hash
 from hubbub.network.ids import make_id
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.rule import parse_duration
 from hubbub.network.session import (
     NO_IDS,
     Participant,
-    SessionManifest,
     SessionMetadata,
     SessionState,
     own_entries,
     participant_role,
 )
 from hubbub.network.views import ViewPolicy
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class _SessionsMixin(_PipelineMixin):
@@ -125,7 +116,7 @@ class _SessionsMixin(_PipelineMixin):
                 f"create_session: required_acks must be a non-negative int, got {required_acks!r}"
             )
         ids = [creator_id, *[p for p in participants if p != creator_id]]
-        adapter = self._adapters.get((manifest_type, manifest_version))
+        adapter = self._table.adapters.get((manifest_type, manifest_version))
         if adapter is None:
             raise NotFoundError(f"no adapter registered for {manifest_type!r}@v{manifest_version}")
         creator_rule = reg.rules[creator_id]
@@ -139,7 +130,7 @@ class _SessionsMixin(_PipelineMixin):
             if not glob_match(manifest_type, rule.access.session_types.accept):
                 raise AccessDeniedError(f"{name} does not accept {manifest_type!r} sessions")
         cap = creator_rule.limits.max_concurrent_sessions
-        if cap and self._live_count.get(creator_id, 0) >= cap:
+        if cap and self._table.live_count.get(creator_id, 0) >= cap:
             raise AccessDeniedError(
                 f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)"
             )
@@ -209,12 +200,12 @@ class _SessionsMixin(_PipelineMixin):
                 code="payload_too_large",
             )
         live = LiveSession(meta, adapter, None, now_s, expires_at_s)
-        await self._store_manifest(meta.manifest)
+        await self._table.store_manifest(meta.manifest)
         # Index line first: a crash before the record leaves a line that open() drops;
         # the other order would leave a session that open() never loads.
-        await index_add(self._as_hub(), session_id)
+        await self._table.index.add(session_id)
         await self._store.write(layout.session_meta_path(session_id), record)
-        self._add_live(live)
+        self._table.add(live)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             await self._audit_log.append(
@@ -273,7 +264,7 @@ class _SessionsMixin(_PipelineMixin):
     def _creation_record(self, meta: SessionMetadata) -> str:
         """The compact creation record: the manifest named by content hash; defaults,
         and what follows from the rest, left out (``recovery.creation_defaults`` puts it back)."""
-        ref = _manifest_hash(meta.manifest)
+        ref = manifest_hash(meta.manifest)
         ids = meta.participant_ids()
         record: dict[str, Any] = {
             "manifest": {"ref": ref},
@@ -294,17 +285,7 @@ class _SessionsMixin(_PipelineMixin):
         for key, value, implied in optional:
             if value != implied:
                 record[key] = value
-        return _dumps(record)
-
-    async def _store_manifest(self, manifest: SessionManifest) -> str:
-        """Store a manifest once under its content hash (what creation records name it by)."""
-        ref = _manifest_hash(manifest)
-        if ref not in self._manifest_refs:
-            path = layout.manifest_path(ref)
-            if not await self._store.exists(path):
-                await self._store.write(path, _dumps(manifest.to_dict()))
-            self._manifest_refs[ref] = manifest
-        return ref
+        return dumps_sorted(record)
 
     async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
         """Close a session (``reason`` defaults to "explicit_close"); closing a closed one is a no-op.
@@ -314,7 +295,7 @@ class _SessionsMixin(_PipelineMixin):
         """
         if type(reason) is not str:
             raise InvalidValueError(f"close_session: reason must be a str, got {reason!r}")
-        live = await self._find(session_id)
+        live = await self._table.find(session_id)
         decision = live.machine.decision
         if decision is not None and decision[0] is not _ACTIVE and not live.meta.is_terminal():
             await self._carry_out(live, decision)
@@ -324,7 +305,7 @@ class _SessionsMixin(_PipelineMixin):
 
     async def get_session(self, session_id: str) -> SessionMetadata:
         """A snapshot of a session's metadata; NotFoundError."""
-        return (await self._find(session_id)).meta.copy()
+        return (await self._table.find(session_id)).meta.copy()
 
     async def list_sessions(
         self,
@@ -348,77 +329,30 @@ class _SessionsMixin(_PipelineMixin):
         Raises:
             InvalidValueError: a filter of the wrong type or value.
         """
-        wanted = _state_filter(state)
-        for name, value in (("agent_id", agent_id), ("type", type)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidValueError(f"list_sessions: {name} must be a str, got {value!r}")
-        after = _time_filter("created_after", created_after)
-        before = _time_filter("created_before", created_before)
-        for name, count in (("limit", limit), ("offset", offset)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise InvalidValueError(
-                    f"list_sessions: {name} must be a non-negative int, got {count!r}"
-                )
-        terminal = include_terminal or wanted in (SessionState.CLOSED, SessionState.EXPIRED)
-
-        def keep(meta: SessionMetadata) -> bool:
-            if agent_id is not None and not meta.is_participant(agent_id):
-                return False
-            if wanted is not None and meta.state is not wanted:
-                return False
-            if type is not None and meta.manifest.type != type:
-                return False
-            created = iso_to_seconds(meta.created_at) if meta.created_at else 0.0
-            return (after is None or created >= after) and (before is None or created < before)
-
-        found: dict[str, SessionMetadata] = {}
-        for live in self._sessions.values():
-            if keep(live.meta):
-                found[live.meta.session_id] = live.meta
-        if terminal:
-            for live in self._closed.values():
-                if keep(live.meta):
-                    found[live.meta.session_id] = live.meta
-            for meta in await self._stored_sessions(skip=found.keys()):
-                if keep(meta):
-                    found[meta.session_id] = meta
-        ordered = sorted(found.values(), key=lambda m: (m.created_at, m.session_id), reverse=True)
-        return [meta.copy() for meta in ordered[offset : offset + limit]]
-
-    async def _stored_sessions(self, *, skip: Any) -> list[SessionMetadata]:
-        """Every session in the store that is neither live nor cached (read back and folded)."""
-        ids = [entry.rstrip("/") for entry in await self._store.list(layout.SESSIONS_DIR)]
-        out = []
-        for sid in ids:
-            if sid in skip or sid in self._sessions or sid in self._quarantined:
-                continue
-            try:
-                live = await self._find(sid)
-            except NetworkError:
-                continue  # quarantined or gone meanwhile
-            out.append(live.meta)
-        return out
+        return await self._table.list_sessions(
+            agent_id=agent_id,
+            state=state,
+            include_terminal=include_terminal,
+            type=type,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
 
     def adapter_for(self, session_id: str) -> SessionAdapter:
         """The adapter running a session; NotFoundError / ProtocolError if unregistered."""
-        live = self._live(session_id)
-        if live.adapter is None:
-            raise ProtocolError(
-                f"no adapter registered for session {session_id}'s type {live.meta.manifest.type!r}"
-            )
-        return live.adapter
+        return self._table.adapter_for(session_id)
 
     def adapter_state(self, session_id: str) -> Any:
         """A session's current adapter state, or None for an unknown session."""
-        if type(session_id) is not str:
-            return None
-        live = self._sessions.get(session_id) or self._closed.get(session_id)
+        live = self._table.get(session_id)
         return None if live is None else live.state
 
     def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
         """The view a participant's turns are built from; NotFoundError."""
-        live = self._live(session_id)
-        return self.adapter_for(session_id).default_view_policy(live.meta, participant_id)
+        live = self._table.require(session_id)
+        return self._table.adapter_for(session_id).default_view_policy(live.meta, participant_id)
 
     async def read_wal(
         self, session_id: str, *, since: int = 0, until: int | None = None
@@ -430,64 +364,11 @@ class _SessionsMixin(_PipelineMixin):
         Raises:
             InvalidValueError: ``since``/``until`` are not non-negative ints.
         """
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise InvalidValueError(f"read_wal: since must be a non-negative int, got {since!r}")
-        if until is not None and (
-            isinstance(until, bool) or not isinstance(until, int) or until < 0
-        ):
-            raise InvalidValueError(f"read_wal: until must be a non-negative int, got {until!r}")
-        try:
-            check_session_id(session_id)
-        except NotFoundError:
-            return []
-        lines = await self._store.read_lines(layout.wal_path(session_id), since, until)
-        if session_id not in self._quarantined:
-            return [Envelope.from_wal_line(line, session_id) for line in lines if line]
-        out = []
-        for line in lines:
-            try:
-                out.append(Envelope.from_wal_line(line, session_id))
-            except ProtocolError:
-                continue
-        return out
+        return await self._table.read_wal(session_id, since, until)
 
     def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
         """Would the hub admit a (blank) envelope of ``event_type`` from ``sender_id`` right now?"""
-        live = self._sessions.get(session_id) if type(session_id) is str else None
-        if live is None or sender_id not in live.pids:
-            return False
-        probe = Envelope(session_id, sender_id, None, event_type or EV_TEXT, {"text": ""})
-        try:
-            live.machine.check(probe)
-        except NetworkError:
-            return False
-        return True
-
-
-def _state_filter(state: SessionState | str | None) -> SessionState | None:
-    if state is None:
-        return None
-    try:
-        return SessionState(state)
-    except ValueError:
-        raise InvalidValueError(
-            f"list_sessions: state must be one of {[s.value for s in SessionState]}, got {state!r}"
-        ) from None
-
-
-def _time_filter(name: str, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return iso_to_seconds(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"list_sessions: {name} must be an ISO-8601 time, got {value!r}"
-        ) from None
-
-
-def _manifest_hash(manifest: SessionManifest) -> str:
-    return hashlib.sha256(_dumps(manifest.to_dict()).encode()).hexdigest()[:24]
+        return self._table.can_send(session_id, sender_id, event_type)
 
 
 def _iso_after(iso: str, seconds: float) -> str:

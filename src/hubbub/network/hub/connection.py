@@ -33,6 +33,7 @@ from hubbub.network.session import SessionMetadata
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
     from hubbub.network.hub.router import Router
+    from hubbub.network.hub.table import SessionTable
 
 __all__ = ["Connection"]
 
@@ -44,15 +45,23 @@ class Connection:
         hub: the hub.
         endpoint: the link endpoint deliveries go to.
         principal: who registers through this connection (owner of its names).
+        sessions: the hub's session table (lookups).
         router: the hub's router (bindings, deliveries, observers).
     """
 
     def __init__(
-        self, hub: Hub, endpoint: Any, *, principal: str = OPERATOR, router: Router
+        self,
+        hub: Hub,
+        endpoint: Any,
+        *,
+        principal: str = OPERATOR,
+        sessions: SessionTable,
+        router: Router,
     ) -> None:
         if not isinstance(principal, str) or not principal:
             raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
         self.hub = hub
+        self._sessions = sessions
         self._router = router
         self.endpoint = endpoint
         self.endpoint_id: str = endpoint.endpoint_id
@@ -70,7 +79,7 @@ class Connection:
 
     async def _participant(self, session_id: str, caller_id: str) -> SessionMetadata:
         self._own(caller_id)
-        live = await self.hub._find(session_id)
+        live = await self._sessions.find(session_id)
         if not live.meta.is_participant(caller_id):
             raise AccessDeniedError(f"{caller_id} is not a participant of session {session_id}")
         return live.meta
@@ -273,7 +282,7 @@ class Connection:
     def adapter_state(self, session_id: str, *, caller_id: str) -> Any:
         """A session's adapter state as its adapter dumps it (JSON-ready), for a participant."""
         self._own(caller_id)
-        live = self.hub._live(session_id)
+        live = self._sessions.require(session_id)
         if not live.meta.is_participant(caller_id):
             raise AccessDeniedError(f"{caller_id} is not a participant of session {session_id}")
         adapter = live.adapter
@@ -342,7 +351,7 @@ class Connection:
         if self.principal != OPERATOR or session_id is not None:
             if session_id is None:
                 raise AccessDeniedError("subscribe: only the operator may observe every session")
-            meta = (await self.hub._find(session_id)).meta
+            meta = (await self._sessions.find(session_id)).meta
             if self.principal != OPERATOR:
                 viewers = frozenset(a for a in self.agent_ids if meta.is_participant(a))
                 if not viewers:

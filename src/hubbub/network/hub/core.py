@@ -13,12 +13,10 @@ A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import os
 import socket
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hubbub.knowledge import KnowledgeStore
@@ -35,6 +33,7 @@ from hubbub.network.errors import (
     ProtocolError,
 )
 from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
+from hubbub.network.hub import recovery
 from hubbub.network.hub._pipeline import append_starter
 from hubbub.network.hub._sessions import _SessionsMixin
 from hubbub.network.hub.audit import (
@@ -44,41 +43,22 @@ from hubbub.network.hub.audit import (
 from hubbub.network.hub.connection import Connection
 from hubbub.network.hub.ratelimit import RateLimiter
 from hubbub.network.hub.registry import OPERATOR, Registry
+from hubbub.network.hub.retention import prune_closed
 from hubbub.network.hub.router import Router
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import IndexMirror, write_snapshot
+from hubbub.network.hub.snapshots import write_due_snapshots
 from hubbub.network.hub.sweepers import Sweepers
+from hubbub.network.hub.table import SessionTable
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import (
-    SessionManifest,
     SessionState,
 )
 
 __all__ = ["Hub"]
 
 log = logging.getLogger("hubbub.hub")
-
-
-class _AdapterStates(Mapping[str, Any]):
-    """``hub._adapter_states``: the adapter state of every live or recently closed session."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-
-    def __getitem__(self, session_id: str) -> Any:
-        live = self._hub._sessions.get(session_id) or self._hub._closed.get(session_id)
-        if live is None:
-            raise KeyError(session_id)
-        return live.state
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._hub._sessions
-        yield from self._hub._closed
-
-    def __len__(self) -> int:
-        return len(self._hub._sessions) + len(self._hub._closed)
 
 
 class Hub(_SessionsMixin):
@@ -123,7 +103,6 @@ class Hub(_SessionsMixin):
         self.expectation_sweep_interval = expectation_sweep_interval
         self.invite_ack_timeout = invite_ack_timeout
         self.max_envelope_bytes = max_envelope_bytes
-        self._closed_cache_size = closed_cache_size
         self.snapshot_interval = snapshot_interval
         self.snapshot_every = snapshot_every
         self.retention_seconds = retention_seconds
@@ -131,16 +110,9 @@ class Hub(_SessionsMixin):
         self.archive_store = archive_store
         self._audit_log = AuditLog(store, clock=self._clock)
         self._registry = Registry(store, self._clock, self._audit_log, self._auth)
-        self._adapters: dict[tuple[str, int], SessionAdapter] = {}
+        self._table = SessionTable(store, self._audit_log, closed_cache_size=closed_cache_size)
         self._evaluators: dict[str, ExpectationEvaluator] = {}
         self._handlers: dict[str, ViolationHandler] = {}
-        self._sessions: dict[str, LiveSession] = {}
-        self._closed: OrderedDict[str, LiveSession] = OrderedDict()
-        # live sessions per participant (for Rule.limits.max_concurrent_sessions)
-        self._live_count: dict[str, int] = {}
-        self._ttl_heap: list[tuple[float, str]] = []
-        self._adapter_states = _AdapterStates(self)
-        self._manifest_refs: dict[str, SessionManifest] = {}
         self._router = Router(self._registry)
         self._registry.live = self._router.is_online  # a bound name is name_taken
         self._rates = RateLimiter()
@@ -148,11 +120,8 @@ class Hub(_SessionsMixin):
         self._closed_hub = False
         self._now_ms = -1
         self._owns_store = False
-        self._index: IndexMirror | None = None  # the open-session index, once hydrated
         self._now_iso = ""
         self.strict = strict
-        # session id → why its WAL does not replay (readable, refuses posts)
-        self._quarantined: dict[str, str] = {}
         # sessions with an open/close decided but not logged (the store failed)
         self._retry: set[LiveSession] = set()
         # pipeline tails running on after their caller went away
@@ -207,9 +176,9 @@ class Hub(_SessionsMixin):
         log.info(
             "hub open on %s: %d live session(s), %d agent(s), %d quarantined",
             type(hub._store).__name__,
-            len(hub._sessions),
+            len(hub._table.live),
             len(hub._registry.passports),
-            len(hub._quarantined),
+            len(hub._table.quarantined),
         )
         return hub
 
@@ -241,7 +210,7 @@ class Hub(_SessionsMixin):
             sweepers.register_default("ttl", self.ttl_sweep_interval, self.expire_due)
         if self.expectation_sweep_interval > 0:
             sweepers.register_default(
-                "expectations", self.expectation_sweep_interval, self._expectation_tick
+                "expectations", self.expectation_sweep_interval, self.check_expectations
             )
         if self.snapshot_interval > 0:
             sweepers.register_default("snapshots", self.snapshot_interval, self.write_snapshots)
@@ -280,7 +249,7 @@ class Hub(_SessionsMixin):
             await self.write_snapshots(min_new=1)
         except Exception:
             log.exception("snapshots at close failed")
-        for live in self._sessions.values():
+        for live in self._table.live.values():
             if live.waiter is not None and not live.waiter.done():
                 live.waiter.set_exception(ProtocolError("hub closed during handshake"))
                 live.waiter.exception()  # mark retrieved
@@ -300,7 +269,7 @@ class Hub(_SessionsMixin):
 
     def register_adapter(self, adapter: SessionAdapter) -> None:
         """Make a session type available under ``(manifest.type, manifest.version)`` (replaces)."""
-        self._adapters[(adapter.manifest.type, adapter.manifest.version)] = adapter
+        self._table.adapters[(adapter.manifest.type, adapter.manifest.version)] = adapter
 
     def register_expectation_evaluator(self, evaluator: ExpectationEvaluator) -> None:
         """Make an evaluator available under its ``name``."""
@@ -425,22 +394,17 @@ class Hub(_SessionsMixin):
     async def expire_due(self) -> int:
         """Expire every live session whose TTL has passed; returns how many expired."""
         now_s = iso_to_seconds(self._clock())
-        heap = self._ttl_heap
         expired = 0
-        while heap and heap[0][0] <= now_s:
-            _, sid = heapq.heappop(heap)
-            live = self._sessions.get(sid)
-            if live is None or live.expires_at_s is None or live.expires_at_s > now_s:
-                continue
+        while (live := self._table.next_expired(now_s)) is not None:
             await self._terminate(live, SessionState.EXPIRED, "ttl_expired")
             expired += 1
         return expired
 
-    _ttl_tick = expire_due
-
-    async def _expectation_tick(self) -> None:
-        """Evaluate every live session's expectations once and run the handlers of new violations."""
-        await run_expectation_tick(self, self._evaluators, self._handlers)
+    async def check_expectations(self) -> None:
+        """Evaluate every live session's expectations once and run the handlers of new
+        violations (what the ``expectations`` sweeper does every ``expectation_sweep_interval``)."""
+        sessions = list(self._table.live.values())
+        await run_expectation_tick(self, sessions, self._evaluators, self._handlers)
 
     async def write_snapshots(self, *, min_new: int | None = None) -> int:
         """Snapshot live sessions with at least ``min_new`` new envelopes since their last snapshot.
@@ -454,40 +418,25 @@ class Hub(_SessionsMixin):
         quiet_since = float("-inf")
         if min_new is None and self.snapshot_interval > 0:
             quiet_since = self._now()[1] - self.snapshot_interval
-        due = [
-            live
-            for live in self._sessions.values()
-            if (new := live.seq - live.snap_seq) >= threshold
-            or (new > 0 and live.activity.last_content_at <= quiet_since)
-        ]
-        written = 0
-        # Concurrent writes in chunks: a group-committing store puts a chunk in one transaction.
-        for start in range(0, len(due), _SNAPSHOT_CHUNK):
-            chunk = due[start : start + _SNAPSHOT_CHUNK]
-            results = await asyncio.gather(
-                *(write_snapshot(self, live) for live in chunk), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-                written += result
-        return written
+        return await write_due_snapshots(
+            self._store, self._table.live.values(), threshold, quiet_since
+        )
 
     async def prune_closed(
         self, *, older_than: float | None = None, archive: KnowledgeStore | None = None
     ) -> list[str]:
         """Archive (optionally) and delete sessions closed long enough ago (see ``retention``)."""
-        from hubbub.network.hub.retention import prune_closed
-
         return await prune_closed(
-            self,
+            self._table,
+            self._audit_log,
+            self._clock(),
             older_than=self.retention_seconds if older_than is None else older_than,
             archive=archive if archive is not None else self.archive_store,
         )
 
     async def post_violation(self, session_id: str, envelope_data: dict[str, Any]) -> None:
         """Log and broadcast an EV_EXPECTATION_VIOLATED on a live session (used by handlers)."""
-        live = self._sessions.get(session_id)
+        live = self._table.live.get(session_id) if type(session_id) is str else None
         if live is None or live.closing is not None:
             return
         meta = live.meta
@@ -513,7 +462,9 @@ class Hub(_SessionsMixin):
         """
         if self._closed_hub:
             raise ProtocolError("hub is closed")
-        connection = Connection(self, endpoint, principal=principal, router=self._router)
+        connection = Connection(
+            self, endpoint, principal=principal, sessions=self._table, router=self._router
+        )
         self._router.attach(endpoint, connection)
         return connection
 
@@ -524,7 +475,7 @@ class Hub(_SessionsMixin):
 
     def adapters(self) -> dict[tuple[str, int], SessionAdapter]:
         """The registered adapters by (type, version) (a copy; adapters are pure values)."""
-        return dict(self._adapters)
+        return dict(self._table.adapters)
 
     def bind_endpoint(self, endpoint_id: str, agent_id: str) -> None:
         """Deliver ``agent_id``'s envelopes to the endpoint; NotFoundError if either is unknown."""
@@ -574,14 +525,14 @@ class Hub(_SessionsMixin):
         """Counters for a health endpoint; ``quarantined_sessions`` maps id → reason."""
         inbox = self._router.pending_inbox
         return {
-            "status": "degraded" if self._quarantined or self._retry else "ok",
-            "active_sessions": len(self._sessions),
-            "quarantined_sessions": dict(self._quarantined),
+            "status": "degraded" if self._table.quarantined or self._retry else "ok",
+            "active_sessions": len(self._table.live),
+            "quarantined_sessions": dict(self._table.quarantined),
             "undelivered_decisions": len(self._retry),
             "registered_agents": len(self._registry.passports),
             "pending_inbox_total": sum(inbox.values()),
             "max_pending_inbox_depth": max(inbox.values(), default=0),
-            "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._adapters),
+            "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._table.adapters),
             "audit_log_bytes": self._audit_log.bytes_written,
         }
 
@@ -589,11 +540,13 @@ class Hub(_SessionsMixin):
 
     async def hydrate(self) -> None:
         """Rebuild every cache from the store by folding each session's WAL (idempotent)."""
-        from hubbub.network.hub.recovery import hydrate
+        self._table.clear()
+        self._router.pending_inbox.clear()
+        await self._registry.load()
+        await self._audit_log.open()
+        for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
+            await self._terminate(live, state, reason)
 
-        await hydrate(self)
 
-
-_SNAPSHOT_CHUNK = 256
 # Seconds between retries of opens/closes that were decided while the store was down.
 _RETRY_INTERVAL = 5.0

@@ -18,12 +18,7 @@ from hubbub.network.envelope import is_protocol_event
 from hubbub.network.errors import ReplayError
 from hubbub.network.hub import layout
 from hubbub.network.hub.runtime import LiveSession
-from hubbub.network.hub.snapshots import (
-    apply_snapshot,
-    open_index,
-    read_index,
-    restore_snapshot,
-)
+from hubbub.network.hub.snapshots import apply_snapshot, restore_snapshot
 from hubbub.network.machine import replay_lines
 from hubbub.network.session import (
     Participant,
@@ -36,18 +31,16 @@ from hubbub.network.session import (
 )
 
 if TYPE_CHECKING:
-    from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.table import SessionTable
 
 __all__ = ["ReplayError", "fold_lines", "hydrate", "load_session", "new_live", "replay"]
-
-AUDIT_KIND_SESSION_QUARANTINED = "session_quarantined"
 
 log = logging.getLogger(__name__)
 
 
-def new_live(hub: Hub, meta: SessionMetadata) -> LiveSession:
+def new_live(table: SessionTable, meta: SessionMetadata) -> LiveSession:
     """A session record at its creation: initial adapter state, nothing folded yet."""
-    adapter = hub._adapters.get((meta.manifest.type, meta.manifest.version))
+    adapter = table.adapters.get((meta.manifest.type, meta.manifest.version))
     created_s = iso_to_seconds(meta.created_at) if meta.created_at else 0.0
     expires_at_s = iso_to_seconds(meta.expires_at) if meta.expires_at else None
     return LiveSession(meta, adapter, None, created_s, expires_at_s)
@@ -67,18 +60,18 @@ def fold_lines(live: LiveSession, lines: list[str], first_line: int = 1) -> Live
     return live
 
 
-def replay(hub: Hub, meta: SessionMetadata, lines: list[str]) -> LiveSession:
+def replay(table: SessionTable, meta: SessionMetadata, lines: list[str]) -> LiveSession:
     """Fold a session's whole WAL over its creation record; raises ReplayError on a bad log."""
-    return fold_lines(new_live(hub, meta), lines)
+    return fold_lines(new_live(table, meta), lines)
 
 
-async def read_creation_record(hub: Hub, raw: str, session_id: str) -> SessionMetadata:
+async def read_creation_record(table: SessionTable, raw: str, session_id: str) -> SessionMetadata:
     """Parse ``session_id``'s creation record, resolving its manifest reference (shared, cached)."""
     data = orjson.loads(raw)
     ref = _manifest_ref(data)
-    if ref is not None and ref not in hub._manifest_refs:
-        await _load_manifests(hub, [ref])
-    return _creation_metadata(hub, data, session_id)
+    if ref is not None and ref not in table.manifest_refs:
+        await _load_manifests(table, [ref])
+    return _creation_metadata(table, data, session_id)
 
 
 def creation_defaults(data: dict[str, Any], session_id: str) -> dict[str, Any]:
@@ -106,15 +99,17 @@ def _manifest_ref(data: dict[str, Any]) -> str | None:
     return None
 
 
-async def _load_manifests(hub: Hub, refs: list[str]) -> None:
-    """Read manifests into the hub's cache, one bulk read; ReplayError if one is missing."""
-    texts = await read_many(hub.store, [layout.manifest_path(ref) for ref in refs])
+async def _load_manifests(table: SessionTable, refs: list[str]) -> None:
+    """Read manifests into the table's cache, one bulk read; ReplayError if one is missing."""
+    texts = await read_many(table.store, [layout.manifest_path(ref) for ref in refs])
     for ref, text in zip(refs, texts, strict=True):
         if text is not None:
-            hub._manifest_refs[ref] = SessionManifest.from_dict(orjson.loads(text))
+            table.manifest_refs[ref] = SessionManifest.from_dict(orjson.loads(text))
 
 
-def _creation_metadata(hub: Hub, data: dict[str, Any], session_id: str) -> SessionMetadata:
+def _creation_metadata(
+    table: SessionTable, data: dict[str, Any], session_id: str
+) -> SessionMetadata:
     """A parsed creation record as metadata; its manifest reference must be cached already.
 
     A record written by the hub (manifest by reference, participants as ids) is
@@ -138,7 +133,7 @@ def _creation_metadata(hub: Hub, data: dict[str, Any], session_id: str) -> Sessi
                 for i, pid in enumerate(ids)
             ]
         return SessionMetadata.from_dict(data)
-    manifest = hub._manifest_refs.get(ref)
+    manifest = table.manifest_refs.get(ref)
     if manifest is None:
         raise ReplayError(f"session {data.get('session_id')}: manifest {ref} is missing")
     if compact:
@@ -171,19 +166,19 @@ def _creation_metadata(hub: Hub, data: dict[str, Any], session_id: str) -> Sessi
 _STATES = {s.value: s for s in SessionState}
 
 
-async def load_session(hub: Hub, session_id: str) -> LiveSession | None:
+async def load_session(table: SessionTable, session_id: str) -> LiveSession | None:
     """Read one session back from the store: snapshot + WAL tail (None if it does not exist)."""
-    return await _load(hub, session_id)
+    return await _load(table, session_id)
 
 
-async def _load(hub: Hub, session_id: str) -> LiveSession | None:
-    raw = await hub.store.read(layout.session_meta_path(session_id))
+async def _load(table: SessionTable, session_id: str) -> LiveSession | None:
+    raw = await table.store.read(layout.session_meta_path(session_id))
     if raw is None:
         return None
-    live = new_live(hub, await read_creation_record(hub, raw, session_id))
-    covered = await restore_snapshot(hub, live)
-    lines = await hub.store.read_lines(layout.wal_path(session_id), _tail_start(covered))
-    return await _fold_or_refold(hub, live, raw, covered, lines)
+    live = new_live(table, await read_creation_record(table, raw, session_id))
+    covered = await restore_snapshot(table.store, live)
+    lines = await table.store.read_lines(layout.wal_path(session_id), _tail_start(covered))
+    return await _fold_or_refold(table, live, raw, covered, lines)
 
 
 def _tail_start(covered: int) -> int:
@@ -204,7 +199,7 @@ def _sequence_of(line: str) -> object:
 
 
 async def _fold_or_refold(
-    hub: Hub, live: LiveSession, raw: str, covered: int, lines: list[str]
+    table: SessionTable, live: LiveSession, raw: str, covered: int, lines: list[str]
 ) -> LiveSession:
     """Fold the WAL tail after a snapshot; if they disagree, fold the whole WAL instead.
 
@@ -225,8 +220,8 @@ async def _fold_or_refold(
         log.warning(
             "session %s: snapshot at %d does not fit its WAL; folding it all", session_id, covered
         )
-        live = new_live(hub, await read_creation_record(hub, raw, session_id))
-        return fold_lines(live, await hub.store.read_lines(layout.wal_path(session_id)))
+        live = new_live(table, await read_creation_record(table, raw, session_id))
+        return fold_lines(live, await table.store.read_lines(layout.wal_path(session_id)))
 
 
 # Sessions per bulk read at hydrate: two store round trips per chunk, bounded memory.
@@ -267,12 +262,12 @@ def _parse_snapshot(raw: str | None) -> tuple[dict[str, Any] | str | None, int]:
         return raw, 0  # apply_snapshot rejects it again, and says so
 
 
-async def _read_chunk(hub: Hub, ids: list[str]) -> _Chunk:
+async def _read_chunk(table: SessionTable, ids: list[str]) -> _Chunk:
     """Read a chunk: creation records and snapshots in one bulk read, then the WAL tails."""
     count = len(ids)
     paths = [layout.session_meta_path(sid) for sid in ids]
     paths += [layout.snapshot_path(sid) for sid in ids]
-    records = await read_many(hub.store, paths)
+    records = await read_many(table.store, paths)
     metas = records[:count]
     parsed = [_parse_snapshot(raw) for raw in records[count:]]
     starts = [seq for _, seq in parsed]
@@ -281,11 +276,11 @@ async def _read_chunk(hub: Hub, ids: list[str]) -> _Chunk:
         for sid, meta, start in zip(ids, metas, starts, strict=True)
         if meta is not None
     ]
-    tails = await read_lines_many(hub.store, requests)
+    tails = await read_lines_many(table.store, requests)
     return _Chunk(metas, [snap for snap, _ in parsed], starts, tails)
 
 
-async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded | None]:
+async def _load_chunk(table: SessionTable, ids: list[str], chunk: _Chunk) -> list[_Loaded | None]:
     """Build the sessions of one chunk from what ``_read_chunk`` read.
 
     A session whose records do not decode or whose WAL does not replay comes
@@ -297,10 +292,10 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
         for data in datas
         if isinstance(data, dict)
         and (ref := _manifest_ref(data)) is not None
-        and ref not in hub._manifest_refs
+        and ref not in table.manifest_refs
     }
     if missing:
-        await _load_manifests(hub, sorted(missing))
+        await _load_manifests(table, sorted(missing))
     out: list[_Loaded | None] = [None] * len(ids)
     tails = iter(chunk.tails)
     for i, data in enumerate(datas):
@@ -311,7 +306,7 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
             out[i] = data
             continue
         try:
-            live = new_live(hub, _creation_metadata(hub, data, ids[i]))
+            live = new_live(table, _creation_metadata(table, data, ids[i]))
         except ReplayError as exc:
             out[i] = exc
             continue
@@ -320,11 +315,11 @@ async def _load_chunk(hub: Hub, ids: list[str], chunk: _Chunk) -> list[_Loaded |
             continue
         covered = apply_snapshot(live, chunk.snaps[i])
         if covered != chunk.starts[i]:  # the snapshot was rejected: its tail is not this one
-            lines = await hub.store.read_lines(live.wal, _tail_start(covered))
+            lines = await table.store.read_lines(live.wal, _tail_start(covered))
         raw = chunk.metas[i]
         assert raw is not None
         try:
-            out[i] = await _fold_or_refold(hub, live, raw, covered, lines)
+            out[i] = await _fold_or_refold(table, live, raw, covered, lines)
         except ReplayError as exc:
             out[i] = exc
     return out
@@ -343,7 +338,7 @@ def _parse_record(raw: str | None, session_id: str) -> dict[str, Any] | ReplayEr
     return data
 
 
-async def _load_all(hub: Hub, ids: list[str]) -> list[_Loaded | None]:
+async def _load_all(table: SessionTable, ids: list[str]) -> list[_Loaded | None]:
     """Load ``ids`` chunk by chunk; the store reads the next chunks while one is built."""
     chunks = [ids[i : i + _HYDRATE_CHUNK] for i in range(0, len(ids), _HYDRATE_CHUNK)]
     reads: deque[asyncio.Future[_Chunk]] = deque()
@@ -351,8 +346,8 @@ async def _load_all(hub: Hub, ids: list[str]) -> list[_Loaded | None]:
     try:
         for k, chunk in enumerate(chunks):
             while len(reads) <= _READ_AHEAD and k + len(reads) < len(chunks):
-                reads.append(asyncio.ensure_future(_read_chunk(hub, chunks[k + len(reads)])))
-            out.extend(await _load_chunk(hub, chunk, await reads.popleft()))
+                reads.append(asyncio.ensure_future(_read_chunk(table, chunks[k + len(reads)])))
+            out.extend(await _load_chunk(table, chunk, await reads.popleft()))
     finally:
         for read in reads:  # an error left reads in flight: do not leak them
             read.cancel()
@@ -377,55 +372,51 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def hydrate(hub: Hub) -> None:
-    """Clear the hub's caches and rebuild them from the store.
+#: A session to close once the table is loaded: (session, terminal state, reason).
+Finish = tuple[LiveSession, SessionState, str]
+
+
+async def hydrate(table: SessionTable, *, strict: bool) -> list[Finish]:
+    """Rebuild the (cleared) session table from the store; returns the closes still to make.
 
     With an open-session index only live sessions are loaded (snapshot + WAL
     tail each, read in bulk: two store round trips per 1,024 sessions); closed
     ones are read back on demand. Without one (a store written before the index
     existed) every session folder is scanned and the index is written. A session
-    still PENDING had a creator waiting in a process that is gone; it is closed
-    with reason ``invite_interrupted``. A close the adapter decided whose record
-    a crash beat is carried out now.
+    still PENDING had a creator waiting in a process that is gone; it is to be
+    closed with reason ``invite_interrupted``. A close the adapter decided whose
+    record a crash beat is to be carried out now.
 
-    A session whose WAL does not replay is quarantined (``hub._quarantined``:
+    A session whose WAL does not replay is quarantined (``table.quarantined``:
     reported by ``health()`` and the audit log, posts refused with
-    ``session_corrupt``); every other session loads. With ``hub.strict`` the
+    ``session_corrupt``); every other session loads. With ``strict`` the
     ReplayError is raised instead.
     """
-    hub._sessions.clear()
-    hub._closed.clear()
-    hub._live_count.clear()
-    hub._ttl_heap.clear()
-    hub._router.pending_inbox.clear()
-    hub._quarantined.clear()
-    await hub._registry.load()
-    await hub._audit_log.open()
-    index = await read_index(hub)
+    index = await table.index.read()
     if index is None:
-        ids = [entry.rstrip("/") for entry in await hub.store.list(layout.SESSIONS_DIR)]
+        ids = [entry.rstrip("/") for entry in await table.store.list(layout.SESSIONS_DIR)]
         index_lines = -1
     else:
         ids, index_lines = index
     live_ids: list[str] = []
     corrupt: list[tuple[str, ReplayError]] = []
-    finish: list[tuple[LiveSession, SessionState, str]] = []
+    finish: list[Finish] = []
     with _gc_paused():
-        loads = zip(ids, await _load_all(hub, ids), strict=True)
+        loads = zip(ids, await _load_all(table, ids), strict=True)
         for session_id, loaded in loads:
             if loaded is None:
                 log.warning("session %s has no creation record; ignored", session_id)
                 continue
             if isinstance(loaded, ReplayError):
-                if hub.strict:
+                if strict:
                     raise loaded
                 corrupt.append((session_id, loaded))
                 continue
             live = loaded
             if live.meta.is_terminal():
-                hub._remember_closed(live)
+                table.remember_closed(live)
                 continue
-            hub._add_live(live)
+            table.add(live)
             live_ids.append(session_id)
             if live.meta.state is SessionState.PENDING:
                 # The creator's open() was waiting in a process that is gone.
@@ -435,17 +426,7 @@ async def hydrate(hub: Hub) -> None:
                 state, reason = live.machine.decision
                 if state is not SessionState.ACTIVE:
                     finish.append((live, state, reason))
-    await open_index(hub, live_ids + [sid for sid, _ in corrupt], index_lines)
+    await table.index.open(live_ids + [sid for sid, _ in corrupt], index_lines)
     for session_id, exc in corrupt:
-        await quarantine(hub, session_id, str(exc))
-    for live, state, reason in finish:
-        await hub._terminate(live, state, reason)
-
-
-async def quarantine(hub: Hub, session_id: str, reason: str) -> None:
-    """Set a session whose WAL does not replay aside: readable, listed, refusing posts."""
-    hub._quarantined[session_id] = reason
-    log.warning("session %s quarantined: %s", session_id, reason)
-    await hub._audit_log.append(
-        {"kind": AUDIT_KIND_SESSION_QUARANTINED, "session_id": session_id, "reason": reason}
-    )
+        await table.quarantine(session_id, str(exc))
+    return finish

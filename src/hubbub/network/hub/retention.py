@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from hubbub.knowledge import KnowledgeStore
 from hubbub.network.clock import iso_to_seconds
-from hubbub.network.hub import layout
+from hubbub.network.hub import layout, recovery
+from hubbub.network.hub.audit import AuditLog
 
 if TYPE_CHECKING:
-    from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.table import SessionTable
 
 __all__ = ["prune_closed"]
 
@@ -30,24 +31,32 @@ async def _copy(src: KnowledgeStore, dst: KnowledgeStore, path: str) -> None:
 
 
 async def prune_closed(
-    hub: Hub, *, older_than: float, archive: KnowledgeStore | None = None, limit: int | None = None
+    table: SessionTable,
+    audit: AuditLog,
+    now: str,
+    *,
+    older_than: float,
+    archive: KnowledgeStore | None = None,
+    limit: int | None = None,
 ) -> list[str]:
-    """Remove sessions closed at least ``older_than`` seconds ago; returns their ids.
+    """Remove sessions closed at least ``older_than`` seconds before ``now``; returns their ids.
 
     Args:
-        hub: the hub whose store is pruned.
+        table: the session table whose store is pruned.
+        audit: where the pruning is recorded.
+        now: the hub clock's current time (ISO-8601).
         older_than: minimum age of the close, in seconds.
         archive: where to copy each session (same paths) before it is deleted.
         limit: stop after this many sessions (None: no limit).
     """
-    store = hub.store
-    now_s = iso_to_seconds(hub.now())
+    store = table.store
+    now_s = iso_to_seconds(now)
     pruned: list[str] = []
     for entry in await store.list(layout.SESSIONS_DIR):
         session_id = entry.rstrip("/")
-        if session_id in hub._sessions:
+        if session_id in table.live:
             continue
-        live = hub._closed.get(session_id) or await hub._load_session(session_id)
+        live = table.closed.get(session_id) or await recovery.load_session(table, session_id)
         if live is None or not live.meta.is_terminal() or not live.meta.closed_at:
             continue
         if now_s - iso_to_seconds(live.meta.closed_at) < older_than:
@@ -59,18 +68,18 @@ async def prune_closed(
                 layout.snapshot_path(session_id),
             ):
                 await _copy(store, archive, path)
-            for ref, manifest in hub._manifest_refs.items():
+            for ref, manifest in table.manifest_refs.items():
                 if manifest is live.meta.manifest and not await archive.exists(
                     layout.manifest_path(ref)
                 ):
                     await _copy(store, archive, layout.manifest_path(ref))
         await store.delete(layout.session_dir(session_id))
-        hub._closed.pop(session_id, None)
+        table.closed.pop(session_id, None)
         pruned.append(session_id)
         if limit is not None and len(pruned) >= limit:
             break
     if pruned:
-        await hub.audit_log.append(
+        await audit.append(
             {"kind": "sessions_pruned", "count": len(pruned), "archived": archive is not None}
         )
     return pruned

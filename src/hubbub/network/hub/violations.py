@@ -18,6 +18,7 @@ from hubbub.network.session import SessionState
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.runtime import LiveSession
 
 __all__ = [
     "AuditHandler",
@@ -93,14 +94,20 @@ def default_handlers() -> dict[str, ViolationHandler]:
 
 
 async def run_expectation_tick(
-    hub: Hub, evaluators: dict[str, ExpectationEvaluator], handlers: dict[str, ViolationHandler]
+    hub: Hub,
+    sessions: list[LiveSession],
+    evaluators: dict[str, ExpectationEvaluator],
+    handlers: dict[str, ViolationHandler],
 ) -> None:
-    """One sweep over every live session (see the module docstring)."""
+    """One sweep over ``sessions`` (the live ones; see the module docstring).
+
+    Handlers act through ``hub`` (the operator API: post a violation, close).
+    """
     if not evaluators or not handlers:
         return
     now_iso = hub.now()
     now_s = iso_to_seconds(now_iso)
-    for live in list(hub._sessions.values()):
+    for live in sessions:
         meta = live.meta
         if meta.is_terminal() or live.closing is not None:
             continue
