@@ -39,13 +39,13 @@ def _text(sid: str, sender: str, text: str, key: str | None) -> Envelope:
 async def test_a_repeated_key_returns_the_first_admission_and_writes_nothing() -> None:
     hub = await Hub.open(MemoryKnowledgeStore())
     a, b, sid = await _session(hub)
-    first = await hub._admit(_text(sid, a, "once", "k-1"))
+    first = await hub.admit(_text(sid, a, "once", "k-1"))
     before = await hub.read_wal(sid)
-    again = await hub._admit(_text(sid, a, "once", "k-1"))
+    again = await hub.admit(_text(sid, a, "once", "k-1"))
     assert (again.envelope_id, again.sequence) == (first.envelope_id, first.sequence)
     assert await hub.read_wal(sid) == before
     # the key is the sender's: another sender's envelope under the same key is new
-    other = await hub._admit(_text(sid, b, "mine", "k-1"))
+    other = await hub.admit(_text(sid, b, "mine", "k-1"))
     assert other.envelope_id != first.envelope_id
     await hub.close()
 
@@ -56,20 +56,20 @@ async def test_keys_survive_a_restart(tmp_path: Path, snapshots: bool) -> None:
     store = SqliteKnowledgeStore(db)
     hub = await Hub.open(store, snapshot_every=1 if snapshots else 1_000_000)
     a, b, sid = await _session(hub)
-    first = await hub._admit(_text(sid, a, "before the restart", "retry-me"))
+    first = await hub.admit(_text(sid, a, "before the restart", "retry-me"))
     if snapshots:
         assert await hub.write_snapshots(min_new=1) >= 1
     # the restart: no snapshot at close when folding is what is tested
     hub.snapshot_every = 1_000_000
     hub._closed_hub = True  # skip the close-time snapshot; release the lock ourselves
-    await hub._release_lock()
+    await hub._lock.release()
     await store.close()
 
     store = SqliteKnowledgeStore(db)
     hub = await Hub.open(store)
     try:
         wal = await hub.read_wal(sid)
-        again = await hub._admit(_text(sid, a, "before the restart", "retry-me"))
+        again = await hub.admit(_text(sid, a, "before the restart", "retry-me"))
         assert again.envelope_id == first.envelope_id
         assert await hub.read_wal(sid) == wal
     finally:

@@ -154,8 +154,8 @@ async def test_cancelled_post_still_delivers_and_applies_the_consulting_close() 
     answer.cancel()  # e.g. the responder's HubClient.close() during its answer
     await asyncio.gather(answer, return_exceptions=True)
     store.hold.set()
-    while hub._tails:  # the tail the hub finishes on the cancelled caller's behalf
-        await asyncio.gather(*list(hub._tails))
+    while hub._pipeline.tails:  # the tail the hub finishes on the cancelled caller's behalf
+        await asyncio.gather(*list(hub._pipeline.tails))
     meta = await hub.get_session(sid)
     assert (meta.state, meta.close_reason) == (SessionState.CLOSED, "consulting_complete")
     wal = await hub.read_wal(sid)

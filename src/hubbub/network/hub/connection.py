@@ -25,13 +25,14 @@ from hubbub.network.errors import (
     ProtocolError,
 )
 from hubbub.network.hub.observers import Observer
-from hubbub.network.hub.registry import OPERATOR, Registration
+from hubbub.network.hub.registry import OPERATOR, Registration, Registry
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
+    from hubbub.network.hub.pipeline import Pipeline
     from hubbub.network.hub.router import Router
     from hubbub.network.hub.table import SessionTable
 
@@ -46,7 +47,9 @@ class Connection:
         endpoint: the link endpoint deliveries go to.
         principal: who registers through this connection (owner of its names).
         sessions: the hub's session table (lookups).
+        pipeline: the hub's post pipeline (admission).
         router: the hub's router (bindings, deliveries, observers).
+        registry: the hub's registry (registration as this principal).
     """
 
     def __init__(
@@ -56,13 +59,17 @@ class Connection:
         *,
         principal: str = OPERATOR,
         sessions: SessionTable,
+        pipeline: Pipeline,
         router: Router,
+        registry: Registry,
     ) -> None:
         if not isinstance(principal, str) or not principal:
             raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
         self.hub = hub
         self._sessions = sessions
+        self._admit = pipeline.admit
         self._router = router
+        self._registry = registry
         self.endpoint = endpoint
         self.endpoint_id: str = endpoint.endpoint_id
         self.principal = principal
@@ -106,9 +113,9 @@ class Connection:
         """
         if self._closed:
             raise ProtocolError("connection is closed")
-        if self.hub._closed_hub:
+        if self.hub.closed:
             raise ProtocolError("hub is closed")
-        registration = await self.hub._registry.register_agent(
+        registration = await self._registry.register_agent(
             passport, resume, skill_md=skill_md, rule=rule, principal=self.principal
         )
         agent_id = registration.passport.agent_id
@@ -233,9 +240,9 @@ class Connection:
                 f"expected an Envelope, got {type(envelope).__name__}", code="bad_envelope"
             )
         self._own(envelope.sender_id)  # type-checks the sender; _admit checks the rest
-        if self.hub._closed_hub:
+        if self.hub.closed:
             raise ProtocolError("hub is closed")
-        return await self.hub._admit(envelope)
+        return await self._admit(envelope)
 
     async def close_session(
         self, session_id: str, *, caller_id: str, reason: str = ""

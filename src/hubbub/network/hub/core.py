@@ -1,21 +1,27 @@
 """The Hub: the single authority over agents, sessions, their WALs and the audit log.
 
-``Hub`` is assembled from private parts: the post pipeline and the session
-transitions it causes (``_pipeline``), the session API (``_sessions``), and here
-construction, open/close, sweepers, the registry API and client endpoints.
-Recovery (``recovery``), snapshots and the open-session index (``snapshots``),
-retention and violation handlers live in their own modules.
+``Hub`` is a facade over parts that each own their state:
 
+* :class:`~hubbub.network.hub.registry.Registry` — agents, their records and indexes;
+* :class:`~hubbub.network.hub.table.SessionTable` — live, cached and quarantined
+  sessions, the TTL heap, manifests and the open-session index;
+* :class:`~hubbub.network.hub.router.Router` — endpoints, connections, presence,
+  inbox counts, observers; who gets a durable envelope;
+* :class:`~hubbub.network.hub.pipeline.Pipeline` — admission, the append chains,
+  decisions and their retries;
+* :class:`~hubbub.network.hub.opening.SessionOpener` — creating a session;
+* :class:`~hubbub.network.hub.sweepers.Sweepers` — the periodic jobs;
+* :class:`~hubbub.network.hub.audit.AuditLog`.
+
+The hub builds them, hands each what it needs, and keeps the operator API.
 A session's lifecycle state is the fold of its lifecycle envelopes, so recovery
 (``hydrate``) is a fold of every WAL and nothing else.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,44 +30,34 @@ from hubbub.network.adapters import default_adapters
 from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.auth import AuthRegistry
 from hubbub.network.clock import Clock, iso_to_seconds, system_clock
-from hubbub.network.envelope import (
-    EV_EXPECTATION_VIOLATED,
-    Envelope,
-)
-from hubbub.network.errors import (
-    InvalidValueError,
-    ProtocolError,
-)
+from hubbub.network.envelope import Envelope
+from hubbub.network.errors import InvalidValueError, ProtocolError
 from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
 from hubbub.network.hub import recovery
-from hubbub.network.hub._pipeline import append_starter
-from hubbub.network.hub._sessions import _SessionsMixin
-from hubbub.network.hub.audit import (
-    AUDIT_KIND_TURN_FAILED,
-    AuditLog,
-)
+from hubbub.network.hub.audit import AUDIT_KIND_TURN_FAILED, AuditLog
 from hubbub.network.hub.connection import Connection
-from hubbub.network.hub.ratelimit import RateLimiter
+from hubbub.network.hub.lock import StoreLock
+from hubbub.network.hub.opening import SessionOpener
+from hubbub.network.hub.pipeline import Pipeline
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.retention import prune_closed
 from hubbub.network.hub.router import Router
-from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.snapshots import write_due_snapshots
+from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
 from hubbub.network.hub.table import SessionTable
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
-from hubbub.network.session import (
-    SessionState,
-)
+from hubbub.network.session import SessionMetadata, SessionState
+from hubbub.network.views import ViewPolicy
 
 __all__ = ["Hub"]
 
 log = logging.getLogger("hubbub.hub")
 
 
-class Hub(_SessionsMixin):
+class Hub:
     """Registry, session authority, WAL, audit log and dispatcher in one process.
 
     Args:
@@ -101,8 +97,6 @@ class Hub(_SessionsMixin):
         self._auth = auth or AuthRegistry.default()
         self.ttl_sweep_interval = ttl_sweep_interval
         self.expectation_sweep_interval = expectation_sweep_interval
-        self.invite_ack_timeout = invite_ack_timeout
-        self.max_envelope_bytes = max_envelope_bytes
         self.snapshot_interval = snapshot_interval
         self.snapshot_every = snapshot_every
         self.retention_seconds = retention_seconds
@@ -115,19 +109,47 @@ class Hub(_SessionsMixin):
         self._handlers: dict[str, ViolationHandler] = {}
         self._router = Router(self._registry)
         self._registry.live = self._router.is_online  # a bound name is name_taken
-        self._rates = RateLimiter()
+        self._stamp_clock = StampClock(self._clock)
+        self._pipeline = Pipeline(
+            store,
+            self._stamp_clock,
+            self._registry,
+            self._table,
+            self._router,
+            self._audit_log,
+            max_envelope_bytes=max_envelope_bytes,
+        )
+        self._opener = SessionOpener(
+            self._registry,
+            self._table,
+            self._pipeline,
+            self._audit_log,
+            self._clock,
+            invite_ack_timeout=invite_ack_timeout,
+        )
         self._sweepers = Sweepers()
         self._closed_hub = False
-        self._now_ms = -1
         self._owns_store = False
-        self._now_iso = ""
+        self._lock = StoreLock(store)
         self.strict = strict
-        # sessions with an open/close decided but not logged (the store failed)
-        self._retry: set[LiveSession] = set()
-        # pipeline tails running on after their caller went away
-        self._tails: set[asyncio.Task[None]] = set()
-        self._lock_held = False
-        self._start_append = append_starter(store)
+
+    @property
+    def invite_ack_timeout(self) -> float:
+        """Seconds ``create_session`` waits for every invitee's ack."""
+        return self._opener.invite_ack_timeout
+
+    @invite_ack_timeout.setter
+    def invite_ack_timeout(self, seconds: float) -> None:
+        self._opener.invite_ack_timeout = seconds
+
+    @property
+    def max_envelope_bytes(self) -> int:
+        """The largest admitted envelope (its WAL line), in bytes."""
+        return self._pipeline.max_envelope_bytes
+
+    @max_envelope_bytes.setter
+    def max_envelope_bytes(self, size: int) -> None:
+        self._pipeline.max_envelope_bytes = size
 
     # ================================================================ lifecycle
 
@@ -153,7 +175,7 @@ class Hub(_SessionsMixin):
         hub = cls(store, **kwargs)
         hub._owns_store = owned
         try:
-            await hub._acquire_lock()
+            await hub._lock.acquire()
         except BaseException:
             if owned:
                 await store.close()
@@ -168,7 +190,7 @@ class Hub(_SessionsMixin):
         try:
             await hub.hydrate()
         except BaseException:
-            await hub._release_lock()
+            await hub._lock.release()
             if owned:
                 await store.close()
             raise
@@ -181,25 +203,6 @@ class Hub(_SessionsMixin):
             len(hub._table.quarantined),
         )
         return hub
-
-    async def _acquire_lock(self) -> None:
-        """Take the store's writer lock (one hub per store); StoreLockedError if held."""
-        acquire = getattr(self._store, "acquire_lock", None)
-        if acquire is None:
-            return
-        await acquire(f"hubbub pid {os.getpid()} on {socket.gethostname()}")
-        self._lock_held = True
-
-    async def _release_lock(self) -> None:
-        if not self._lock_held:
-            return
-        self._lock_held = False
-        release = getattr(self._store, "release_lock", None)
-        if release is not None:
-            try:
-                await release()
-            except Exception:
-                log.warning("releasing the store lock failed", exc_info=True)
 
     async def start(self) -> None:
         """Start the TTL, expectation and custom sweepers (idempotent)."""
@@ -243,8 +246,7 @@ class Hub(_SessionsMixin):
             return
         self._closed_hub = True
         await self._sweepers.stop()
-        if self._tails:  # pipeline tails finishing for callers that went away
-            await asyncio.gather(*list(self._tails), return_exceptions=True)
+        await self._pipeline.drain()  # tails finishing posts for callers that went away
         try:
             await self.write_snapshots(min_new=1)
         except Exception:
@@ -254,7 +256,7 @@ class Hub(_SessionsMixin):
                 live.waiter.set_exception(ProtocolError("hub closed during handshake"))
                 live.waiter.exception()  # mark retrieved
         await self._router.close()
-        await self._release_lock()
+        await self._lock.release()
         log.info("hub closed")
         if self._owns_store:
             await self._store.close()
@@ -386,7 +388,7 @@ class Hub(_SessionsMixin):
     async def set_rule(self, agent_id: str, rule: Rule) -> Rule:
         """Replace an agent's rule (version bumped); its send rate starts afresh."""
         stored = await self._registry.set_rule(agent_id, rule)
-        self._rates.forget(agent_id)
+        self._pipeline.forget_rate(agent_id)
         return stored
 
     # ================================================================ sweepers
@@ -396,7 +398,7 @@ class Hub(_SessionsMixin):
         now_s = iso_to_seconds(self._clock())
         expired = 0
         while (live := self._table.next_expired(now_s)) is not None:
-            await self._terminate(live, SessionState.EXPIRED, "ttl_expired")
+            await self._pipeline.terminate(live, SessionState.EXPIRED, "ttl_expired")
             expired += 1
         return expired
 
@@ -417,7 +419,7 @@ class Hub(_SessionsMixin):
         threshold = self.snapshot_every if min_new is None else min_new
         quiet_since = float("-inf")
         if min_new is None and self.snapshot_interval > 0:
-            quiet_since = self._now()[1] - self.snapshot_interval
+            quiet_since = self._stamp_clock()[1] - self.snapshot_interval
         return await write_due_snapshots(
             self._store, self._table.live.values(), threshold, quiet_since
         )
@@ -439,17 +441,7 @@ class Hub(_SessionsMixin):
         live = self._table.live.get(session_id) if type(session_id) is str else None
         if live is None or live.closing is not None:
             return
-        meta = live.meta
-        await self._admit(
-            Envelope(
-                session_id,
-                meta.creator_id,
-                meta.participant_ids(),
-                EV_EXPECTATION_VIOLATED,
-                envelope_data,
-            ),
-            internal=True,
-        )
+        await self._pipeline.post_violation(live, envelope_data)
 
     # ================================================================ endpoints
 
@@ -463,7 +455,13 @@ class Hub(_SessionsMixin):
         if self._closed_hub:
             raise ProtocolError("hub is closed")
         connection = Connection(
-            self, endpoint, principal=principal, sessions=self._table, router=self._router
+            self,
+            endpoint,
+            principal=principal,
+            sessions=self._table,
+            pipeline=self._pipeline,
+            router=self._router,
+            registry=self._registry,
         )
         self._router.attach(endpoint, connection)
         return connection
@@ -525,16 +523,141 @@ class Hub(_SessionsMixin):
         """Counters for a health endpoint; ``quarantined_sessions`` maps id → reason."""
         inbox = self._router.pending_inbox
         return {
-            "status": "degraded" if self._table.quarantined or self._retry else "ok",
+            "status": "degraded" if self._table.quarantined or self._pipeline.retry else "ok",
             "active_sessions": len(self._table.live),
             "quarantined_sessions": dict(self._table.quarantined),
-            "undelivered_decisions": len(self._retry),
+            "undelivered_decisions": len(self._pipeline.retry),
             "registered_agents": len(self._registry.passports),
             "pending_inbox_total": sum(inbox.values()),
             "max_pending_inbox_depth": max(inbox.values(), default=0),
             "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._table.adapters),
             "audit_log_bytes": self._audit_log.bytes_written,
         }
+
+    # ================================================================ sessions
+
+    async def create_session(
+        self,
+        *,
+        creator_id: str,
+        manifest_type: str,
+        participants: list[str],
+        manifest_version: int = 1,
+        required_acks: int | None = None,
+        ttl: str | int | None = None,
+        knobs: dict[str, Any] | None = None,
+        intent: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> SessionMetadata:
+        """Create a session, invite everyone, and return once all acked (state ACTIVE).
+
+        Raises:
+            NotFoundError: unknown creator, participant or adapter.
+            AccessDeniedError: a rule forbids it.
+            ProtocolError: bad participant list or knobs, ack timeout, rejection.
+        """
+        return await self._opener.create(
+            creator_id=creator_id,
+            manifest_type=manifest_type,
+            participants=participants,
+            manifest_version=manifest_version,
+            required_acks=required_acks,
+            ttl=ttl,
+            knobs=knobs,
+            intent=intent,
+            labels=labels,
+        )
+
+    async def post_envelope(self, envelope: Envelope) -> str:
+        """Admit an envelope (operator path: any registered sender); returns its envelope_id."""
+        return (await self._pipeline.admit(envelope)).envelope_id
+
+    async def admit(self, envelope: Envelope) -> Envelope:
+        """Admit an envelope and return the stamped copy that was logged."""
+        return await self._pipeline.admit(envelope)
+
+    async def close_session(self, session_id: str, *, reason: str = "") -> SessionMetadata:
+        """Close a session (``reason`` defaults to "explicit_close"); closing a closed one is a no-op.
+
+        A session whose end was decided but could not be logged (the store was
+        down) is closed now with the decided reason.
+        """
+        if type(reason) is not str:
+            raise InvalidValueError(f"close_session: reason must be a str, got {reason!r}")
+        live = await self._table.find(session_id)
+        await self._pipeline.close(live, reason)
+        return live.meta.copy()
+
+    async def retry_decisions(self) -> int:
+        """Carry out opens and ends that were decided but could not be logged (store down)."""
+        return await self._pipeline.retry_decisions()
+
+    async def get_session(self, session_id: str) -> SessionMetadata:
+        """A snapshot of a session's metadata; NotFoundError."""
+        return (await self._table.find(session_id)).meta.copy()
+
+    async def list_sessions(
+        self,
+        *,
+        agent_id: str | None = None,
+        state: SessionState | str | None = None,
+        include_terminal: bool = False,
+        type: str | None = None,
+        created_after: str | None = None,
+        created_before: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SessionMetadata]:
+        """Sessions matching every filter given, newest first.
+
+        Live sessions come from memory; closed ones (with ``include_terminal`` or a
+        terminal ``state``) from the store too, so sessions closed before a restart
+        are listed. ``created_after``/``created_before`` are ISO-8601 times;
+        ``offset`` and ``limit`` page through the result.
+
+        Raises:
+            InvalidValueError: a filter of the wrong type or value.
+        """
+        return await self._table.list_sessions(
+            agent_id=agent_id,
+            state=state,
+            include_terminal=include_terminal,
+            type=type,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
+
+    def adapter_for(self, session_id: str) -> SessionAdapter:
+        """The adapter running a session; NotFoundError / ProtocolError if unregistered."""
+        return self._table.adapter_for(session_id)
+
+    def adapter_state(self, session_id: str) -> Any:
+        """A session's current adapter state, or None for an unknown session."""
+        live = self._table.get(session_id)
+        return None if live is None else live.state
+
+    def default_view_policy(self, session_id: str, participant_id: str) -> ViewPolicy:
+        """The view a participant's turns are built from; NotFoundError."""
+        live = self._table.require(session_id)
+        return self._table.adapter_for(session_id).default_view_policy(live.meta, participant_id)
+
+    async def read_wal(
+        self, session_id: str, *, since: int = 0, until: int | None = None
+    ) -> list[Envelope]:
+        """A session's logged envelopes in admission order (``since``/``until`` are list indices).
+
+        A quarantined session's WAL is readable: lines that do not decode are left out.
+
+        Raises:
+            InvalidValueError: ``since``/``until`` are not non-negative ints.
+        """
+        return await self._table.read_wal(session_id, since, until)
+
+    def can_send(self, session_id: str, sender_id: str, *, event_type: str | None = None) -> bool:
+        """Would the hub admit a (blank) envelope of ``event_type`` from ``sender_id`` right now?"""
+        return self._table.can_send(session_id, sender_id, event_type)
 
     # ================================================================ recovery
 
@@ -545,7 +668,7 @@ class Hub(_SessionsMixin):
         await self._registry.load()
         await self._audit_log.open()
         for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
-            await self._terminate(live, state, reason)
+            await self._pipeline.terminate(live, state, reason)
 
 
 # Seconds between retries of opens/closes that were decided while the store was down.

@@ -12,7 +12,7 @@ from hubbub.network.machine import SessionMachine
 from hubbub.network.session import SessionMetadata
 
 if TYPE_CHECKING:
-    from hubbub.network.hub._pipeline import _Append
+    from hubbub.network.hub.appends import Append
 
 __all__ = ["LiveSession"]
 
@@ -58,8 +58,8 @@ class LiveSession(SessionActivity):
         self.expires_at_s = expires_at_s
         self.fired: set[tuple[int, str, str]] | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.appending: _Append | None = None  # the append in flight
-        self.queued: _Append | None = None  # envelopes waiting for the next append
+        self.appending: Append | None = None  # the append in flight
+        self.queued: Append | None = None  # envelopes waiting for the next append
         # After a failed append: the store may hold lines past ``durable`` (a commit
         # whose reply was lost). True until read back; a future while being read.
         self.resync: bool | asyncio.Future[None] | None = None

@@ -171,10 +171,20 @@ class SessionTable:
         if live.expires_at_s is not None:
             heapq.heappush(self.ttl_heap, (live.expires_at_s, sid))
 
-    def drop(self, live: LiveSession) -> None:
-        """A session's end is durable: it leaves the live tables for the closed cache."""
+    async def create(self, live: LiveSession, record: str) -> None:
+        """Store a new session's manifest, index line and creation record; then it is live."""
         sid = live.meta.session_id
-        if self.live.pop(sid, None) is not None:
+        await self.store_manifest(live.meta.manifest)
+        # Index line first: a crash before the record leaves a line that open() drops;
+        # the other order would leave a session that open() never loads.
+        await self.index.add(sid)
+        await self.store.write(layout.session_meta_path(sid), record)
+        self.add(live)
+
+    def _unlist(self, session_id: str) -> LiveSession | None:
+        """Take a session out of the live sessions and its participants' counts."""
+        live = self.live.pop(session_id, None)
+        if live is not None:
             counts = self.live_count
             for pid in live.pids:
                 left = counts[pid] - 1
@@ -182,6 +192,11 @@ class SessionTable:
                     counts[pid] = left
                 else:
                     del counts[pid]
+        return live
+
+    def drop(self, live: LiveSession) -> None:
+        """A session's end is durable: it leaves the live tables for the closed cache."""
+        self._unlist(live.meta.session_id)
         live.fired = None
         heap = self.ttl_heap
         if len(heap) > 2 * len(self.live) + 64:
@@ -211,7 +226,11 @@ class SessionTable:
         return None
 
     async def quarantine(self, session_id: str, reason: str) -> None:
-        """Set a session whose WAL does not replay aside: readable, listed, refusing posts."""
+        """Set a session whose WAL does not replay aside: readable, listed, refusing posts.
+
+        A live one leaves the live sessions (its TTL entry is skipped when due).
+        """
+        self._unlist(session_id)
         self.quarantined[session_id] = reason
         log.warning("session %s quarantined: %s", session_id, reason)
         await self._audit.append(
