@@ -1,4 +1,4 @@
-"""The hub: registry, post pipeline, dispatch, lifecycle, sweepers, audit, recovery."""
+"""The hub: the Hub facade over its parts (registry, session table, pipeline, router, sweepers), audit, recovery."""
 
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ class Connection:
         """Would the hub admit a blank envelope from an own agent right now?"""
         if sender_id not in self.agent_ids:
             return False
-        return self.hub.can_send(session_id, sender_id, event_type=event_type)
+        return self._sessions.can_send(session_id, sender_id, event_type)
 
     def turn_probe(self, session_id: str, *, caller_id: str) -> dict[str, Any]:
         """What a turn starts with: ``{"can_send": bool, "state": adapter_state}``."""

@@ -251,10 +251,7 @@ class Hub:
             await self.write_snapshots(min_new=1)
         except Exception:
             log.exception("snapshots at close failed")
-        for live in self._table.live.values():
-            if live.waiter is not None and not live.waiter.done():
-                live.waiter.set_exception(ProtocolError("hub closed during handshake"))
-                live.waiter.exception()  # mark retrieved
+        self._pipeline.abort_handshakes()
         await self._router.close()
         await self._lock.release()
         log.info("hub closed")
@@ -664,7 +661,7 @@ class Hub:
     async def hydrate(self) -> None:
         """Rebuild every cache from the store by folding each session's WAL (idempotent)."""
         self._table.clear()
-        self._router.pending_inbox.clear()
+        self._router.clear_inbox()
         await self._registry.load()
         await self._audit_log.open()
         for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):

@@ -543,6 +543,14 @@ class Pipeline:
             internal=True,
         )
 
+    def abort_handshakes(self) -> None:
+        """The hub closes: every ``create_session`` still waiting for acks fails."""
+        for live in self._live.values():
+            waiter = live.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ProtocolError("hub closed during handshake"))
+                waiter.exception()  # mark retrieved
+
     def forget_rate(self, agent_id: str) -> None:
         """Start an agent's send rate afresh (its rule changed)."""
         self._admission.forget_rate(agent_id)

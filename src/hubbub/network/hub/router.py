@@ -138,6 +138,10 @@ class Router:
         elif pending == 1:
             del self.pending_inbox[recipient_id]
 
+    def clear_inbox(self) -> None:
+        """Forget every inbox count (before hydrate: nothing delivered is pending)."""
+        self.pending_inbox.clear()
+
     def pending(self, agent_id: str) -> int:
         """Envelopes delivered to ``agent_id`` and not yet receipted."""
         return self.pending_inbox.get(agent_id, 0)
