@@ -94,7 +94,7 @@ class TextCounter:
     """Wraps the hub's conversation ``fold``: stamps every folded EV_TEXT, says DONE at N."""
 
     def __init__(self, hub: Any, n: int, cap: float, text_event: str) -> None:
-        adapter = hub._adapters[("conversation", 1)]
+        adapter = hub.adapters()[("conversation", 1)]
         self._fold = adapter.fold
         adapter.fold = self.fold
         self.n, self.cap, self.text_event = n, cap, text_event
