@@ -179,10 +179,6 @@ async def _serve_process(db: Path, port: int) -> AsyncIterator[subprocess.Popen[
                 pipe.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="timed out once in the fresh-clone CI run (passes locally); under investigation",
-)
 async def test_a_hub_restart_on_sqlite_is_survived(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     port = _free_port()

@@ -380,7 +380,7 @@ def test_connection_lost_fails_every_pending_request() -> None:
 
 def test_connection_lost_can_keep_keyed_sends_for_a_resend() -> None:
     p = welcomed(key_prefix="k", keys=True)
-    call = p.request("get_agent", {"name_or_id": "x"})
+    call = p.request("close_session", {"session_id": "s", "caller_id": "A"})  # not repeatable
     env = text("A")
     rid = p.send(env)
     p.data_to_send()

@@ -45,7 +45,7 @@ from hubbub.network.protocol.frames import (
     UnsubscribeFrame,
     WelcomeFrame,
 )
-from hubbub.network.protocol.ops import decode_result, encode_params
+from hubbub.network.protocol.ops import READ_ONLY, decode_result, encode_params
 
 __all__ = [
     "Answered",
@@ -120,7 +120,7 @@ class Ended(Event):
 @dataclass(slots=True)
 class _Pending:
     op: str  # "send" for a send
-    envelope: Envelope | None = None  # what a send sent (resent after a reconnect)
+    again: Frame | None = None  # what to send again after a reconnect (None: nothing)
 
 
 @dataclass(slots=True)
@@ -160,8 +160,9 @@ class ClientProtocol:
         """
         encoded = encode_params(op, params)
         rid = self._new_id()
-        self._pending[rid] = _Pending(op)
-        self._out.append(RequestFrame(rid, op, encoded))
+        frame = RequestFrame(rid, op, encoded)
+        self._pending[rid] = _Pending(op, frame if op in READ_ONLY else None)
+        self._out.append(frame)
         return rid
 
     def send(self, envelope: Envelope) -> str:
@@ -174,8 +175,11 @@ class ClientProtocol:
         rid = self._new_id()
         if self.keys and envelope.idempotency_key is None:
             envelope.idempotency_key = f"{self.key_prefix}-{rid}"
-        self._pending[rid] = _Pending("send", envelope)
-        self._out.append(SendFrame(envelope, rid))
+        frame = SendFrame(envelope, rid)
+        self._pending[rid] = _Pending(
+            "send", frame if envelope.idempotency_key is not None else None
+        )
+        self._out.append(frame)
         return rid
 
     def subscribe(
@@ -221,14 +225,15 @@ class ClientProtocol:
     def connection_lost(self, *, keep_sends: bool = False) -> list[Failed]:
         """The link closed: every request still waiting fails with ``connection_lost``.
 
-        With ``keep_sends``, sends that carry an idempotency key stay pending, to be
-        sent again by :meth:`resend` on the next connection (the hub writes each once).
+        With ``keep_sends``, what is safe to repeat stays pending, to be sent again by
+        :meth:`resend` on the next connection: sends with an idempotency key (the hub
+        writes each once) and read-only requests (``ops.READ_ONLY``).
         """
         self.state = "closed"
         pending, self._pending = self._pending, {}
         failed = []
         for rid, p in pending.items():
-            if keep_sends and p.envelope is not None and p.envelope.idempotency_key is not None:
+            if keep_sends and p.again is not None:
                 self._pending[rid] = p
             else:
                 error = ProtocolError("the link to the hub closed", code="connection_lost")
@@ -236,11 +241,11 @@ class ClientProtocol:
         return failed
 
     def resend(self) -> int:
-        """Queue again every send still waiting for its answer (after a reconnect)."""
+        """Queue again every send and read-only request still waiting (after a reconnect)."""
         count = 0
-        for rid, p in self._pending.items():
-            if p.envelope is not None:
-                self._out.append(SendFrame(p.envelope, rid))
+        for p in self._pending.values():
+            if p.again is not None:
+                self._out.append(p.again)
                 count += 1
         return count
 

@@ -27,6 +27,7 @@ from hubbub.network.session import SessionMetadata
 
 __all__ = [
     "OPS",
+    "READ_ONLY",
     "OpSpec",
     "Registered",
     "decode_params",
@@ -138,6 +139,23 @@ OPS: dict[str, OpSpec] = {
         "none",
     ),
 }
+
+
+#: Operations that change nothing: a client may send one again after a reconnect.
+READ_ONLY = frozenset(
+    {
+        "get_agent",
+        "get_resume",
+        "get_skill",
+        "list_agents",
+        "get_session",
+        "list_sessions",
+        "read_wal",
+        "can_send",
+        "adapter_state",
+        "turn_probe",
+    }
+)
 
 
 # ---------------------------------------------------------------- value kinds

@@ -22,7 +22,8 @@ agent id) with the **cursors** of what it already received; the hub resends what
 missed from the WAL before any live delivery, and the protocol drops anything at or
 below a cursor, so each envelope arrives exactly once and in order. Sends whose
 answer was lost are sent again with their idempotency keys: the hub writes each
-once. Control-plane calls in flight at the drop fail with ``connection_lost``.
+once; read-only calls in flight are asked again; other control-plane calls in
+flight at the drop fail with ``connection_lost``.
 """
 
 from __future__ import annotations

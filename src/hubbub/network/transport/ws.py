@@ -345,9 +345,6 @@ async def run_server(
 class WsLinkClient:
     """One WebSocket connection to a hub (a link for ``ClientConnection``)."""
 
-    #: A reconnecting link: sent envelopes carry idempotency keys so a resend is written once.
-    resends = True
-
     def __init__(self, link: WsLink) -> None:
         self._link = link
         self._ws: WsClientConnection | None = None
