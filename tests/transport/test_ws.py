@@ -526,6 +526,7 @@ async def test_a_message_over_the_frame_limit_is_refused_and_the_connection_keep
         await peer.send(big)
         refused = await peer.recv()
         assert (refused["kind"], refused["code"]) == ("error", "frame_too_large")
+        assert refused["request_id"] == "big"  # the request it answers fails, not waits
         # Bytes count, not characters: 2000 three-byte characters are 6000 bytes.
         await peer.send({**big, "params": {"query": "€" * 2000}})
         refused = await peer.recv()
@@ -537,12 +538,6 @@ async def test_a_message_over_the_frame_limit_is_refused_and_the_connection_keep
         assert await peer.closed()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a send too large for the hub's frame limit never gets an answer: the server's "
-    "frame_too_large error carries no request id (ServerProtocol.receive_invalid), so "
-    "ClientProtocol ignores it and the post waits forever",
-)
 async def test_a_send_over_the_frame_limit_fails_the_post(
     hub: Hub, serve: Serve, clients: Clients
 ) -> None:
@@ -556,12 +551,6 @@ async def test_a_send_over_the_frame_limit_fails_the_post(
     assert texts(await hub.read_wal(session.session_id)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a reconnecting client resends a send the server closes the socket for (over four "
-    "times the frame limit) on every reconnect, with no backoff between reconnects that "
-    "succeed: thousands of reconnects a second, and the send never fails",
-)
 async def test_a_send_that_gets_the_socket_closed_is_not_resent_forever(
     hub: Hub, serve: Serve, clients: Clients
 ) -> None:

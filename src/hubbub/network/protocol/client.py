@@ -240,6 +240,13 @@ class ClientProtocol:
                 failed.append(Failed(rid, error))
         return failed
 
+    def refuse(self, request_id: str, error: NetworkError) -> list[Event]:
+        """A request the driver could not send (e.g. over the hub's frame limit) fails
+        with ``error`` and is forgotten: it is never sent again."""
+        if self._pending.pop(request_id, None) is None:
+            return []
+        return [Failed(request_id, error)]
+
     def resend(self) -> int:
         """Queue again every send and read-only request still waiting (after a reconnect)."""
         count = 0

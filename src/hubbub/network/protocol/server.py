@@ -209,14 +209,16 @@ class ServerProtocol:
         self._refuse(ErrorFrame("bad_frame", f"a client may not send a {frame.kind} frame"))
         return []
 
-    def receive_invalid(self, error: NetworkError) -> list[Op]:
+    def receive_invalid(self, error: NetworkError, request_id: str = "") -> list[Op]:
         """A message from the client that is not a frame (undecodable, too large).
 
-        It is answered with an error frame carrying the error's code; before the
-        hello it also ends the connection.
+        It is answered with an error frame carrying the error's code (and the
+        message's request id, when the driver could read one, so the request it
+        answers fails instead of waiting); before the hello it also ends the
+        connection.
         """
         self.counters.frames_in += 1
-        self._refuse(ErrorFrame(error.code, str(error)))
+        self._refuse(ErrorFrame(error.code, str(error), request_id=request_id))
         if self.state == "hello":
             return self._close("hello_required", "the connection did not start with a hello")
         return []

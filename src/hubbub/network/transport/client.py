@@ -16,7 +16,8 @@ objects in-process, the WebSocket link encodes them.
 **Reconnecting.** Given ``reconnect`` (a factory of new link clients), a connection
 that drops — the socket cut, the hub restarting (goodbye ``hub_shutdown``), the hub
 dropping a slow reader (``slow_consumer``) — is opened again with backoff for up to
-``reconnect_for`` seconds. Calls made meanwhile wait for it. On the new connection
+``reconnect_for`` seconds (0.05 s doubling to 2 s between attempts; a connection that
+drops again within a second of coming back keeps backing off). Calls made meanwhile wait for it. On the new connection
 every agent registered before is registered again (same principal, so the same
 agent id) with the **cursors** of what it already received; the hub resends what it
 missed from the WAL before any live delivery, and the protocol drops anything at or
@@ -107,6 +108,10 @@ class ClientConnection:
         self._closed = False
         self.end_error: NetworkError | None = None
         self.reconnects = 0
+        # A connection that drops again soon after a reconnect keeps the backoff going
+        # (a hub that accepts and then closes must not see a reconnect storm).
+        self._restored_at: float | None = None
+        self._delay = _FIRST_DELAY
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -319,6 +324,14 @@ class ClientConnection:
         for frame in self.protocol.data_to_send():
             try:
                 self.link.send_frame(frame)
+            except NetworkError as exc:
+                if exc.code != "frame_too_large":
+                    log.debug("sending a frame failed", exc_info=True)
+                    self._on_lost(self._generation, exc)
+                    return
+                # Not sent, and never to be sent again: its caller gets the error.
+                for event in self.protocol.refuse(getattr(frame, "request_id", ""), exc):
+                    self._handle(event)
             except Exception as exc:
                 log.debug("sending a frame failed", exc_info=True)
                 self._on_lost(self._generation, exc)
@@ -356,6 +369,9 @@ class ClientConnection:
                 except Exception:
                     log.exception("a subscription callback failed")
         elif isinstance(event, Welcomed):
+            apply_limits = getattr(self.link, "apply_limits", None)
+            if apply_limits is not None:
+                apply_limits(event.limits)
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(event)
         elif isinstance(event, Ended):
@@ -403,8 +419,13 @@ class ClientConnection:
         assert self._new_link is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._reconnect_for
-        delay = 0.05
         last = cause
+        if self._restored_at is not None and loop.time() - self._restored_at < _STABLE_AFTER:
+            delay = self._delay  # the last reconnect did not hold: wait before trying again
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_DELAY)
+        else:
+            delay = _FIRST_DELAY
         while not self._closed:
             link = self._new_link()
             try:
@@ -418,13 +439,14 @@ class ClientConnection:
                     break
             else:
                 self.reconnects += 1
+                self._restored_at, self._delay = loop.time(), delay
                 self._reconnecting = None
                 log.info("reconnected to the hub (%d agent(s) resumed)", len(self._registrations))
                 return
             if loop.time() + delay > deadline:
                 break
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, _MAX_DELAY)
         self._reconnecting = None
         self._ended(last)
 
@@ -467,6 +489,11 @@ class ClientConnection:
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # retrieved: a caller that went away must not warn
+
+
+_FIRST_DELAY = 0.05  # seconds before the second reconnect attempt; doubles each time
+_MAX_DELAY = 2.0
+_STABLE_AFTER = 1.0  # a connection that lasted this long resets the backoff
 
 
 class _Subscription:

@@ -123,11 +123,11 @@ class ServerConnection:
                 self._run([op])
         self._flush()
 
-    def receive_invalid(self, error: NetworkError) -> None:
+    def receive_invalid(self, error: NetworkError, request_id: str = "") -> None:
         """A message from the client that is not a frame (it gets an error frame)."""
         if self._closed:
             return
-        self._run(self.protocol.receive_invalid(error))
+        self._run(self.protocol.receive_invalid(error, request_id))
         self._flush()
 
     def connection_lost(self) -> None:

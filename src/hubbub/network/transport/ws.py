@@ -83,6 +83,19 @@ def _decode(message: str | bytes | bytearray | memoryview) -> Frame:
     return decode_frame(data)
 
 
+def _request_id_of(message: bytes) -> str:
+    """The request id of a message refused for its size, if it reads as a frame (so
+    the request it carried fails instead of waiting); "" if not. The message is at
+    most four times the frame limit (the socket's own limit), so reading it is bounded.
+    """
+    try:
+        data = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return ""
+    rid = data.get("request_id") if isinstance(data, dict) else None
+    return rid if isinstance(rid, str) else ""
+
+
 class _Writer:
     """A socket's outgoing queue, written in order by one task; bounded."""
 
@@ -206,7 +219,8 @@ class _Served:
                         ProtocolError(
                             f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit",
                             code="frame_too_large",
-                        )
+                        ),
+                        _request_id_of(message),
                     )
                     continue
                 try:
@@ -351,6 +365,7 @@ class WsLinkClient:
         self._writer: _Writer | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self._max_send: int | None = None
 
     def credential(self) -> tuple[str, dict[str, Any]]:
         """The link's auth scheme and claim."""
@@ -415,11 +430,28 @@ class WsLinkClient:
             self._closed = True
             on_lost(error)
 
+    def apply_limits(self, limits: dict[str, Any]) -> None:
+        """Take the hub's limits from its welcome (frames over its size are not sent)."""
+        size = limits.get("max_frame_bytes")
+        self._max_send = size if type(size) is int and size > 0 else None
+
     def send_frame(self, frame: Frame) -> None:
-        """Queue one frame for the hub."""
+        """Queue one frame for the hub.
+
+        Raises:
+            ProtocolError: the link is closed (``connection_lost``), or the frame is
+                over the hub's frame limit (``frame_too_large``; nothing is sent).
+        """
         if self._closed or self._writer is None:
             raise ProtocolError("the link is closed", code="connection_lost")
-        self._writer.put(_encode(frame))
+        data = orjson.dumps(encode_frame(frame))
+        if self._max_send is not None and len(data) > self._max_send:
+            raise ProtocolError(
+                f"{frame.kind} frame of {len(data)} bytes is over the hub's "
+                f"{self._max_send}-byte limit",
+                code="frame_too_large",
+            )
+        self._writer.put(data.decode())
 
     async def close(self) -> None:
         """Write what is queued, then close the socket; idempotent."""
