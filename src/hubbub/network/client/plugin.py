@@ -1,14 +1,22 @@
-"""NetworkPlugin: what a registered agent gets — its identity line and two network tools.
+"""NetworkPlugin: what a registered agent gets — its identity lines and the network tools.
 
 * ``NetworkContextPolicy`` (assembly policy ``network_context``) puts
-  "You are <name> (agent_id: <id>)." first in the system prompt of every model call;
-* ``sessions`` — list / open / info / close the agent's sessions (close defaults to the
-  current session with reason ``closed_by_agent``);
-* ``peers`` — find agents (by capability / text, sorted, then limited) or describe one.
+  "You are <name> (agent_id: <id>)." and a line naming the network tools first in the
+  system prompt of every model call;
+* the tools, assembled by :func:`network_tools` (spec §18.2):
+
+  - ``say`` — post a text into a session (the current one by default);
+  - ``delegate`` — ask another agent one question in a consulting session, get its answer;
+  - ``peers`` — find agents (by capability / text, sorted, then limited) or describe one;
+  - ``sessions`` — list / open (with an optional first ``message``) / info / close the
+    agent's sessions (close defaults to the current session with reason
+    ``closed_by_agent``);
+  - ``context`` — search the session's texts or quote a speaker.
 
 The tools are built once per AgentClient, never per turn. They act through the agent's
 own hub connection (the hub's participant checks apply) and return errors as
 ``"Error: ..."`` strings instead of raising, so the model can recover.
+``register(..., attach_plugin=False)`` leaves the agent bare: no tools, no identity lines.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from hubbub.network.client.inject import AgentClientInject, SessionInject
+from hubbub.network.client.messaging import close_quietly, delegate_tool, say_tool, seed_depth
+from hubbub.network.client.recall import context_tool
 from hubbub.network.errors import NetworkError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionMetadata
@@ -29,7 +39,7 @@ if TYPE_CHECKING:
     from hubbub.events import BaseEvent
     from hubbub.network.client.agent_client import AgentClient
 
-__all__ = ["NetworkContextPolicy", "NetworkPlugin", "identity_line"]
+__all__ = ["NetworkContextPolicy", "NetworkPlugin", "identity_line", "network_tools", "tools_line"]
 
 log = logging.getLogger(__name__)
 
@@ -41,35 +51,67 @@ def identity_line(name: str, agent_id: str) -> str:
     return f"You are {name} (agent_id: {agent_id})."
 
 
+def tools_line(names: list[str]) -> str:
+    """The sentence naming the network tools a model may call."""
+    return f"Your network tools: {', '.join(names)}."
+
+
 class NetworkContextPolicy:
-    """Assembly policy putting the agent's network identity first in the system prompt."""
+    """Assembly policy putting the agent's network identity first in the system prompt:
+    the identity line, then (when ``tool_names`` is given) the line naming the tools."""
 
     name = "network_context"
 
-    def __init__(self, client: AgentClient) -> None:
+    def __init__(self, client: AgentClient, tool_names: list[str] | None = None) -> None:
         self._line = identity_line(client.passport.name, client.agent_id)
+        self._lines = [self._line]
+        if tool_names:
+            self._lines.append(tools_line(tool_names))
 
     @property
     def line(self) -> str:
         """The identity sentence."""
         return self._line
 
+    @property
+    def lines(self) -> list[str]:
+        """Every sentence this policy puts first (identity, then the tool names)."""
+        return list(self._lines)
+
     async def apply(
         self, prompts: list[str], events: list[BaseEvent], ctx: ConversationContext
     ) -> tuple[list[str], list[BaseEvent]]:
-        """Prepend the identity line (once) to the prompt fragments."""
-        if prompts and prompts[0] == self._line:
+        """Prepend the identity lines (once) to the prompt fragments."""
+        lines = self._lines
+        if prompts[: len(lines)] == lines:
             return prompts, events
-        return [self._line, *prompts], events
+        return [*lines, *prompts], events
+
+
+def network_tools(client: AgentClient) -> list[FunctionTool]:
+    """The network tools of one AgentClient, in the order the prompt names them.
+
+    This is the one place the tool list is assembled: a new network tool (e.g.
+    ``tasks``) is built here and joins the list.
+    """
+    sessions, peers = _session_tools(client)
+    return [
+        say_tool(client),
+        delegate_tool(client),
+        peers,
+        sessions,
+        context_tool(client),
+    ]
 
 
 class NetworkPlugin(Plugin):
-    """The identity policy plus the ``sessions`` and ``peers`` tools of one AgentClient."""
+    """The identity policy plus the network tools (:func:`network_tools`) of one AgentClient."""
 
     def __init__(self, client: AgentClient) -> None:
         self.client = client
-        self.policy = NetworkContextPolicy(client)
-        super().__init__(tools=_build_tools(client), assembly=[self.policy])
+        tools = network_tools(client)
+        self.policy = NetworkContextPolicy(client, [t.name for t in tools])
+        super().__init__(tools=tools, assembly=[self.policy])
 
     def attach(self, agent: Agent) -> None:
         """Apply to ``agent`` permanently."""
@@ -82,7 +124,7 @@ class NetworkPlugin(Plugin):
         agent._policies[:] = [p for p in agent._policies if p is not self.policy]
 
 
-def _build_tools(bound: AgentClient) -> list[FunctionTool]:
+def _session_tools(bound: AgentClient) -> tuple[FunctionTool, FunctionTool]:
     async def sessions(
         action: Literal["list", "open", "info", "close"],
         type: str | None = None,
@@ -91,6 +133,8 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
         reason: str | None = None,
         intent: str | None = None,
         ttl: int | None = None,
+        knobs: dict[str, Any] | None = None,
+        message: str | None = None,
         state: Literal["active", "all"] = "active",
         *,
         session: SessionInject,
@@ -100,7 +144,8 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
 
         action="list": your sessions (state="all" includes ended ones).
         action="open": start a session of `type` (e.g. "conversation", "consulting") with
-        `target` (agent name or list of names); optional `intent`, `ttl` seconds.
+        `target` (agent name or list of names); optional `intent`, `ttl` seconds, `knobs`,
+        and `message`: the first message to send in it.
         action="info": details of `session_id` (default: the current session).
         action="close": end `session_id` (default: the current session) with `reason`.
         """
@@ -112,7 +157,13 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
             if action == "open":
                 if not type or not target:
                     return "Error: open needs type= and target="
-                opened = await c.open(type=type, target=target, intent=intent, ttl=ttl)
+                if message is not None and (not isinstance(message, str) or not message):
+                    return "Error: open's message= must be a non-empty string"
+                opened = await c.open(type=type, target=target, intent=intent, ttl=ttl, knobs=knobs)
+                if message is not None:
+                    failed = await _seed(c, opened.session_id, message)
+                    if failed is not None:
+                        return failed
                 return _session_summary(opened.metadata)
             sid = session_id or (session.session_id if session is not None else None)
             if sid is None:
@@ -154,7 +205,19 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
         except (NetworkError, ValueError, RuntimeError) as exc:
             return f"Error: {exc}"
 
-    return [tool(sessions), tool(peers)]
+    return tool(sessions), tool(peers)
+
+
+async def _seed(c: AgentClient, session_id: str, message: str) -> str | None:
+    """Send the first message of a session ``sessions(open)`` just opened; on a refusal
+    close the session (reason ``seed_failed``) and return the error string."""
+    handle = await c.session(session_id)
+    try:
+        await handle.send(message, depth=seed_depth(c))
+    except (NetworkError, ValueError, RuntimeError) as exc:
+        await close_quietly(c, session_id, "seed_failed")
+        return f"Error: the first message was refused ({exc}); session {session_id} closed: seed_failed"
+    return None
 
 
 def _session_summary(meta: SessionMetadata) -> dict[str, Any]:
