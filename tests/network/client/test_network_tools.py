@@ -7,6 +7,10 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,13 +199,15 @@ async def test_say_into_another_session_keeps_the_final_text(net, tap) -> None:
 # ------------------------------------------------------------------ delegate
 
 
-async def test_delegate_inside_a_turn_answers_at_once(net, tap) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["own-connections", "one-connection"])
+async def test_delegate_inside_a_turn_answers_at_once(net, tap, shared: bool) -> None:
     tracking = TrackingConfig(
         TestConfig(call("delegate", target="carol", prompt="what is 2+2?"), "carol says four")
     )
+    hc = net.hub_client() if shared else None  # bob and carol on one HubClient, or not
     alice = await net.agent("alice")
-    bob = await net.agent("bob", config=tracking)
-    carol = await net.agent("carol", "four")
+    bob = await net.agent("bob", config=tracking, hc=hc)
+    carol = await net.agent("carol", "four", hc=hc)
     alice_tap = tap(alice, quiet=True)
 
     session = await alice.open(type="conversation", target="bob")
@@ -565,3 +571,23 @@ async def test_bare_agents_get_no_network_tools(net) -> None:
         Agent("bare", config=TestConfig("x")), Passport(name="bare"), Resume(), attach_plugin=False
     )
     assert client._plugin is None and client.agent.tools == []
+
+
+def test_the_readme_example_runs() -> None:
+    root = Path(__file__).parents[3]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("### Network tools") :]
+    code = section[section.index("```python\n") + 10 :]
+    code = code[: code.index("```")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
+    env["PYTHONPATH"] = str(root / "src")
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "carol says four"
