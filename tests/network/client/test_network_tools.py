@@ -100,24 +100,24 @@ async def test_say_contract_outside_a_turn(net, tap) -> None:
     session = await alice.open(type="conversation", target="bob")
     sid = session.session_id
 
-    assert await say.fn(content="hi", session=None, client=None) == (
+    assert await say.fn(content="hi", session=None, client=alice) == (
         "Error: say needs session_id= outside a session"
     )
-    assert (await say.fn(content="  ", session_id=sid, session=None, client=None)).startswith(
+    assert (await say.fn(content="  ", session_id=sid, session=None, client=alice)).startswith(
         "Error: say needs non-empty content"
     )
     unknown = await say.fn(
-        content="psst", audience=["nobody"], session_id=sid, session=None, client=None
+        content="psst", audience=["nobody"], session_id=sid, session=None, client=alice
     )
     assert unknown.startswith("Error:") and "nobody" in unknown
     outsider = await say.fn(
-        content="psst", audience=["carol"], session_id=sid, session=None, client=None
+        content="psst", audience=["carol"], session_id=sid, session=None, client=alice
     )
     assert outsider.startswith("Error:") and "not a participant" in outsider
     assert carol.agent_id in outsider
 
     posted = await say.fn(
-        content="hello bob", audience=["bob"], session_id=sid, session=None, client=None
+        content="hello bob", audience=["bob"], session_id=sid, session=None, client=alice
     )
     assert posted.startswith("posted envelope ")
     envelope_id = posted.removeprefix("posted envelope ")
@@ -128,7 +128,7 @@ async def test_say_contract_outside_a_turn(net, tap) -> None:
     assert env.event_data == {"text": "hello bob"}
 
     await session.close()
-    closed = await say.fn(content="late", session_id=sid, session=None, client=None)
+    closed = await say.fn(content="late", session_id=sid, session=None, client=alice)
     assert closed.startswith("Error:") and "closed" in closed
 
 
@@ -299,7 +299,7 @@ async def test_delegate_error_strings(net, tap) -> None:
     delegate = tools_of(alice)["delegate"]
 
     async def run(**kw: Any) -> str:
-        out = await delegate.fn(**kw, client=None)
+        out = await delegate.fn(**kw, client=alice)
         assert isinstance(out, str)
         return out
 
@@ -321,7 +321,7 @@ async def test_delegate_error_strings(net, tap) -> None:
 async def test_delegate_reports_the_targets_failed_turn(net) -> None:
     alice = await net.agent("alice")
     await net.agent("carol", RuntimeError("model exploded"))
-    out = await tools_of(alice)["delegate"].fn(target="carol", prompt="hi", client=None)
+    out = await tools_of(alice)["delegate"].fn(target="carol", prompt="hi", client=alice)
     assert out.startswith("Error: carol's turn failed (turn_failed)")
     assert "model exploded" in out
 
@@ -378,7 +378,7 @@ async def test_sessions_open_with_a_first_message(net, tap) -> None:
         message="hello bob",
         intent="greet",
         session=None,
-        client=None,
+        client=alice,
     )
     assert opened["state"] == "active" and opened["intent"] == "greet"
     sid = opened["session_id"]
@@ -395,7 +395,7 @@ async def test_sessions_open_rolls_back_when_the_seed_is_refused(net) -> None:
     net.hub.max_envelope_bytes = 4000
     huge = "x" * 5000
     out = await tools_of(alice)["sessions"].fn(
-        action="open", type="conversation", target="bob", message=huge, session=None, client=None
+        action="open", type="conversation", target="bob", message=huge, session=None, client=alice
     )
     assert out.startswith("Error: the first message was refused")
     assert out.endswith("closed: seed_failed")
@@ -404,7 +404,7 @@ async def test_sessions_open_rolls_back_when_the_seed_is_refused(net) -> None:
     assert meta.session_id in out
     assert await bob.list_sessions() == []
     bad = await tools_of(alice)["sessions"].fn(
-        action="open", type="conversation", target="bob", message="", session=None, client=None
+        action="open", type="conversation", target="bob", message="", session=None, client=alice
     )
     assert bad == "Error: open's message= must be a non-empty string"
 
@@ -427,7 +427,7 @@ async def test_context_search_and_quote(net, tap) -> None:
     context = tools_of(bob)["context"]
 
     found = await context.fn(
-        action="search", query="BUDGET", session_id=sid, session=None, client=None
+        action="search", query="BUDGET", session_id=sid, session=None, client=bob
     )
     assert [(r["speaker"], r["text"]) for r in found] == [
         ("alice", "The Budget is 10k"),
@@ -436,21 +436,21 @@ async def test_context_search_and_quote(net, tap) -> None:
     ]
     assert found[0]["sender_id"] == alice.agent_id and found[0]["sequence"] > 0
     latest = await context.fn(
-        action="search", query="budget", limit=1, session_id=sid, session=None, client=None
+        action="search", query="budget", limit=1, session_id=sid, session=None, client=bob
     )
     assert [r["text"] for r in latest] == ["a budget again"]
     quoted = await context.fn(
-        action="quote", speaker="alice", recent_n=2, session_id=sid, session=None, client=None
+        action="quote", speaker="alice", recent_n=2, session_id=sid, session=None, client=bob
     )
     assert [r["text"] for r in quoted] == ["deadline friday", "a budget again"]
     # a non-participant cannot read the session at all (below)
     mine = await context.fn(
-        action="quote", speaker="bob", recent_n=5, session_id=sid, session=None, client=None
+        action="quote", speaker="bob", recent_n=5, session_id=sid, session=None, client=bob
     )
     assert [r["text"] for r in mine] == ["budget noted", "for alice only"]
 
     async def err(**kw: Any) -> str:
-        out = await context.fn(**kw, session=None, client=None)
+        out = await context.fn(**kw, session=None, client=bob)
         assert isinstance(out, str) and out.startswith("Error:"), out
         return out
 
@@ -464,7 +464,7 @@ async def test_context_search_and_quote(net, tap) -> None:
     )
     carol = await net.agent("carol")
     denied = await tools_of(carol)["context"].fn(
-        action="search", query="budget", session_id=sid, session=None, client=None
+        action="search", query="budget", session_id=sid, session=None, client=carol
     )
     assert denied.startswith("Error:")
 
@@ -591,3 +591,29 @@ def test_the_readme_example_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "carol says four"
+
+
+async def test_tools_are_shared_and_find_their_agent_by_injection(net) -> None:
+    tracking = TrackingConfig(TestConfig(call("peers", action="find"), "done"))
+    alice = await net.agent("alice", config=tracking)
+    bob = await net.agent("bob")
+    mine, theirs = tools_of(alice), tools_of(bob)
+    assert all(mine[n].model is theirs[n].model for n in mine)  # built once, shared
+    # A plain ask outside any network turn still reaches alice's client (the plugin's DI
+    # default): peers finds bob, not an error.
+    await alice.agent.ask("who is there?")
+    (found,) = tool_results(tracking.calls)
+    assert [r["name"] for r in json.loads(found)] == ["bob"]
+    # Without a client the tools say so instead of raising.
+    for name, kw in [
+        ("say", {"content": "x", "session": None}),
+        ("delegate", {"target": "bob", "prompt": "x"}),
+        ("peers", {"action": "find"}),
+        ("sessions", {"action": "list", "session": None}),
+        ("context", {"action": "search", "query": "x", "session": None}),
+    ]:
+        out = await tools_of(alice)[name].fn(**kw, client=None)
+        assert out == f"Error: {name} works only for an agent registered on a hub"
+    await alice.unregister()
+    assert "ag2.network.agent_client" not in alice.agent._dependencies
+    assert alice.agent.tools == []

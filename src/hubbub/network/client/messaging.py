@@ -29,12 +29,11 @@ from hubbub.network.envelope import (
     Envelope,
 )
 from hubbub.network.errors import NetworkError, SessionTimeoutError
-from hubbub.tools import FunctionTool, tool
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
 
-__all__ = ["close_quietly", "delegate_tool", "say_tool", "seed_depth"]
+__all__ = ["close_quietly", "delegate", "no_client", "say", "seed_depth"]
 
 log = logging.getLogger(__name__)
 
@@ -58,78 +57,74 @@ async def close_quietly(client: AgentClient, session_id: str, reason: str) -> No
         log.info("could not close session %s (%s)", session_id, reason, exc_info=True)
 
 
-def say_tool(bound: AgentClient) -> FunctionTool:
-    """The ``say`` tool of ``bound`` (the injected client wins inside a turn)."""
-
-    async def say(
-        content: str,
-        audience: list[str] | None = None,
-        session_id: str | None = None,
-        *,
-        session: SessionInject,
-        client: AgentClientInject,
-    ) -> str:
-        """Post a message into a session (default: the current one).
-
-        `audience`: names of the participants who should receive it (default: everyone).
-        `session_id`: another session you take part in.
-        Returns "posted envelope <id>". Once you have said your answer this way, your
-        final reply is not posted again.
-        """
-        c: AgentClient = client if client is not None else bound
-        sid = session_id or (session.session_id if session is not None else None)
-        if not sid:
-            return "Error: say needs session_id= outside a session"
-        if not isinstance(content, str) or not content.strip():
-            return "Error: say needs non-empty content"
-        try:
-            ids = None
-            if audience is not None:
-                if isinstance(audience, str):
-                    audience = [audience]
-                ids = [await c._resolve_agent(name) for name in audience]
-            handle = await c.session(sid)
-            adapter = await c.adapter_for(sid)
-            handling = c.handling_envelope
-            causation = (
-                handling.envelope_id
-                if handling is not None and handling.session_id == sid
-                else None
-            )
-            build = getattr(adapter, "build_text_envelope", None)
-            envelope: Envelope = (build or default_build_text_envelope)(
-                handle.metadata, c.agent_id, content, audience=ids, causation_id=causation
-            )
-            envelope_id = await c.send_envelope(envelope)
-        except _FAILURES as exc:
-            return f"Error: {exc}"
-        c._note_said(sid)
-        return f"posted envelope {envelope_id}"
-
-    return tool(say)
+def no_client(tool_name: str) -> str:
+    """The error a network tool returns when no AgentClient reaches it."""
+    return f"Error: {tool_name} works only for an agent registered on a hub"
 
 
-def delegate_tool(bound: AgentClient) -> FunctionTool:
-    """The ``delegate`` tool of ``bound`` (the injected client wins inside a turn)."""
+async def say(
+    content: str,
+    audience: list[str] | None = None,
+    session_id: str | None = None,
+    *,
+    session: SessionInject,
+    client: AgentClientInject,
+) -> str:
+    """Post a message into a session (default: the current one).
 
-    async def delegate(
-        target: str,
-        prompt: str,
-        capability: str | None = None,
-        timeout: float = 300.0,  # noqa: ASYNC109 - the tool's argument (spec §18.2)
-        *,
-        client: AgentClientInject,
-    ) -> str:
-        """Ask another agent (`target`: its name) one question and return its answer.
+    `audience`: names of the participants who should receive it (default: everyone).
+    `session_id`: another session you take part in.
+    Returns "posted envelope <id>". Once you have said your answer this way, your
+    final reply is not posted again.
+    """
+    c: AgentClient | None = client
+    if c is None:
+        return no_client("say")
+    sid = session_id or (session.session_id if session is not None else None)
+    if not sid:
+        return "Error: say needs session_id= outside a session"
+    if not isinstance(content, str) or not content.strip():
+        return "Error: say needs non-empty content"
+    try:
+        ids = None
+        if audience is not None:
+            if isinstance(audience, str):
+                audience = [audience]
+            ids = [await c._resolve_agent(name) for name in audience]
+        handle = await c.session(sid)
+        adapter = await c.adapter_for(sid)
+        handling = c.handling_envelope
+        causation = (
+            handling.envelope_id if handling is not None and handling.session_id == sid else None
+        )
+        build = getattr(adapter, "build_text_envelope", None)
+        envelope: Envelope = (build or default_build_text_envelope)(
+            handle.metadata, c.agent_id, content, audience=ids, causation_id=causation
+        )
+        envelope_id = await c.send_envelope(envelope)
+    except _FAILURES as exc:
+        return f"Error: {exc}"
+    c._note_said(sid)
+    return f"posted envelope {envelope_id}"
 
-        Opens a consulting session, sends `prompt`, waits up to `timeout` seconds for
-        the reply. `capability`: the capability you are asking for (recorded with the
-        session).
-        """
-        c: AgentClient = client if client is not None else bound
-        return await _delegate(c, target, prompt, capability, timeout)
 
-    return tool(delegate)
+async def delegate(
+    target: str,
+    prompt: str,
+    capability: str | None = None,
+    timeout: float = 300.0,  # noqa: ASYNC109 - the tool's argument (spec §18.2)
+    *,
+    client: AgentClientInject,
+) -> str:
+    """Ask another agent (`target`: its name) one question and return its answer.
+
+    Opens a consulting session, sends `prompt`, waits up to `timeout` seconds for
+    the reply. `capability`: the capability you are asking for (recorded with the
+    session).
+    """
+    if client is None:
+        return no_client("delegate")
+    return await _delegate(client, target, prompt, capability, timeout)
 
 
 async def _delegate(

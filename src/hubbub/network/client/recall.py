@@ -17,65 +17,62 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hubbub.network.adapters.base import text_of
 from hubbub.network.client.inject import AgentClientInject, SessionInject
+from hubbub.network.client.messaging import no_client
 from hubbub.network.errors import NetworkError
-from hubbub.tools import FunctionTool, tool
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
     from hubbub.network.envelope import Envelope
 
-__all__ = ["context_tool"]
+__all__ = ["context"]
 
 
-def context_tool(bound: AgentClient) -> FunctionTool:
-    """The ``context`` tool of ``bound`` (the injected client wins inside a turn)."""
+async def context(
+    action: Literal["search", "quote"],
+    query: str | None = None,
+    scope: Literal["session", "knowledge"] = "session",
+    speaker: str | None = None,
+    recent_n: int = 1,
+    limit: int = 10,
+    session_id: str | None = None,
+    *,
+    session: SessionInject,
+    client: AgentClientInject,
+) -> Any:
+    """Look back into a session's messages (default: the current session).
 
-    async def context(
-        action: Literal["search", "quote"],
-        query: str | None = None,
-        scope: Literal["session", "knowledge"] = "session",
-        speaker: str | None = None,
-        recent_n: int = 1,
-        limit: int = 10,
-        session_id: str | None = None,
-        *,
-        session: SessionInject,
-        client: AgentClientInject,
-    ) -> Any:
-        """Look back into a session's messages (default: the current session).
-
-        action="search": messages containing `query` (case-insensitive), at most `limit`
-        (the latest ones).
-        action="quote": the last `recent_n` messages of `speaker` (an agent name).
-        """
-        c: AgentClient = client if client is not None else bound
-        if scope != "session":
-            return f"Error: scope={scope!r} is not available; only scope='session' is searched"
-        sid = session_id or (session.session_id if session is not None else None)
-        if not sid:
-            return f"Error: {action} needs session_id= outside a session"
-        try:
-            if action == "search":
-                if not isinstance(query, str) or not query:
-                    return "Error: search needs query="
-                if not _count_ok(limit):
-                    return f"Error: limit= must be a positive integer, got {limit!r}"
-                needle = query.casefold()
-                texts = [(e, t) for e, t in await _texts(c, sid) if needle in t.casefold()]
-                return await _rows(c, texts[-limit:])
-            if action == "quote":
-                if not isinstance(speaker, str) or not speaker:
-                    return "Error: quote needs speaker="
-                if not _count_ok(recent_n):
-                    return f"Error: recent_n= must be a positive integer, got {recent_n!r}"
-                speaker_id = await c._resolve_agent(speaker)
-                texts = [(e, t) for e, t in await _texts(c, sid) if e.sender_id == speaker_id]
-                return await _rows(c, texts[-recent_n:])
-            return f"Error: unknown action {action!r}"
-        except (NetworkError, ValueError, RuntimeError) as exc:
-            return f"Error: {exc}"
-
-    return tool(context)
+    action="search": messages containing `query` (case-insensitive), at most `limit`
+    (the latest ones).
+    action="quote": the last `recent_n` messages of `speaker` (an agent name).
+    """
+    c: AgentClient | None = client
+    if c is None:
+        return no_client("context")
+    if scope != "session":
+        return f"Error: scope={scope!r} is not available; only scope='session' is searched"
+    sid = session_id or (session.session_id if session is not None else None)
+    if not sid:
+        return f"Error: {action} needs session_id= outside a session"
+    try:
+        if action == "search":
+            if not isinstance(query, str) or not query:
+                return "Error: search needs query="
+            if not _count_ok(limit):
+                return f"Error: limit= must be a positive integer, got {limit!r}"
+            needle = query.casefold()
+            texts = [(e, t) for e, t in await _texts(c, sid) if needle in t.casefold()]
+            return await _rows(c, texts[-limit:])
+        if action == "quote":
+            if not isinstance(speaker, str) or not speaker:
+                return "Error: quote needs speaker="
+            if not _count_ok(recent_n):
+                return f"Error: recent_n= must be a positive integer, got {recent_n!r}"
+            speaker_id = await c._resolve_agent(speaker)
+            texts = [(e, t) for e, t in await _texts(c, sid) if e.sender_id == speaker_id]
+            return await _rows(c, texts[-recent_n:])
+        return f"Error: unknown action {action!r}"
+    except (NetworkError, ValueError, RuntimeError) as exc:
+        return f"Error: {exc}"
 
 
 def _count_ok(n: object) -> bool:
