@@ -6,6 +6,7 @@ Every error carries a stable ``code`` that travels unchanged over the wire
     NetworkError                   code "error"
     ├── NotFoundError              code "not_found"          unknown agent / session / task / adapter
     ├── AccessDeniedError          code "access_denied"      rule or authorization denial
+    │                              (code "delegation_too_deep": over Rule.limits.delegation_depth)
     ├── AuthError                  code "auth_failed"        credential rejected, unknown scheme
     │   └── UnauthenticatedError   code "unauthenticated"    a connection's credential is missing, bad or expired
     ├── NameTakenError             code "name_taken"         name held by a live connection / other owner
@@ -188,6 +189,7 @@ CODES: dict[str, str] = {
     "error": "unclassified network error",
     "not_found": "unknown agent, session, task or adapter",
     "access_denied": "a rule or participant check refused the operation",
+    "delegation_too_deep": "the envelope's depth is over the sender's Rule.limits.delegation_depth",
     "auth_failed": "the credential was rejected",
     "unauthenticated": "the connection's credential is missing, malformed, expired or not accepted",
     "name_taken": "the name is held by a live connection or another owner",
@@ -224,6 +226,7 @@ CODES: dict[str, str] = {
 _BY_CODE: dict[str, type[NetworkError]] = {
     "not_found": NotFoundError,
     "access_denied": AccessDeniedError,
+    "delegation_too_deep": AccessDeniedError,
     "auth_failed": AuthError,
     "unauthenticated": UnauthenticatedError,
     "name_taken": NameTakenError,

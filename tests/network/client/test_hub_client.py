@@ -117,30 +117,30 @@ async def test_sessions_and_peers_tools(net) -> None:
     assert isinstance(plugin, NetworkPlugin)
     tools = {t.name: t for t in plugin.tools}
 
-    found = await tools["peers"].fn(action="find", sort_by="name", client=None)
+    found = await tools["peers"].fn(action="find", sort_by="name", client=alice)
     assert [r["name"] for r in found] == ["bob", "carol"]  # the caller is excluded
-    limited = await tools["peers"].fn(action="find", limit=1, client=None)
+    limited = await tools["peers"].fn(action="find", limit=1, client=alice)
     assert [r["name"] for r in limited] == ["bob"]  # sorted, then limited
-    math = await tools["peers"].fn(action="find", capability="math", client=None)
+    math = await tools["peers"].fn(action="find", capability="math", client=alice)
     assert [r["name"] for r in math] == ["bob"]
-    described = await tools["peers"].fn(action="describe", name="bob", client=None)
+    described = await tools["peers"].fn(action="describe", name="bob", client=alice)
     assert described["passport"]["name"] == "bob"
     assert "math" in described["skill_md"]
-    assert (await tools["peers"].fn(action="describe", name="nobody", client=None)).startswith(
+    assert (await tools["peers"].fn(action="describe", name="nobody", client=alice)).startswith(
         "Error"
     )
 
     opened = await tools["sessions"].fn(
-        action="open", type="conversation", target="bob", session=None, client=None
+        action="open", type="conversation", target="bob", session=None, client=alice
     )
     sid = opened["session_id"]
-    listed = await tools["sessions"].fn(action="list", session=None, client=None)
+    listed = await tools["sessions"].fn(action="list", session=None, client=alice)
     assert [r["session_id"] for r in listed] == [sid]
-    info = await tools["sessions"].fn(action="info", session_id=sid, session=None, client=None)
+    info = await tools["sessions"].fn(action="info", session_id=sid, session=None, client=alice)
     assert info["state"] == "active"
-    err = await tools["sessions"].fn(action="close", session=None, client=None)
+    err = await tools["sessions"].fn(action="close", session=None, client=alice)
     assert err.startswith("Error")
-    done = await tools["sessions"].fn(action="close", session_id=sid, session=None, client=None)
+    done = await tools["sessions"].fn(action="close", session_id=sid, session=None, client=alice)
     assert "closed_by_agent" in done
 
 

@@ -11,12 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hubbub.network.envelope import EV_TEXT, EV_TURN_FAILED, Envelope
+from hubbub.network.envelope import EV_PACKET, EV_TEXT, EV_TURN_FAILED, Envelope
 from hubbub.network.errors import ProtocolError
 from hubbub.network.session import ParticipantRole, SessionManifest, SessionMetadata, SessionState
 
 if TYPE_CHECKING:
     from hubbub.network.views import ViewPolicy
+    from hubbub.tools import Tool
 
 __all__ = [
     "AdapterResult",
@@ -24,9 +25,12 @@ __all__ = [
     "BaseAdapter",
     "SessionAdapter",
     "check_turn_failed",
+    "default_build_packet_envelope",
     "default_build_round_envelope",
+    "default_build_text_envelope",
     "default_extract_turn_input",
     "default_render_envelope",
+    "default_tools_for",
     "text_of",
 ]
 
@@ -49,7 +53,15 @@ STAY = AdapterResult()
 
 @runtime_checkable
 class SessionAdapter(Protocol):
-    """The rules of one session type (see spec §10.1 for when each method runs)."""
+    """The rules of one session type (see spec §10.1 for when each method runs).
+
+    Three more methods are optional (:class:`BaseAdapter` has them; the client falls
+    back to the ``default_*`` functions of this module for an adapter without them):
+    ``tools_for(client, metadata, state, participant_id) -> list`` — extra tools a
+    participant's turn gets; ``build_text_envelope(metadata, sender_id, text, ...)`` and
+    ``build_packet_envelope(metadata, sender_id, body, ...)`` — the envelopes the
+    network tools post (``say`` posts a text).
+    """
 
     manifest: SessionManifest
 
@@ -169,6 +181,66 @@ def default_build_round_envelope(
     )
 
 
+def default_tools_for(
+    client: Any, metadata: SessionMetadata, state: Any, participant_id: str
+) -> list[Tool]:
+    """No adapter-owned tools."""
+    return []
+
+
+def default_build_text_envelope(
+    metadata: SessionMetadata,
+    sender_id: str,
+    text: str,
+    *,
+    audience: list[str] | None = None,
+    causation_id: str | None = None,
+    depth: int = 0,
+) -> Envelope:
+    """An ``EV_TEXT`` of ``text`` from ``sender_id`` (``audience`` None: everyone)."""
+    return Envelope(
+        session_id=metadata.session_id,
+        sender_id=sender_id,
+        audience=audience,
+        event_type=EV_TEXT,
+        event_data={"text": text},
+        causation_id=causation_id,
+        depth=depth,
+    )
+
+
+def default_build_packet_envelope(
+    metadata: SessionMetadata,
+    sender_id: str,
+    body: str,
+    *,
+    routing: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    audience: list[str] | None = None,
+    causation_id: str | None = None,
+    depth: int = 0,
+) -> Envelope:
+    """An ``EV_PACKET`` ``{"body", "routing"?, "context"?}`` (spec §10.1).
+
+    ``routing`` is e.g. ``{"kind": "handoff", "target": agent_id, "reason": "..."}``;
+    keys left as None are not written.
+    """
+    data: dict[str, Any] = {"body": body}
+    if routing is not None:
+        data["routing"] = routing
+    if context is not None:
+        data["context"] = context
+    return Envelope(
+        session_id=metadata.session_id,
+        sender_id=sender_id,
+        audience=audience,
+        event_type=EV_PACKET,
+        event_data=data,
+        causation_id=causation_id,
+        depth=depth,
+    )
+
+
 _SCALARS = (str, int, float, bool)
 
 
@@ -225,6 +297,55 @@ class BaseAdapter:
     def render_envelope(self, envelope: Envelope) -> str | None:
         """EV_TEXT → its text."""
         return default_render_envelope(envelope)
+
+    def tools_for(
+        self, client: Any, metadata: SessionMetadata, state: Any, participant_id: str
+    ) -> list[Tool]:
+        """Tools this session type gives ``participant_id``'s turn (none by default).
+
+        Called by the default handler at the start of every turn with the state the
+        turn starts from; an error here is logged and the turn runs without them.
+        """
+        return default_tools_for(client, metadata, state, participant_id)
+
+    def build_text_envelope(
+        self,
+        metadata: SessionMetadata,
+        sender_id: str,
+        text: str,
+        *,
+        audience: list[str] | None = None,
+        causation_id: str | None = None,
+        depth: int = 0,
+    ) -> Envelope:
+        """The envelope ``say`` posts: an ``EV_TEXT`` by default."""
+        return default_build_text_envelope(
+            metadata, sender_id, text, audience=audience, causation_id=causation_id, depth=depth
+        )
+
+    def build_packet_envelope(
+        self,
+        metadata: SessionMetadata,
+        sender_id: str,
+        body: str,
+        *,
+        routing: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        audience: list[str] | None = None,
+        causation_id: str | None = None,
+        depth: int = 0,
+    ) -> Envelope:
+        """An ``EV_PACKET`` (body, optional routing and context)."""
+        return default_build_packet_envelope(
+            metadata,
+            sender_id,
+            body,
+            routing=routing,
+            context=context,
+            audience=audience,
+            causation_id=causation_id,
+            depth=depth,
+        )
 
     def dump_state(self, state: Any) -> dict[str, Any]:
         """JSON-ready data of a state (for snapshots); dataclass states work as they are."""

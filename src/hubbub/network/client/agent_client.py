@@ -54,7 +54,19 @@ EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
 DEFAULT_TURN_TIMEOUT = 300.0
 """Seconds one model turn of the default handler may take before it fails with ``timeout``."""
 
-_HANDLING: contextvars.ContextVar[tuple[AgentClient, Envelope] | None] = contextvars.ContextVar(
+
+class _Handling:
+    """What the current task is handling: whose envelope, and where its turn spoke."""
+
+    __slots__ = ("client", "envelope", "said_in")
+
+    def __init__(self, client: AgentClient, envelope: Envelope) -> None:
+        self.client = client
+        self.envelope = envelope
+        self.said_in: set[str] | None = None  # sessions a ``say`` of this turn posted into
+
+
+_HANDLING: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
     "hubbub_handling", default=None
 )
 
@@ -187,10 +199,35 @@ class AgentClient:
     @property
     def current_handling_depth(self) -> int:
         """Depth of the envelope this client is handling in the current task; 0 outside."""
+        envelope = self.handling_envelope
+        return 0 if envelope is None else envelope.depth
+
+    @property
+    def handling_envelope(self) -> Envelope | None:
+        """The envelope this client is handling in the current task (None outside a handler)."""
         current = _HANDLING.get()
-        if current is None or current[0] is not self:
-            return 0
-        return current[1].depth
+        if current is None or current.client is not self:
+            return None
+        return current.envelope
+
+    def _note_said(self, session_id: str) -> None:
+        """Record that the turn being handled spoke into ``session_id`` (the ``say`` tool)."""
+        current = _HANDLING.get()
+        if current is None or current.client is not self:
+            return
+        if current.said_in is None:
+            current.said_in = set()
+        current.said_in.add(session_id)
+
+    def _said_in_turn(self, session_id: str) -> bool:
+        """True when the turn being handled already spoke into ``session_id`` via ``say``."""
+        current = _HANDLING.get()
+        return (
+            current is not None
+            and current.client is self
+            and current.said_in is not None
+            and session_id in current.said_in
+        )
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -651,7 +688,7 @@ class AgentClient:
                 record.pending = None  # an idle session holds no queue
 
     async def _handle_one(self, record: _SessionRecord, envelope: Envelope) -> None:
-        _HANDLING.set((self, envelope))
+        _HANDLING.set(_Handling(self, envelope))
         try:
             if (
                 record.adapter is None

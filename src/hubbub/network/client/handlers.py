@@ -10,10 +10,16 @@ Routing by event type:
 * anything else → the substantive path: skip unless the session is ACTIVE and the hub
   would accept a reply now (one ``turn_probe`` request answers that and brings the
   adapter state), seed a fresh stream with the participant's view of the session, run
-  ``agent.ask`` under ``client.turn_timeout``, and post what the adapter builds from
-  the reply (nothing for an empty reply, which halts an auto-driven chain). The
-  adapter builds the reply from the state the turn started with, read again from the
-  hub if the turn's own tools posted into the session.
+  ``agent.ask`` under ``client.turn_timeout`` with the adapter's ``tools_for`` tools
+  added, and post what the adapter builds from the reply (nothing for an empty reply,
+  which halts an auto-driven chain). The adapter builds the reply from the state the
+  turn started with, read again from the hub if the turn's own tools posted into the
+  session.
+
+**The say rule.** A turn that spoke into its own session through the ``say`` tool has
+said its piece: the adapter's round envelope is not built and nothing more is posted
+(no second copy of the text; in consulting that second post would be refused).
+A ``say`` into another session does not count.
 
 The view comes from the client's incremental ``Projection`` of the session, so a turn
 costs the same at message 10 and at message 10,000; only a custom view policy without
@@ -31,6 +37,7 @@ conversation the session stays alive; in consulting the failure closes it
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +54,7 @@ from hubbub.network.errors import NetworkError, SessionTimeoutError
 from hubbub.network.policies import AGENT_CLIENT_DEP, HUB_DEP, SESSION_DEP, SESSION_STATE_DEP
 from hubbub.network.session import SessionMetadata, SessionState
 from hubbub.stream import MemoryStream
-from hubbub.tools import is_cancellation
+from hubbub.tools import Tool, is_cancellation, tool
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
@@ -219,6 +226,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     stream = MemoryStream()
     if history:
         await stream.history.replace(history)
+    adapter_tools = await _adapter_tools(adapter, client, metadata, state)
     timeout = client.turn_timeout
     deadline = asyncio.timeout(timeout)
     try:
@@ -227,6 +235,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
                 turn_input,
                 stream=stream,
                 dependencies=await stamp_dependencies(client, session, state=state),
+                tools=adapter_tools,
             )
     except TimeoutError as exc:
         if not deadline.expired():
@@ -237,6 +246,8 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         ) from exc
     if record.terminal:
         return  # the turn closed the session (e.g. an end-conversation tool)
+    if client._said_in_turn(session_id):
+        return  # the turn spoke through ``say``: its final text is not posted a second time
     events = (await stream.history.get_events())[len(history) :]
     if record.posts != posts:  # the turn's tools posted (e.g. set context): read it back
         state = await client.adapter_state(session_id)
@@ -251,6 +262,29 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
             log.debug("reply in session %s dropped: the session ended first (%s)", session_id, exc)
             return
         raise
+
+
+async def _adapter_tools(
+    adapter: Any, client: AgentClient, metadata: SessionMetadata, state: Any
+) -> list[Tool]:
+    """The tools the session's adapter gives this turn (``tools_for``); [] when it has
+    none or fails (the failure is logged: a turn never fails for want of extra tools)."""
+    tools_for = getattr(adapter, "tools_for", None)
+    if tools_for is None:
+        return []
+    try:
+        found = tools_for(client, metadata, state, client.agent_id)
+        if inspect.isawaitable(found):
+            found = await found
+        return [t if isinstance(t, Tool) else tool(t) for t in found or ()]
+    except Exception:
+        log.warning(
+            "adapter %s: tools_for failed in session %s; the turn runs without its tools",
+            type(adapter).__name__,
+            metadata.session_id,
+            exc_info=True,
+        )
+        return []
 
 
 async def _closed_meanwhile(client: AgentClient, session_id: str) -> bool:

@@ -1,25 +1,35 @@
-"""NetworkPlugin: what a registered agent gets — its identity line and two network tools.
+"""NetworkPlugin: what a registered agent gets — its identity lines and the network tools.
 
 * ``NetworkContextPolicy`` (assembly policy ``network_context``) puts
-  "You are <name> (agent_id: <id>)." first in the system prompt of every model call;
-* ``sessions`` — list / open / info / close the agent's sessions (close defaults to the
-  current session with reason ``closed_by_agent``);
-* ``peers`` — find agents (by capability / text, sorted, then limited) or describe one.
+  "You are <name> (agent_id: <id>)." and a line naming the network tools first in the
+  system prompt of every model call;
+* the tools, assembled by :func:`network_tools` (spec §18.2):
 
-The tools are built once per AgentClient, never per turn. They act through the agent's
-own hub connection (the hub's participant checks apply) and return errors as
+  - ``say`` — post a text into a session (the current one by default);
+  - ``delegate`` — ask another agent one question in a consulting session, get its answer;
+  - ``peers`` — find agents (by capability / text, sorted, then limited) or describe one;
+  - ``sessions`` — list / open (with an optional first ``message``) / info / close the
+    agent's sessions;
+  - ``context`` — search the session's texts or quote a speaker.
+
+The tools are built once per process and shared by every agent: a tool finds its
+agent through ``AgentClientInject`` — the default handler stamps the client into every
+network turn, and the plugin makes the client the agent's DI default, so a plain
+``agent.ask`` outside a network turn reaches it too. They act through the agent's own
+hub connection (the hub's participant checks apply) and return errors as
 ``"Error: ..."`` strings instead of raising, so the model can recover.
+``register(..., attach_plugin=False)`` leaves the agent bare: no tools, no identity lines.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, Literal
+import functools
+from typing import TYPE_CHECKING
 
-from hubbub.network.client.inject import AgentClientInject, SessionInject
-from hubbub.network.errors import NetworkError
-from hubbub.network.identity import Passport, Resume
-from hubbub.network.session import SessionMetadata
+from hubbub.network.client.directory import peers, sessions
+from hubbub.network.client.messaging import delegate, say
+from hubbub.network.client.recall import context
+from hubbub.network.policies import AGENT_CLIENT_DEP
 from hubbub.plugin import Plugin
 from hubbub.tools import FunctionTool, tool
 
@@ -29,11 +39,7 @@ if TYPE_CHECKING:
     from hubbub.events import BaseEvent
     from hubbub.network.client.agent_client import AgentClient
 
-__all__ = ["NetworkContextPolicy", "NetworkPlugin", "identity_line"]
-
-log = logging.getLogger(__name__)
-
-_FIND_FETCH = 1000
+__all__ = ["NetworkContextPolicy", "NetworkPlugin", "identity_line", "network_tools", "tools_line"]
 
 
 def identity_line(name: str, agent_id: str) -> str:
@@ -41,231 +47,81 @@ def identity_line(name: str, agent_id: str) -> str:
     return f"You are {name} (agent_id: {agent_id})."
 
 
+def tools_line(names: list[str]) -> str:
+    """The sentence naming the network tools a model may call."""
+    return f"Your network tools: {', '.join(names)}."
+
+
 class NetworkContextPolicy:
-    """Assembly policy putting the agent's network identity first in the system prompt."""
+    """Assembly policy putting the agent's network identity first in the system prompt:
+    the identity line, then (when ``tool_names`` is given) the line naming the tools."""
 
     name = "network_context"
 
-    def __init__(self, client: AgentClient) -> None:
+    def __init__(self, client: AgentClient, tool_names: list[str] | None = None) -> None:
         self._line = identity_line(client.passport.name, client.agent_id)
+        self._lines = [self._line]
+        if tool_names:
+            self._lines.append(tools_line(tool_names))
 
     @property
     def line(self) -> str:
         """The identity sentence."""
         return self._line
 
+    @property
+    def lines(self) -> list[str]:
+        """Every sentence this policy puts first (identity, then the tool names)."""
+        return list(self._lines)
+
     async def apply(
         self, prompts: list[str], events: list[BaseEvent], ctx: ConversationContext
     ) -> tuple[list[str], list[BaseEvent]]:
-        """Prepend the identity line (once) to the prompt fragments."""
-        if prompts and prompts[0] == self._line:
+        """Prepend the identity lines (once) to the prompt fragments."""
+        lines = self._lines
+        if prompts[: len(lines)] == lines:
             return prompts, events
-        return [self._line, *prompts], events
+        return [*lines, *prompts], events
+
+
+@functools.cache
+def _shared_tools() -> tuple[FunctionTool, ...]:
+    # Building a tool's argument model and JSON schema is the costly part of a
+    # registration; the tools hold no per-agent state, so every agent shares them.
+    return tool(say), tool(delegate), tool(peers), tool(sessions), tool(context)
+
+
+def network_tools(client: AgentClient) -> list[FunctionTool]:
+    """The network tools of ``client``'s agent, in the order the prompt names them.
+
+    This is the one place the tool list is assembled: a new network tool (e.g.
+    ``tasks``) joins the list here (a tool that must be built per client can use
+    ``client``; the shared ones reach it through ``AgentClientInject``).
+    """
+    return list(_shared_tools())
 
 
 class NetworkPlugin(Plugin):
-    """The identity policy plus the ``sessions`` and ``peers`` tools of one AgentClient."""
+    """The identity policy, the network tools (:func:`network_tools`) and the client as
+    the agent's ``AgentClientInject`` default, for one AgentClient."""
 
     def __init__(self, client: AgentClient) -> None:
         self.client = client
-        self.policy = NetworkContextPolicy(client)
-        super().__init__(tools=_build_tools(client), assembly=[self.policy])
+        tools = network_tools(client)
+        self.policy = NetworkContextPolicy(client, [t.name for t in tools])
+        super().__init__(
+            tools=tools, assembly=[self.policy], dependencies={AGENT_CLIENT_DEP: client}
+        )
 
     def attach(self, agent: Agent) -> None:
         """Apply to ``agent`` permanently."""
         agent.apply_plugin(self)
 
     def detach(self, agent: Agent) -> None:
-        """Remove this plugin's tools and policy from ``agent`` (after unregistering)."""
+        """Remove this plugin's tools, policy and DI default from ``agent`` (after
+        unregistering)."""
         mine = {id(t) for t in self.tools}
         agent.tools[:] = [t for t in agent.tools if id(t) not in mine]
         agent._policies[:] = [p for p in agent._policies if p is not self.policy]
-
-
-def _build_tools(bound: AgentClient) -> list[FunctionTool]:
-    async def sessions(
-        action: Literal["list", "open", "info", "close"],
-        type: str | None = None,
-        target: str | list[str] | None = None,
-        session_id: str | None = None,
-        reason: str | None = None,
-        intent: str | None = None,
-        ttl: int | None = None,
-        state: Literal["active", "all"] = "active",
-        *,
-        session: SessionInject,
-        client: AgentClientInject,
-    ) -> Any:
-        """Manage your network sessions.
-
-        action="list": your sessions (state="all" includes ended ones).
-        action="open": start a session of `type` (e.g. "conversation", "consulting") with
-        `target` (agent name or list of names); optional `intent`, `ttl` seconds.
-        action="info": details of `session_id` (default: the current session).
-        action="close": end `session_id` (default: the current session) with `reason`.
-        """
-        c: AgentClient = client if client is not None else bound
-        try:
-            if action == "list":
-                metas = await c.list_sessions(include_terminal=state == "all")
-                return [_session_summary(m) for m in metas]
-            if action == "open":
-                if not type or not target:
-                    return "Error: open needs type= and target="
-                opened = await c.open(type=type, target=target, intent=intent, ttl=ttl)
-                return _session_summary(opened.metadata)
-            sid = session_id or (session.session_id if session is not None else None)
-            if sid is None:
-                return f"Error: {action} needs session_id= outside a session"
-            if action == "info":
-                return _session_summary(await c.get_session(sid))
-            if action == "close":
-                meta = await c.close_session(sid, reason=reason or "closed_by_agent")
-                return f"closed session {sid} ({meta.close_reason or reason or 'closed_by_agent'})"
-            return f"Error: unknown action {action!r}"
-        except (NetworkError, ValueError, RuntimeError) as exc:
-            return f"Error: {exc}"
-
-    async def peers(
-        action: Literal["find", "describe"],
-        query: str | None = None,
-        capability: str | None = None,
-        sort_by: Literal["name", "cost", "track_record"] | None = None,
-        name: str | None = None,
-        limit: int = 20,
-        *,
-        client: AgentClientInject,
-    ) -> Any:
-        """Discover other agents on the network.
-
-        action="find": agents matching `capability` and/or `query` (text in their
-        summary), sorted by `sort_by` ("name", "cost" or "track_record"), at most `limit`.
-        action="describe": passport, resume and skill of the agent called `name`.
-        """
-        c: AgentClient = client if client is not None else bound
-        try:
-            if action == "find":
-                return await _find(c, query, capability, sort_by, limit)
-            if action == "describe":
-                if not name:
-                    return "Error: describe needs name="
-                return await _describe(c, name)
-            return f"Error: unknown action {action!r}"
-        except (NetworkError, ValueError, RuntimeError) as exc:
-            return f"Error: {exc}"
-
-    return [tool(sessions), tool(peers)]
-
-
-def _session_summary(meta: SessionMetadata) -> dict[str, Any]:
-    return {
-        "session_id": meta.session_id,
-        "type": meta.manifest.type,
-        "state": meta.state.value,
-        "creator_id": meta.creator_id,
-        "participants": meta.participant_ids(),
-        "close_reason": meta.close_reason or None,
-        "intent": meta.labels.get("intent"),
-    }
-
-
-def _success_rate(resume: Resume) -> float | None:
-    n = sum(s.n for s in resume.observed.values())
-    if not n:
-        return None
-    return sum(s.completed for s in resume.observed.values()) / n
-
-
-def _cost(passport: Passport) -> float | None:
-    cost = passport.cost
-    if cost is None or (cost.input_per_mtok is None and cost.output_per_mtok is None):
-        return None
-    return float(cost.input_per_mtok or 0) + float(cost.output_per_mtok or 0)
-
-
-async def _find(
-    c: AgentClient,
-    query: str | None,
-    capability: str | None,
-    sort_by: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    hc = c.hub_client
-    me = c.agent_id
-    found = await hc.list_agents(capability=capability, query=query, limit=_FIND_FETCH)
-    rows: list[dict[str, Any]] = []
-    for passport in found:
-        if passport.agent_id == me or passport.agent_id is None:
-            continue
-        resume = await hc.get_resume(passport.agent_id)
-        rows.append(
-            {
-                "name": passport.name,
-                "agent_id": passport.agent_id,
-                "summary": resume.summary,
-                "capabilities": sorted(resume.capabilities()),
-                "observed_success_rate": _success_rate(resume),
-                "cost": _cost(passport),
-            }
-        )
-    # Sort the whole match set first, then apply the limit.
-    if sort_by == "cost":
-        rows.sort(key=lambda r: (r["cost"] is None, r["cost"] or 0.0, r["name"]))
-    elif sort_by == "track_record":
-        rows.sort(
-            key=lambda r: (
-                r["observed_success_rate"] is None,
-                -(r["observed_success_rate"] or 0.0),
-                r["name"],
-            )
-        )
-    else:
-        rows.sort(key=lambda r: r["name"])
-    return rows[: max(limit, 0)]
-
-
-async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
-    hc = c.hub_client
-    passport = await hc.get_agent(name)
-    agent_id = passport.agent_id or ""
-    resume = await hc.get_resume(agent_id)
-    skill = await hc.get_skill(agent_id)
-    return {
-        "passport": {
-            "name": passport.name,
-            "agent_id": agent_id,
-            "owner": passport.owner,
-            "provider": passport.provider,
-            "model": passport.model,
-        },
-        "resume": {
-            "summary": resume.summary,
-            "claimed_capabilities": list(resume.claimed_capabilities),
-            "domains": list(resume.domains),
-            "observed": {
-                k: {"n": s.n, "completed": s.completed, "failed": s.failed, "expired": s.expired}
-                for k, s in resume.observed.items()
-            },
-        },
-        "skill_md": skill if skill is not None else _fallback_skill(passport, resume),
-    }
-
-
-def _fallback_skill(passport: Passport, resume: Resume) -> str:
-    lines = [
-        "---",
-        f"name: {passport.name}",
-        f"description: {resume.summary or 'Network-registered agent.'}",
-        "---",
-    ]
-    if resume.claimed_capabilities:
-        lines += ["", "## Capabilities", *(f"- {c}" for c in resume.claimed_capabilities)]
-    if resume.domains:
-        lines += ["", "## Domains", *(f"- {d}" for d in resume.domains)]
-    if resume.observed:
-        lines += ["", "## Track record"]
-        lines += [
-            f"- {k}: {s.completed} completed, {s.failed} failed, {s.expired} expired (n={s.n})"
-            for k, s in sorted(resume.observed.items())
-        ]
-    return "\n".join(lines) + "\n"
+        if agent._dependencies.get(AGENT_CLIENT_DEP) is self.client:
+            del agent._dependencies[AGENT_CLIENT_DEP]

@@ -114,8 +114,9 @@ class Admission:
             ProtocolError: a hub-only event (``reserved_event``), an audience member
                 who is not a participant (``bad_envelope``), over the rate
                 (``rate_limited``, naming when to retry).
-            AccessDeniedError: not a participant, too deep a delegation, a recipient
-                the rule's ``outbound_to`` does not allow.
+            AccessDeniedError: not a participant, a recipient the rule's ``outbound_to``
+                does not allow; a depth over ``Rule.limits.delegation_depth`` (code
+                ``delegation_too_deep``; 0 disables the cap).
             InboxFull: a recipient has ``inbox.max_pending`` envelopes unreceipted.
         """
         meta = live.machine.meta
@@ -143,7 +144,9 @@ class Admission:
         depth_cap = rule.limits.delegation_depth
         if depth_cap and env.depth > depth_cap:
             raise AccessDeniedError(
-                f"delegation depth {env.depth} exceeds {depth_cap} for {reg.passports[sender].name}"
+                f"delegation depth {env.depth} exceeds the limit of {depth_cap} for "
+                f"{reg.passports[sender].name} (Rule.limits.delegation_depth)",
+                code="delegation_too_deep",
             )
         audience = env.audience
         if audience:
