@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope
 from hubbub.network.errors import AccessDeniedError, InvalidValueError, NetworkError, NotFoundError
 from hubbub.network.identity import Passport, Resume
+from hubbub.network.protocol.ops import MAX_NAMES
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 from hubbub.network.transport.client import ClientConnection
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 
 #: Most live sessions a re-registered agent adopts (the hub's list_sessions limit).
 _ADOPT_LIMIT = 1_000_000
+
+#: Most agent names a client keeps (an id's name never changes, so they never go stale).
+_NAME_CACHE = 10_000
 
 
 class HubClient:
@@ -85,6 +89,7 @@ class HubClient:
         self._clients: dict[str, AgentClient] = {}
         self._closed = False
         self._lost = False
+        self._names: dict[str, str] = {}  # agent id → name, as the hub told
 
     def __repr__(self) -> str:
         return f"HubClient(agents={[c.passport.name for c in self._clients.values()]})"
@@ -452,6 +457,33 @@ class HubClient:
     async def get_passport(self, agent_id: str) -> Passport:
         """Alias of :meth:`get_agent`."""
         return await self.get_agent(agent_id)
+
+    async def names_for(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """The names of the agents with these ids (ids the hub has no name for are left out).
+
+        Names are kept once learnt (an agent id's name never changes), so a view that
+        shows names costs one request per new participant, not one per turn.
+        """
+        ids = [a for a in dict.fromkeys(agent_ids) if isinstance(a, str)]
+        known = self._names
+        wanted = [a for a in ids if a not in known]
+        for start in range(0, len(wanted), MAX_NAMES):
+            found: dict[str, str] = await self.connection.call(
+                "names_for", agent_ids=wanted[start : start + MAX_NAMES]
+            )
+            if len(known) + len(found) > _NAME_CACHE:
+                known.clear()
+            known.update(found)
+        return {a: known[a] for a in ids if a in known}
+
+    async def name_for(self, agent_id: str) -> str | None:
+        """The name of the agent with this id, or None (unknown, or since unregistered)."""
+        return (await self.names_for([agent_id])).get(agent_id)
+
+    async def find_agent_id(self, name: str) -> str | None:
+        """The id of the agent registered under ``name`` now, or None."""
+        found: str | None = await self.connection.call("find_agent_id", name=name)
+        return found
 
     async def get_resume(self, agent_id: str) -> Resume:
         """An agent's resume."""

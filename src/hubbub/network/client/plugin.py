@@ -20,6 +20,7 @@ from hubbub.network.client.inject import AgentClientInject, SessionInject
 from hubbub.network.errors import NetworkError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionMetadata
+from hubbub.network.skills import parse_skill_frontmatter, render_fallback_skill
 from hubbub.plugin import Plugin
 from hubbub.tools import FunctionTool, tool
 
@@ -140,7 +141,8 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
 
         action="find": agents matching `capability` and/or `query` (text in their
         summary), sorted by `sort_by` ("name", "cost" or "track_record"), at most `limit`.
-        action="describe": passport, resume and skill of the agent called `name`.
+        action="describe": passport, resume and SKILL.md of the agent called `name`
+        (with its frontmatter as `skill`).
         """
         c: AgentClient = client if client is not None else bound
         try:
@@ -230,6 +232,9 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
     agent_id = passport.agent_id or ""
     resume = await hc.get_resume(agent_id)
     skill = await hc.get_skill(agent_id)
+    # No SKILL.md of its own: the one written from its passport and resume (§21).
+    skill_md = skill if skill is not None else render_fallback_skill(passport, resume)
+    parsed = parse_skill_frontmatter(skill_md)
     return {
         "passport": {
             "name": passport.name,
@@ -237,6 +242,7 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
             "owner": passport.owner,
             "provider": passport.provider,
             "model": passport.model,
+            "kind": passport.effective_kind,
         },
         "resume": {
             "summary": resume.summary,
@@ -247,25 +253,6 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
                 for k, s in resume.observed.items()
             },
         },
-        "skill_md": skill if skill is not None else _fallback_skill(passport, resume),
+        "skill_md": skill_md,
+        "skill": parsed.frontmatter,
     }
-
-
-def _fallback_skill(passport: Passport, resume: Resume) -> str:
-    lines = [
-        "---",
-        f"name: {passport.name}",
-        f"description: {resume.summary or 'Network-registered agent.'}",
-        "---",
-    ]
-    if resume.claimed_capabilities:
-        lines += ["", "## Capabilities", *(f"- {c}" for c in resume.claimed_capabilities)]
-    if resume.domains:
-        lines += ["", "## Domains", *(f"- {d}" for d in resume.domains)]
-    if resume.observed:
-        lines += ["", "## Track record"]
-        lines += [
-            f"- {k}: {s.completed} completed, {s.failed} failed, {s.expired} expired (n={s.n})"
-            for k, s in sorted(resume.observed.items())
-        ]
-    return "\n".join(lines) + "\n"
