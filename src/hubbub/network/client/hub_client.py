@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters import default_adapters
 from hubbub.network.client.agent_client import AgentClient
+from hubbub.network.client.human_client import HumanClient
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope
@@ -87,12 +88,15 @@ class HubClient:
         self._connection: ClientConnection | None = None
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._clients: dict[str, AgentClient] = {}
+        self._humans: dict[str, HumanClient] = {}
         self._closed = False
         self._lost = False
         self._names: dict[str, str] = {}  # agent id → name, as the hub told
 
     def __repr__(self) -> str:
-        return f"HubClient(agents={[c.passport.name for c in self._clients.values()]})"
+        clients: list[AgentClient | HumanClient] = [*self._clients.values(), *self._humans.values()]
+        names = [c.passport.name for c in clients]
+        return f"HubClient(agents={names})"
 
     # -- properties ----------------------------------------------------------------------
 
@@ -128,6 +132,11 @@ class HubClient:
     def agents(self) -> dict[str, AgentClient]:
         """The registered agent clients by agent id (a copy)."""
         return dict(self._clients)
+
+    @property
+    def humans(self) -> dict[str, HumanClient]:
+        """The registered human clients by agent id (a copy)."""
+        return dict(self._humans)
 
     # -- connection ----------------------------------------------------------------------
 
@@ -175,6 +184,8 @@ class HubClient:
         client = self._clients.get(recipient_id)
         if client is not None:
             client._deliver(envelope, probe)
+        elif recipient_id in self._humans:
+            self._humans[recipient_id]._deliver(envelope)
         else:
             log.debug(
                 "envelope %s for unknown agent %s dropped", envelope.envelope_id, recipient_id
@@ -262,9 +273,54 @@ class HubClient:
             await _adopt_live_sessions(client)
         return client
 
+    async def register_human(
+        self,
+        passport: Passport,
+        *,
+        resume: Resume | None = None,
+        rule: Rule | None = None,
+        auto_ack_invites: bool = True,
+    ) -> HumanClient:
+        """Register a person and return their HumanClient (no Agent, no model).
+
+        The passport is registered with ``kind="human"`` whatever it says, so
+        ``list_agents(kind="human")`` finds it. A name this client's principal
+        already registered, and no live connection holds, is taken back (same id).
+
+        Args:
+            passport: Identity to register (the hub stamps ``agent_id``).
+            resume: Capability claims (None: empty, or the stored one on re-register).
+            rule: Governance (None: ``Rule()``, or the stored one on re-register).
+            auto_ack_invites: Ack every session invite on arrival; False leaves it to
+                ``HumanClient.accept_invite`` / ``reject_invite``.
+
+        Raises:
+            RuntimeError: the client is closed.
+            InvalidValueError: an argument has the wrong type (the message names it).
+            NameTakenError: the name is held by a live connection or another principal.
+            StoreUnavailableError: the hub could not store the registration.
+        """
+        if self._closed:
+            raise RuntimeError("HubClient is closed")
+        _check_human_args(passport, resume, rule, auto_ack_invites)
+        human = Passport.from_dict({**passport.to_dict(), "kind": "human"})
+        conn = await self.connect()
+        registration = await conn.register(human, resume, rule=rule)
+        client = HumanClient(
+            passport=registration.passport,
+            resume=registration.resume,
+            rule=registration.rule,
+            hub_client=self,
+            auto_ack_invites=auto_ack_invites,
+        )
+        self._humans[client.agent_id] = client
+        return client
+
     async def unregister(self, agent_id: str) -> None:
-        """Unregister one of this client's agents and disconnect its AgentClient."""
-        client = self._clients.pop(agent_id, None)
+        """Unregister one of this client's agents (or humans) and disconnect its client."""
+        client: AgentClient | HumanClient | None = self._clients.pop(agent_id, None)
+        if client is None:
+            client = self._humans.pop(agent_id, None)
         try:
             if self.connected:
                 await self.connection.call("unregister", agent_id=agent_id)
@@ -284,14 +340,16 @@ class HubClient:
             return
         self._closed = True
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        humans, self._humans = list(self._humans.values()), {}
+        everyone: list[AgentClient | HumanClient] = [*clients, *humans]
+        for client in everyone:
             await client.disconnect()
         if self._connection is not None:
             await self._connection.close()
 
     async def shutdown(self) -> None:
         """Unregister every agent, then close."""
-        for agent_id in list(self._clients):
+        for agent_id in [*self._clients, *self._humans]:
             try:
                 await self.unregister(agent_id)
             except Exception:
@@ -572,15 +630,19 @@ class HubClient:
         predicate: Predicate,
         timeout: float | None = 300.0,  # noqa: ASYNC109 - public API (spec §16.2)
     ) -> Envelope:
-        """Wait on the inboxes of this client's agents in the session (see AgentClient).
+        """Wait on the inboxes of this client's agents (and humans) in the session (see
+        AgentClient, HumanClient).
 
         Raises:
             asyncio.TimeoutError: nothing matched in time.
             ValueError: no agent is registered through this client.
         """
-        clients = [c for c in self._clients.values() if session_id in c._records]
+        clients: list[AgentClient | HumanClient] = [
+            c for c in self._clients.values() if session_id in c._records
+        ]
+        clients += [h for h in self._humans.values() if session_id in h._sessions]
         if not clients:
-            clients = list(self._clients.values())
+            clients = [*self._clients.values(), *self._humans.values()]
         if not clients:
             raise ValueError("no agent is registered through this HubClient")
         if len(clients) == 1:
@@ -607,6 +669,26 @@ class HubClient:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _check_human_args(passport: object, resume: object, rule: object, auto_ack: object) -> None:
+    """Refuse ``register_human`` arguments of the wrong type before anything is sent."""
+    if not isinstance(passport, Passport):
+        raise InvalidValueError(
+            f"register_human(passport=...) must be a Passport, got {type(passport).__name__}"
+        )
+    if resume is not None and not isinstance(resume, Resume):
+        raise InvalidValueError(
+            f"register_human(resume=...) must be a Resume or None, got {type(resume).__name__}"
+        )
+    if rule is not None and not isinstance(rule, Rule):
+        raise InvalidValueError(
+            f"register_human(rule=...) must be a Rule or None, got {type(rule).__name__}"
+        )
+    if not isinstance(auto_ack, bool):
+        raise InvalidValueError(
+            f"register_human(auto_ack_invites=...) must be True or False, got {auto_ack!r}"
+        )
+
+
 def _check_register_args(
     agent: object,
     passport: object,
@@ -626,8 +708,8 @@ def _check_register_args(
         )
     if passport.kind == "human":
         raise InvalidValueError(
-            "register(passport=...): human participants register with register_human(), "
-            "not register()"
+            "register(passport=...) has kind='human': a person registers with "
+            "HubClient.register_human(passport), which needs no Agent, not with register()"
         )
     if resume is not None and not isinstance(resume, Resume):
         raise InvalidValueError(
