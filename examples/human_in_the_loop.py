@@ -111,10 +111,12 @@ async def main(ask: Ask | None = None, *, over_ws: bool = False, config: Any = N
             if ask is not input:  # a typed line is on the screen already
                 show(f"hana: {line}")
             said = await hana.send(session.session_id, line)
+
+            def answers(envelope: Envelope, said: str = said) -> bool:
+                return envelope.event_type == EV_TEXT and envelope.causation_id == said
+
             reply = await hana.wait_for_session_event(
-                session_id=session.session_id,
-                predicate=lambda e, said=said: e.event_type == EV_TEXT and e.causation_id == said,
-                timeout=120.0,
+                session_id=session.session_id, predicate=answers, timeout=120.0
             )
             show(f"tutor: {reply.event_data['text']}")
         await session.close()  # reason human_closed
