@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from tests.faults._forwarder import Forwarder
 from tests.network.client._links import KINDS, Links, open_links
 
 from hubbub.agent import Agent
-from hubbub.network.client import AgentClient, HumanClient, default_handler
+from hubbub.network.auth import BearerTokens, ServerAuth
+from hubbub.network.client import AgentClient, HubClient, HumanClient, default_handler
 from hubbub.network.envelope import (
     EV_SESSION_CLOSED,
     EV_SESSION_INVITE,
@@ -33,6 +35,7 @@ from hubbub.network.errors import (
 from hubbub.network.hub import Hub
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionState
+from hubbub.network.transport.ws import WsLink, serve_ws
 from hubbub.testing import TestConfig
 
 DEADLINE = 10.0
@@ -455,3 +458,60 @@ async def test_without_receipts_a_stuck_reader_does_make_senders_fail(
             await blast(session, N_ENVELOPES, 1)
         assert raised.value.code == "inbox_full"
         never.set()
+
+
+# ---------------------------------------------------------------- reconnect
+
+
+async def test_a_human_whose_connection_is_cut_misses_nothing(hub: Hub, tap: Any) -> None:
+    """Over WebSocket through a forwarder the test cuts twice: the human's client
+    reconnects, registers again (still a human) and gets what it missed from the WAL,
+    each envelope once, in order."""
+    auth = ServerAuth([BearerTokens({"th": "people", "tb": "agents"})])
+    async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth) as url:
+        fwd = await Forwarder.start("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        people = HubClient(WsLink(f"ws://127.0.0.1:{fwd.port}", token="th", reconnect=30))
+        agents = HubClient(WsLink(url, token="tb", reconnect=0))
+        try:
+            hana = await people.register_human(Passport(name="hana"))
+            got: list[Envelope] = []
+            hana.on_envelope(got.append)
+            bob = await agents.register(
+                Agent("bob", config=TestConfig("x")), Passport(name="bob"), Resume()
+            )
+            tap(bob, quiet=True)
+            session = await bob.open(type="conversation", target="hana")
+            for i in range(60):
+                if i in (15, 40):
+                    assert fwd.cut() == 1
+                await session.send(f"m{i}")
+            await eventually(
+                lambda: sum(1 for e in got if e.event_type == EV_TEXT) >= 60, "all 60 texts"
+            )
+            assert people.connection.reconnects == 2
+            assert (await hub.get_agent("hana")).kind == "human"
+            wal = await hub.read_wal(session.session_id)
+            expected = [
+                e.envelope_id
+                for e in wal
+                if e.sender_id != hana.agent_id and e.event_type != "ag2.session.invite.ack"
+            ]
+            assert [e.envelope_id for e in got] == expected
+        finally:
+            await people.close()
+            await agents.close()
+            await fwd.close()
+
+
+async def test_the_hub_client_waits_on_its_human(links: Links, tap: Any) -> None:
+    hc = links.hub_client()
+    hana = await hc.register_human(Passport(name="hana"))
+    bob = await agent(links, "bob")
+    tap(bob, quiet=True)
+    session = await bob.open(type="conversation", target="hana")
+    await session.send("via the hub client")
+    got = await hc.wait_for_session_event(
+        session_id=session.session_id, predicate=is_text(), timeout=DEADLINE
+    )
+    assert got.event_data["text"] == "via the hub client"
+    assert repr(hc) == "HubClient(agents=['hana'])" and "hana" in repr(hana)
