@@ -168,6 +168,13 @@ async def test_describe_uses_the_skill_or_the_fallback(links: Links) -> None:
     assert bob["skill"] == {"name": "bob", "description": "Math expert."}
     assert "## Capabilities\n- math" in parse_skill_frontmatter(bob["skill_md"]).body
 
+    await links.hub_client().register_human(
+        Passport(name="hana"), resume=Resume(summary="Reviews.")
+    )
+    hana = await peers.fn(action="describe", name="hana", client=None)
+    assert hana["passport"]["kind"] == "human"
+    assert hana["skill"] == {"name": "hana", "description": "Reviews."}
+
     carol = await peers.fn(action="describe", name="carol", client=None)
     assert carol["skill"] == {"name": "carol", "description": "Writes verse.", "tags": "[poetry]"}
     assert carol["skill_md"].endswith("# Carol\n")  # her own SKILL.md, verbatim

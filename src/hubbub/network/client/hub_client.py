@@ -6,6 +6,10 @@ in-process (``LocalLink``) and across processes (``WsLink``) alike. Each deliver
 handed to the AgentClient it is addressed to, which queues it on the session's worker
 — so a long turn, or a turn waiting on another session, never stalls delivery.
 
+A person registers with :meth:`HubClient.register_human` and gets a
+:class:`~hubbub.network.client.human_client.HumanClient` (no Agent, no default
+handler) on the same connection.
+
 Operator-style pass-throughs (``get_session``, ``read_wal``, ``close_session``, ...)
 act as one of the registered agents: the only one, or the one named by ``as_agent=``
 (alias ``caller_id=``). The hub checks each one as it checks a remote client's: no
