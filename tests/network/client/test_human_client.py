@@ -34,6 +34,7 @@ from hubbub.network.errors import (
 )
 from hubbub.network.hub import Hub
 from hubbub.network.identity import Passport, Resume
+from hubbub.network.rule import InboxBlock, LimitsBlock, Rule
 from hubbub.network.session import SessionState
 from hubbub.network.transport.ws import WsLink, serve_ws
 from hubbub.testing import TestConfig
@@ -515,3 +516,16 @@ async def test_the_hub_client_waits_on_its_human(links: Links, tap: Any) -> None
     )
     assert got.event_data["text"] == "via the hub client"
     assert repr(hc) == "HubClient(agents=['hana'])" and "hana" in repr(hana)
+
+
+async def test_a_disconnected_human_still_frees_its_inbox(links: Links, hub: Hub, tap: Any) -> None:
+    small = Rule(limits=LimitsBlock(inbox=InboxBlock(max_pending=50)))
+    hana = await human(links, rule=small)
+    bob = await agent(links, "bob")
+    tap(bob, quiet=True)
+    session = await bob.open(type="conversation", target="hana")
+    await hana.disconnect()  # gone, but still registered and bound to its connection
+    for i in range(200):
+        await session.send(f"m{i}")  # four times the cap: none refused
+    await eventually(lambda: hub.pending_inbox(hana.agent_id) == 0, "every receipt")
+    assert hana.dropped.total == 0  # nothing was queued after the disconnect

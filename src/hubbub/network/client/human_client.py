@@ -621,10 +621,14 @@ class HumanClient:
         self._deliver(envelope)
 
     def _deliver(self, envelope: Envelope, probe: dict[str, Any] | None = None) -> None:
-        """Receipt it, ack an invite, then queue it: session inbox, pull queue, push."""
+        """Receipt it, ack an invite, then queue it: session inbox, pull queue, push.
+
+        After ``disconnect`` an envelope is only receipted: a person who left without
+        unregistering still never fills the hub's inbox count.
+        """
+        self._receipt(envelope)  # in this client's memory: the hub's inbox slot is free
         if self._closed:
             return
-        self._receipt(envelope)  # in this client's memory: the hub's inbox slot is free
         if envelope.event_type == EV_SESSION_INVITE and self._auto_ack:
             task = asyncio.get_running_loop().create_task(self._ack(envelope))
             self._acks.add(task)
