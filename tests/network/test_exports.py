@@ -21,7 +21,7 @@ EXPECTED = {
     "BaseAdapter", "ConsultingAdapter", "ConsultingState", "CONSULTING_TYPE", "ConversationAdapter",
     "ConversationState", "CONVERSATION_TYPE",
     # views and expectations
-    "ViewPolicy", "FullTranscript", "WindowedSummary", "ExpectationContext", "ExpectationEvaluator",
+    "ViewPolicy", "FullTranscript", "NamedTranscript", "WindowedSummary", "ExpectationContext", "ExpectationEvaluator",
     "Violation", "ViolationHandler", "MockClock",
     # audit
     "AuditLog", "AUDIT_KIND_AGENT_REGISTERED", "AUDIT_KIND_AGENT_UNREGISTERED", "AUDIT_KIND_RESUME_SET",
@@ -33,9 +33,11 @@ EXPECTED = {
     "WorkflowGraphError", "CODES", "InvalidValueError", "NameTakenError", "SessionCorruptError",
     "SessionTimeoutError", "StoreError", "StoreLockedError", "StoreUnavailableError", "TurnFailedError",
     # clients
-    "HubClient", "AgentClient", "Session", "default_handler", "read_wal_until", "resolve_view_policy",
+    "HubClient", "AgentClient", "HumanClient", "Session", "default_handler", "read_wal_until", "resolve_view_policy",
     "stamp_dependencies", "SessionInject", "SessionStateInject", "HubInject", "AgentClientInject", "TaskInject",
     "SESSION_DEP", "SESSION_STATE_DEP", "AGENT_CLIENT_DEP", "HUB_DEP", "TASK_DEP",
+    # skills (§21)
+    "parse_skill_frontmatter", "ParsedSkill", "render_fallback_skill",
     # transport
     "LocalLink", "LinkClient", "LinkEndpoint", "HelloFrame", "WelcomeFrame", "SendFrame", "ReceiptFrame",
     "NotifyFrame", "AcceptFrame", "ErrorFrame", "PingFrame", "PongFrame", "SubscribeFrame", "UnsubscribeFrame",

@@ -105,6 +105,7 @@ from hubbub.network.session import (
     SessionState,
     is_terminal_session_state,
 )
+from hubbub.network.skills import ParsedSkill, parse_skill_frontmatter, render_fallback_skill
 from hubbub.network.transport import (
     AcceptFrame,
     ErrorFrame,
@@ -125,7 +126,7 @@ from hubbub.network.transport import (
     UnsubscribeFrame,
     WelcomeFrame,
 )
-from hubbub.network.views import FullTranscript, ViewPolicy, WindowedSummary
+from hubbub.network.views import FullTranscript, NamedTranscript, ViewPolicy, WindowedSummary
 
 if TYPE_CHECKING:
     from hubbub.network.client import (
@@ -133,6 +134,7 @@ if TYPE_CHECKING:
         AgentClientInject,
         HubClient,
         HubInject,
+        HumanClient,
         Session,
         SessionInject,
         SessionStateInject,
@@ -182,6 +184,7 @@ _LAZY = {
     "AgentClientInject": "hubbub.network.client",
     "HubClient": "hubbub.network.client",
     "HubInject": "hubbub.network.client",
+    "HumanClient": "hubbub.network.client",
     "Session": "hubbub.network.client",
     "SessionInject": "hubbub.network.client",
     "SessionStateInject": "hubbub.network.client",
@@ -275,6 +278,7 @@ __all__ = [
     "Hub",
     "HubClient",
     "HubInject",
+    "HumanClient",
     "InboxBlock",
     "InboxFull",
     "LimitsBlock",
@@ -300,6 +304,8 @@ __all__ = [
     "CODES",
     "InvalidValueError",
     "NameTakenError",
+    "NamedTranscript",
+    "ParsedSkill",
     "ReplayError",
     "SessionCorruptError",
     "SessionTimeoutError",
@@ -334,7 +340,9 @@ __all__ = [
     "is_terminal_session_state",
     "make_id",
     "parse_duration",
+    "parse_skill_frontmatter",
     "read_wal_until",
+    "render_fallback_skill",
     "resolve_view_policy",
     "stamp_dependencies",
     "visible_to",

@@ -4,12 +4,20 @@ A view turns envelopes visible to one participant into agent events: the
 participant's own messages become assistant turns (``ModelResponse``), everyone
 else's become user turns (``ModelRequest``). Protocol events are left out.
 
+**Names.** ``NamedTranscript`` is ``FullTranscript`` with every other participant's
+message prefixed by its sender's name (``"alice: hello"``), so a model in a session
+with several others (or a human) knows who said what. Views take the names from a
+``name_for(agent_id) -> name | None`` callable (``project(..., name_for=...)``,
+``Projection.events(..., name_for=...)``); a view whose ``wants_names`` is True gets
+one from the default handler, which asks the hub for the participants' names. An id
+without a name (an agent since unregistered) is shown as the id.
+
 Two ways to use a view:
 
 * ``await view.project(wal_slice, participant_id=..., session=...)`` — the spec's
   batch form, from a list of envelopes;
 * ``view.projection(participant_id, session)`` — an incremental ``Projection``
-  that is fed envelopes one at a time and answers ``events(before_sequence)``
+  that is fed envelopes one at a time and answers ``events(before_sequence, name_for=)``
   in time independent of the session's length (what the default handler uses,
   so a turn's cost does not grow with history).
 
@@ -38,6 +46,8 @@ from hubbub.network.session import SessionMetadata
 __all__ = [
     "EnvelopeRenderer",
     "FullTranscript",
+    "NameResolver",
+    "NamedTranscript",
     "Projection",
     "ViewPolicy",
     "WindowedSummary",
@@ -45,6 +55,9 @@ __all__ = [
 ]
 
 EnvelopeRenderer = Callable[[Envelope], "str | None"]
+
+#: ``agent_id → name`` (None when the hub knows no name for that id).
+NameResolver = Callable[[str], "str | None"]
 
 
 @runtime_checkable
@@ -60,8 +73,13 @@ class ViewPolicy(Protocol):
         participant_id: str,
         session: SessionMetadata,
         render_envelope: EnvelopeRenderer = default_render_envelope,
+        name_for: NameResolver | None = None,
     ) -> list[BaseEvent]:
-        """Return the events the participant's model sees; deterministic."""
+        """Return the events the participant's model sees; deterministic.
+
+        ``name_for`` resolves sender ids to names for views that show them (others
+        ignore it).
+        """
         ...
 
 
@@ -72,10 +90,13 @@ class _Entry:
     text: str
 
 
-def _to_event(entry: _Entry, participant_id: str) -> BaseEvent:
+def _to_event(entry: _Entry, participant_id: str, name_for: NameResolver | None) -> BaseEvent:
     if entry.sender_id == participant_id:
         return ModelResponse(ModelMessage(entry.text))
-    return ModelRequest([TextInput(entry.text)])
+    if name_for is None:
+        return ModelRequest([TextInput(entry.text)])
+    name = name_for(entry.sender_id) or entry.sender_id
+    return ModelRequest([TextInput(f"{name}: {entry.text}")])
 
 
 class Projection:
@@ -86,6 +107,7 @@ class Projection:
         "_elided_senders",
         "_entries",
         "_keep",
+        "_named",
         "_participant_id",
         "_recent_n",
         "_render",
@@ -97,8 +119,11 @@ class Projection:
         render_envelope: EnvelopeRenderer,
         recent_n: int | None,
         slack: int = 32,
+        *,
+        named: bool = False,
     ) -> None:
         self._participant_id = participant_id
+        self._named = named  # others' messages carry their sender's name
         self._render = render_envelope
         self._recent_n = recent_n
         # A windowed view keeps a little more than its window so that envelopes
@@ -134,15 +159,31 @@ class Projection:
             self._elided += 1
             self._elided_senders.add(old.sender_id)
 
-    def events(self, before_sequence: int | None = None) -> list[BaseEvent]:
-        """Events for a turn answering the envelope at ``before_sequence`` (exclusive)."""
+    @property
+    def wants_names(self) -> bool:
+        """True when :meth:`events` prefixes others' messages with names (``name_for``)."""
+        return self._named
+
+    def events(
+        self, before_sequence: int | None = None, *, name_for: NameResolver | None = None
+    ) -> list[BaseEvent]:
+        """Events for a turn answering the envelope at ``before_sequence`` (exclusive).
+
+        A named projection prefixes others' messages with ``name_for(sender_id)``
+        (the id itself without ``name_for``, or when it gives no name); any other
+        ignores ``name_for``.
+        """
+        if self._named:
+            names: NameResolver | None = name_for if name_for is not None else _no_name
+        else:
+            names = None
         if before_sequence is None:
             visible = list(self._entries)
         else:
             visible = [e for e in self._entries if e.sequence < before_sequence]
         pid = self._participant_id
         if self._recent_n is None or (len(visible) <= self._recent_n and not self._elided):
-            return [_to_event(e, pid) for e in visible]
+            return [_to_event(e, pid, names) for e in visible]
         cut = max(0, len(visible) - self._recent_n)
         elided = self._elided + cut
         senders = self._elided_senders.union(e.sender_id for e in visible[:cut])
@@ -154,12 +195,18 @@ class Projection:
                     event_count=elided,
                 )
             )
-        out.extend(_to_event(e, pid) for e in visible[cut:])
+        out.extend(_to_event(e, pid, names) for e in visible[cut:])
         return out
+
+
+def _no_name(agent_id: str) -> str | None:
+    return None
 
 
 class _BaseView:
     name = ""
+    #: Whether the view shows sender names (the default handler then passes ``name_for``).
+    wants_names = False
     _recent_n: int | None = None
 
     def projection(
@@ -169,7 +216,7 @@ class _BaseView:
         render_envelope: EnvelopeRenderer = default_render_envelope,
     ) -> Projection:
         """A fresh incremental projection for ``participant_id``."""
-        return Projection(participant_id, render_envelope, self._recent_n)
+        return Projection(participant_id, render_envelope, self._recent_n, named=self.wants_names)
 
     async def project(
         self,
@@ -178,10 +225,14 @@ class _BaseView:
         participant_id: str,
         session: SessionMetadata,
         render_envelope: EnvelopeRenderer = default_render_envelope,
+        name_for: NameResolver | None = None,
     ) -> list[BaseEvent]:
         """Batch projection of ``wal_slice`` (see the module docstring)."""
         return self.project_sync(
-            wal_slice, participant_id=participant_id, render_envelope=render_envelope
+            wal_slice,
+            participant_id=participant_id,
+            render_envelope=render_envelope,
+            name_for=name_for,
         )
 
     def project_sync(
@@ -190,12 +241,15 @@ class _BaseView:
         *,
         participant_id: str,
         render_envelope: EnvelopeRenderer = default_render_envelope,
+        name_for: NameResolver | None = None,
     ) -> list[BaseEvent]:
         """The same as ``project`` without the coroutine."""
-        proj = Projection(participant_id, render_envelope, self._recent_n, slack=0)
+        proj = Projection(
+            participant_id, render_envelope, self._recent_n, slack=0, named=self.wants_names
+        )
         for env in wal_slice:
             proj.add(env)
-        return proj.events()
+        return proj.events(name_for=name_for)
 
 
 class FullTranscript(_BaseView):
@@ -208,6 +262,27 @@ class FullTranscript(_BaseView):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FullTranscript)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class NamedTranscript(_BaseView):
+    """Every visible, rendered envelope, in order, others' prefixed with the sender's name.
+
+    ``"alice: hello"`` where :class:`FullTranscript` has ``"hello"``. The
+    participant's own messages stay unprefixed assistant turns: a model shown its
+    own name before its words tends to start writing it into its replies.
+    """
+
+    name = "named_transcript"
+    wants_names = True
+
+    def __repr__(self) -> str:
+        return "NamedTranscript()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NamedTranscript)
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -243,6 +318,8 @@ def view_for_name(name: str, metadata: SessionMetadata | None = None) -> ViewPol
     """Build a built-in view from its manifest name (windowed size scales with participants)."""
     if name == FullTranscript.name:
         return FullTranscript()
+    if name == NamedTranscript.name:
+        return NamedTranscript()
     if name == WindowedSummary.name:
         n = len(metadata.participants) if metadata is not None else 2
         return WindowedSummary(10 if n <= 2 else max(2 * n, 4))

@@ -32,6 +32,7 @@ CORE_MODULES: tuple[str, ...] = (
     "session.py",
     "lifecycle.py",
     "views.py",
+    "skills.py",
     "expectations.py",
     "jsonvalue.py",
     "protocol/frames.py",

@@ -1,4 +1,5 @@
-"""The client side of the network: HubClient, AgentClient, Session, default handler, tools."""
+"""The client side of the network: HubClient, AgentClient, HumanClient, Session, default
+handler, tools."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hubbub.network.client.handlers import (
     stamp_dependencies,
 )
 from hubbub.network.client.hub_client import HubClient
+from hubbub.network.client.human_client import HumanClient, HumanDrops
 from hubbub.network.client.inject import (
     AgentClientInject,
     HubInject,
@@ -26,6 +28,8 @@ __all__ = [
     "EnvelopeHandler",
     "HubClient",
     "HubInject",
+    "HumanClient",
+    "HumanDrops",
     "NetworkContextPolicy",
     "NetworkPlugin",
     "Session",

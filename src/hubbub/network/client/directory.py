@@ -20,6 +20,7 @@ from hubbub.network.client.messaging import close_quietly, no_client, seed_depth
 from hubbub.network.errors import NetworkError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionMetadata
+from hubbub.network.skills import parse_skill_frontmatter, render_fallback_skill
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
@@ -98,7 +99,8 @@ async def peers(
 
     action="find": agents matching `capability` and/or `query` (text in their
     summary), sorted by `sort_by` ("name", "cost" or "track_record"), at most `limit`.
-    action="describe": passport, resume and skill of the agent called `name`.
+    action="describe": passport, resume and SKILL.md of the agent called `name`
+    (with its frontmatter as `skill`).
     """
     c: AgentClient | None = client
     if c is None:
@@ -200,6 +202,9 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
     agent_id = passport.agent_id or ""
     resume = await hc.get_resume(agent_id)
     skill = await hc.get_skill(agent_id)
+    # No SKILL.md of its own: the one written from its passport and resume (§21).
+    skill_md = skill if skill is not None else render_fallback_skill(passport, resume)
+    parsed = parse_skill_frontmatter(skill_md)
     return {
         "passport": {
             "name": passport.name,
@@ -207,6 +212,7 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
             "owner": passport.owner,
             "provider": passport.provider,
             "model": passport.model,
+            "kind": passport.effective_kind,
         },
         "resume": {
             "summary": resume.summary,
@@ -217,25 +223,6 @@ async def _describe(c: AgentClient, name: str) -> dict[str, Any]:
                 for k, s in resume.observed.items()
             },
         },
-        "skill_md": skill if skill is not None else _fallback_skill(passport, resume),
+        "skill_md": skill_md,
+        "skill": parsed.frontmatter,
     }
-
-
-def _fallback_skill(passport: Passport, resume: Resume) -> str:
-    lines = [
-        "---",
-        f"name: {passport.name}",
-        f"description: {resume.summary or 'Network-registered agent.'}",
-        "---",
-    ]
-    if resume.claimed_capabilities:
-        lines += ["", "## Capabilities", *(f"- {c}" for c in resume.claimed_capabilities)]
-    if resume.domains:
-        lines += ["", "## Domains", *(f"- {d}" for d in resume.domains)]
-    if resume.observed:
-        lines += ["", "## Track record"]
-        lines += [
-            f"- {k}: {s.completed} completed, {s.failed} failed, {s.expired} expired (n={s.n})"
-            for k, s in sorted(resume.observed.items())
-        ]
-    return "\n".join(lines) + "\n"

@@ -9,12 +9,13 @@ Routing by event type:
   client already fed it to waiters);
 * anything else → the substantive path: skip unless the session is ACTIVE and the hub
   would accept a reply now (one ``turn_probe`` request answers that and brings the
-  adapter state), seed a fresh stream with the participant's view of the session, run
-  ``agent.ask`` under ``client.turn_timeout`` with the adapter's ``tools_for`` tools
-  added, and post what the adapter builds from the reply (nothing for an empty reply,
-  which halts an auto-driven chain). The adapter builds the reply from the state the
-  turn started with, read again from the hub if the turn's own tools posted into the
-  session.
+  adapter state), seed a fresh stream with the participant's view of the session (with
+  the participants' names, from ``HubClient.names_for``, when the view
+  ``wants_names``, e.g. ``NamedTranscript``), run ``agent.ask`` under
+  ``client.turn_timeout`` with the adapter's ``tools_for`` tools added, and post what
+  the adapter builds from the reply (nothing for an empty reply, which halts an
+  auto-driven chain). The adapter builds the reply from the state the turn started
+  with, read again from the hub if the turn's own tools posted into the session.
 
 **The say rule.** A turn that spoke into its own session through the ``say`` tool has
 said its piece: the adapter's round envelope is not built and nothing more is posted
@@ -212,16 +213,24 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         return
     posts = record.posts
     projection = record.projection
+    view = record.view or resolve_view_policy(client, metadata)
+    names: dict[str, Any] = {}
+    if getattr(projection if projection is not None else view, "wants_names", False):
+        known = await client.hub_client.names_for(metadata.participant_ids())
+        names["name_for"] = known.get
+        if isinstance(turn_input, str):  # the message answered says who wrote it too
+            sender = known.get(envelope.sender_id) or envelope.sender_id
+            turn_input = f"{sender}: {turn_input}"
     history: list[BaseEvent]
     if projection is not None:
-        history = projection.events(before_sequence=envelope.sequence or None)
+        history = projection.events(before_sequence=envelope.sequence or None, **names)
     else:
-        view = record.view or resolve_view_policy(client, metadata)
         history = await view.project(
             await read_wal_until(client, envelope),
             participant_id=me,
             session=metadata,
             render_envelope=adapter.render_envelope,
+            **names,
         )
     stream = MemoryStream()
     if history:

@@ -6,6 +6,10 @@ in-process (``LocalLink``) and across processes (``WsLink``) alike. Each deliver
 handed to the AgentClient it is addressed to, which queues it on the session's worker
 — so a long turn, or a turn waiting on another session, never stalls delivery.
 
+A person registers with :meth:`HubClient.register_human` and gets a
+:class:`~hubbub.network.client.human_client.HumanClient` (no Agent, no default
+handler) on the same connection.
+
 Operator-style pass-throughs (``get_session``, ``read_wal``, ``close_session``, ...)
 act as one of the registered agents: the only one, or the one named by ``as_agent=``
 (alias ``caller_id=``). The hub checks each one as it checks a remote client's: no
@@ -26,17 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters import default_adapters
 from hubbub.network.client.agent_client import AgentClient
+from hubbub.network.client.human_client import HumanClient
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope
 from hubbub.network.errors import AccessDeniedError, InvalidValueError, NetworkError, NotFoundError
 from hubbub.network.identity import Passport, Resume
+from hubbub.network.protocol.ops import MAX_NAMES
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 from hubbub.network.transport.client import ClientConnection
@@ -53,6 +59,9 @@ log = logging.getLogger(__name__)
 
 #: Most live sessions a re-registered agent adopts (the hub's list_sessions limit).
 _ADOPT_LIMIT = 1_000_000
+
+#: Most agent names a client keeps (an id's name never changes, so they never go stale).
+_NAME_CACHE = 10_000
 
 
 class HubClient:
@@ -83,11 +92,15 @@ class HubClient:
         self._connection: ClientConnection | None = None
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._clients: dict[str, AgentClient] = {}
+        self._humans: dict[str, HumanClient] = {}
         self._closed = False
         self._lost = False
+        self._names: dict[str, str] = {}  # agent id → name, as the hub told
 
     def __repr__(self) -> str:
-        return f"HubClient(agents={[c.passport.name for c in self._clients.values()]})"
+        clients: list[AgentClient | HumanClient] = [*self._clients.values(), *self._humans.values()]
+        names = [c.passport.name for c in clients]
+        return f"HubClient(agents={names})"
 
     # -- properties ----------------------------------------------------------------------
 
@@ -123,6 +136,11 @@ class HubClient:
     def agents(self) -> dict[str, AgentClient]:
         """The registered agent clients by agent id (a copy)."""
         return dict(self._clients)
+
+    @property
+    def humans(self) -> dict[str, HumanClient]:
+        """The registered human clients by agent id (a copy)."""
+        return dict(self._humans)
 
     # -- connection ----------------------------------------------------------------------
 
@@ -170,6 +188,8 @@ class HubClient:
         client = self._clients.get(recipient_id)
         if client is not None:
             client._deliver(envelope, probe)
+        elif recipient_id in self._humans:
+            self._humans[recipient_id]._deliver(envelope)
         else:
             log.debug(
                 "envelope %s for unknown agent %s dropped", envelope.envelope_id, recipient_id
@@ -257,9 +277,54 @@ class HubClient:
             await _adopt_live_sessions(client)
         return client
 
+    async def register_human(
+        self,
+        passport: Passport,
+        *,
+        resume: Resume | None = None,
+        rule: Rule | None = None,
+        auto_ack_invites: bool = True,
+    ) -> HumanClient:
+        """Register a person and return their HumanClient (no Agent, no model).
+
+        The passport is registered with ``kind="human"`` whatever it says, so
+        ``list_agents(kind="human")`` finds it. A name this client's principal
+        already registered, and no live connection holds, is taken back (same id).
+
+        Args:
+            passport: Identity to register (the hub stamps ``agent_id``).
+            resume: Capability claims (None: empty, or the stored one on re-register).
+            rule: Governance (None: ``Rule()``, or the stored one on re-register).
+            auto_ack_invites: Ack every session invite on arrival; False leaves it to
+                ``HumanClient.accept_invite`` / ``reject_invite``.
+
+        Raises:
+            RuntimeError: the client is closed.
+            InvalidValueError: an argument has the wrong type (the message names it).
+            NameTakenError: the name is held by a live connection or another principal.
+            StoreUnavailableError: the hub could not store the registration.
+        """
+        if self._closed:
+            raise RuntimeError("HubClient is closed")
+        _check_human_args(passport, resume, rule, auto_ack_invites)
+        human = Passport.from_dict({**passport.to_dict(), "kind": "human"})
+        conn = await self.connect()
+        registration = await conn.register(human, resume, rule=rule)
+        client = HumanClient(
+            passport=registration.passport,
+            resume=registration.resume,
+            rule=registration.rule,
+            hub_client=self,
+            auto_ack_invites=auto_ack_invites,
+        )
+        self._humans[client.agent_id] = client
+        return client
+
     async def unregister(self, agent_id: str) -> None:
-        """Unregister one of this client's agents and disconnect its AgentClient."""
-        client = self._clients.pop(agent_id, None)
+        """Unregister one of this client's agents (or humans) and disconnect its client."""
+        client: AgentClient | HumanClient | None = self._clients.pop(agent_id, None)
+        if client is None:
+            client = self._humans.pop(agent_id, None)
         try:
             if self.connected:
                 await self.connection.call("unregister", agent_id=agent_id)
@@ -279,14 +344,16 @@ class HubClient:
             return
         self._closed = True
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        humans, self._humans = list(self._humans.values()), {}
+        everyone: list[AgentClient | HumanClient] = [*clients, *humans]
+        for client in everyone:
             await client.disconnect()
         if self._connection is not None:
             await self._connection.close()
 
     async def shutdown(self) -> None:
         """Unregister every agent, then close."""
-        for agent_id in list(self._clients):
+        for agent_id in [*self._clients, *self._humans]:
             try:
                 await self.unregister(agent_id)
             except Exception:
@@ -453,6 +520,33 @@ class HubClient:
         """Alias of :meth:`get_agent`."""
         return await self.get_agent(agent_id)
 
+    async def names_for(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """The names of the agents with these ids (ids the hub has no name for are left out).
+
+        Names are kept once learnt (an agent id's name never changes), so a view that
+        shows names costs one request per new participant, not one per turn.
+        """
+        ids = [a for a in dict.fromkeys(agent_ids) if isinstance(a, str)]
+        known = self._names
+        wanted = [a for a in ids if a not in known]
+        for start in range(0, len(wanted), MAX_NAMES):
+            found: dict[str, str] = await self.connection.call(
+                "names_for", agent_ids=wanted[start : start + MAX_NAMES]
+            )
+            if len(known) + len(found) > _NAME_CACHE:
+                known.clear()
+            known.update(found)
+        return {a: known[a] for a in ids if a in known}
+
+    async def name_for(self, agent_id: str) -> str | None:
+        """The name of the agent with this id, or None (unknown, or since unregistered)."""
+        return (await self.names_for([agent_id])).get(agent_id)
+
+    async def find_agent_id(self, name: str) -> str | None:
+        """The id of the agent registered under ``name`` now, or None."""
+        found: str | None = await self.connection.call("find_agent_id", name=name)
+        return found
+
     async def get_resume(self, agent_id: str) -> Resume:
         """An agent's resume."""
         resume: Resume = await self.connection.call("get_resume", agent_id=agent_id)
@@ -540,15 +634,19 @@ class HubClient:
         predicate: Predicate,
         timeout: float | None = 300.0,  # noqa: ASYNC109 - public API (spec §16.2)
     ) -> Envelope:
-        """Wait on the inboxes of this client's agents in the session (see AgentClient).
+        """Wait on the inboxes of this client's agents (and humans) in the session (see
+        AgentClient, HumanClient).
 
         Raises:
             asyncio.TimeoutError: nothing matched in time.
             ValueError: no agent is registered through this client.
         """
-        clients = [c for c in self._clients.values() if session_id in c._records]
+        clients: list[AgentClient | HumanClient] = [
+            c for c in self._clients.values() if session_id in c._records
+        ]
+        clients += [h for h in self._humans.values() if session_id in h._sessions]
         if not clients:
-            clients = list(self._clients.values())
+            clients = [*self._clients.values(), *self._humans.values()]
         if not clients:
             raise ValueError("no agent is registered through this HubClient")
         if len(clients) == 1:
@@ -575,6 +673,26 @@ class HubClient:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _check_human_args(passport: object, resume: object, rule: object, auto_ack: object) -> None:
+    """Refuse ``register_human`` arguments of the wrong type before anything is sent."""
+    if not isinstance(passport, Passport):
+        raise InvalidValueError(
+            f"register_human(passport=...) must be a Passport, got {type(passport).__name__}"
+        )
+    if resume is not None and not isinstance(resume, Resume):
+        raise InvalidValueError(
+            f"register_human(resume=...) must be a Resume or None, got {type(resume).__name__}"
+        )
+    if rule is not None and not isinstance(rule, Rule):
+        raise InvalidValueError(
+            f"register_human(rule=...) must be a Rule or None, got {type(rule).__name__}"
+        )
+    if not isinstance(auto_ack, bool):
+        raise InvalidValueError(
+            f"register_human(auto_ack_invites=...) must be True or False, got {auto_ack!r}"
+        )
+
+
 def _check_register_args(
     agent: object,
     passport: object,
@@ -594,8 +712,8 @@ def _check_register_args(
         )
     if passport.kind == "human":
         raise InvalidValueError(
-            "register(passport=...): human participants register with register_human(), "
-            "not register()"
+            "register(passport=...) has kind='human': a person registers with "
+            "HubClient.register_human(passport), which needs no Agent, not with register()"
         )
     if resume is not None and not isinstance(resume, Resume):
         raise InvalidValueError(

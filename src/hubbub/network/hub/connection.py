@@ -27,6 +27,7 @@ from hubbub.network.errors import (
 from hubbub.network.hub.observers import Observer
 from hubbub.network.hub.registry import OPERATOR, Registration, Registry
 from hubbub.network.identity import Passport, Resume
+from hubbub.network.protocol.ops import MAX_NAMES
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 
@@ -142,6 +143,28 @@ class Connection:
     async def get_agent(self, name_or_id: str) -> Passport:
         """A passport by name or id."""
         return await self.hub.get_agent(name_or_id)
+
+    def names_for(self, agent_ids: list[str]) -> dict[str, str]:
+        """The names of the registered agents among ``agent_ids`` (unknown ids are left out).
+
+        Raises:
+            InvalidValueError: more than :data:`MAX_NAMES` ids in one call.
+        """
+        if len(agent_ids) > MAX_NAMES:
+            raise InvalidValueError(
+                f"names_for: at most {MAX_NAMES} agent_ids per call, got {len(agent_ids)}"
+            )
+        name_for = self.hub.name_for
+        names = {}
+        for agent_id in agent_ids:
+            name = name_for(agent_id)
+            if name is not None:
+                names[agent_id] = name
+        return names
+
+    def find_agent_id(self, name: str) -> str | None:
+        """The id of the agent registered under ``name``, or None."""
+        return self.hub.find_agent_id(name)
 
     async def get_resume(self, agent_id: str) -> Resume:
         """An agent's resume."""

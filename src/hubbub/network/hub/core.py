@@ -318,6 +318,15 @@ class Hub:
 
     get_passport = get_agent
 
+    def name_for(self, agent_id: str) -> str | None:
+        """The name of a registered agent, or None (unknown or unregistered id)."""
+        passport = self._registry.passports.get(agent_id) if type(agent_id) is str else None
+        return None if passport is None else passport.name
+
+    def find_agent_id(self, name: str) -> str | None:
+        """The id of the agent registered under ``name``, or None (a name never matches an id)."""
+        return self._registry.by_name.get(name) if type(name) is str else None
+
     async def get_resume(self, agent_id: str) -> Resume:
         """A copy of an agent's resume; NotFoundError."""
         return Resume.from_dict(self._registry.require_resume(agent_id).to_dict())

@@ -26,6 +26,7 @@ from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 
 __all__ = [
+    "MAX_NAMES",
     "OPS",
     "READ_ONLY",
     "OpSpec",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 _REQUIRED: Any = object()
+
+#: Most agent ids one ``names_for`` request resolves.
+MAX_NAMES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ OPS: dict[str, OpSpec] = {
     "unregister": OpSpec({"agent_id": _p("own")}, "none"),
     "get_agent": OpSpec({"name_or_id": _p("str")}, "passport"),
     "get_resume": OpSpec({"agent_id": _p("str")}, "resume"),
+    "names_for": OpSpec({"agent_ids": _p("ids")}, "names"),
+    "find_agent_id": OpSpec({"name": _p("str")}, "str?"),
     "get_skill": OpSpec({"agent_id": _p("str")}, "str?"),
     "list_agents": OpSpec(
         {
@@ -146,6 +152,8 @@ READ_ONLY = frozenset(
     {
         "get_agent",
         "get_resume",
+        "names_for",
+        "find_agent_id",
         "get_skill",
         "list_agents",
         "get_session",
@@ -356,4 +364,13 @@ def decode_result(op: str, data: Any) -> Any:
         raise ProtocolError(f"{op}: the hub's result must be a bool", code="bad_frame")
     if kind == "int" and not _is_int(data):
         raise ProtocolError(f"{op}: the hub's result must be an int", code="bad_frame")
+    if kind == "names" and not (
+        isinstance(data, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())
+    ):
+        raise ProtocolError(
+            f"{op}: the hub's result must be an object of agent id → name", code="bad_frame"
+        )
+    if kind == "str?" and data is not None and not isinstance(data, str):
+        raise ProtocolError(f"{op}: the hub's result must be a string or null", code="bad_frame")
     return data
