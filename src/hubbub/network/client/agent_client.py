@@ -467,6 +467,7 @@ class AgentClient:
         record = self._records.get(stamped.session_id)
         if record is not None:
             record.posts += 1
+            record.probe = None  # a turn probe from before this post is stale
         if not is_protocol_event(stamped.event_type):
             record = self._records.get(stamped.session_id)
             if record is None or (record.adapter is None and not record.terminal):

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
+from hubbub.network.client.routing import resolve_handoffs
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
@@ -238,6 +239,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     if record.terminal:
         return  # the turn closed the session (e.g. an end-conversation tool)
     events = (await stream.history.get_events())[len(history) :]
+    await resolve_handoffs(client, metadata, events)
     if record.posts != posts:  # the turn's tools posted (e.g. set context): read it back
         state = await client.adapter_state(session_id)
     out = adapter.build_round_envelope(metadata, me, reply, events, state, client)
