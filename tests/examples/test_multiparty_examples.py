@@ -53,8 +53,19 @@ CASES: dict[str, tuple[str, list[str], dict[str, Any]]] = {
     ),
     "cookbook/03_star.py": (
         "answered",
-        ["user", "concierge", "weather", "concierge", "sports", "concierge", "finance", "concierge"],
-        {"synthesis": "Morning: Sunny, 21 C, light wind. / The home side won 2-1. / Markets up 0.4%."},
+        [
+            "user",
+            "concierge",
+            "weather",
+            "concierge",
+            "sports",
+            "concierge",
+            "finance",
+            "concierge",
+        ],
+        {
+            "synthesis": "Morning: Sunny, 21 C, light wind. / The home side won 2-1. / Markets up 0.4%."
+        },
     ),
     "cookbook/04_escalation.py": (
         "resolved",
@@ -109,9 +120,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(params=["local", "ws"])
 async def connect(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], HubClient]]:
-    hub = await Hub.open(
-        MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0
-    )
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
     try:
         if request.param == "local":
             yield lambda: HubClient(LocalLink(hub), hub=hub)

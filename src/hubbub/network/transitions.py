@@ -459,3 +459,21 @@ def agent_targets(graph: TransitionGraph) -> Iterable[tuple[str, str]]:
             yield f"graph.transitions[{i}].then.args.agent_id", t.then.agent_id
     if isinstance(graph.default_target, AgentTarget):
         yield "graph.default_target.args.agent_id", graph.default_target.agent_id
+
+
+_BUILTIN_TARGETS = (
+    AgentTarget,
+    RoundRobinTarget,
+    StayTarget,
+    RevertToInitiatorTarget,
+    TerminateTarget,
+)
+_BUILTIN_CONDITIONS = (Always, FromSpeaker, ToolCalled, ContextEquals)
+
+
+def graph_is_builtin(graph: TransitionGraph) -> bool:
+    """True when every target and condition of ``graph`` is a built-in class (exactly)."""
+    return type(graph.default_target) in _BUILTIN_TARGETS and all(
+        type(t.then) in _BUILTIN_TARGETS and type(t.when) in _BUILTIN_CONDITIONS
+        for t in graph.transitions
+    )

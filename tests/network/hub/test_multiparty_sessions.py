@@ -4,8 +4,9 @@ mock clock."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -16,6 +17,7 @@ from hubbub.network import (
     EV_PACKET,
     EV_TEXT,
     AgentTarget,
+    Always,
     ContextEquals,
     DiscussionState,
     Envelope,
@@ -29,9 +31,11 @@ from hubbub.network import (
     TerminateTarget,
     ToolCalled,
     Transition,
+    TransitionDecision,
     TransitionGraph,
     WorkflowGraphError,
     WorkflowState,
+    register_target,
 )
 from hubbub.network.hub.audit import AUDIT_KIND_EXPECTATION_VIOLATED
 
@@ -504,3 +508,52 @@ async def test_turn_within_is_silent_while_turns_keep_coming(
     assert not [e for e in await hub.read_wal(sid) if e.event_type == EV_EXPECTATION_VIOLATED]
     texts = [e for e in await hub.read_wal(sid) if e.event_type == EV_TEXT]
     assert len(texts) == 4
+
+
+# --------------------------------------------------------------------------- custom targets
+
+
+@dataclass(frozen=True)
+class _ContextTarget:
+    """Hands the turn to whoever ``context_vars["next"]`` names (a test's custom target)."""
+
+    name: ClassVar[str] = "test_context_target"
+
+    def resolve(self, state: Any, envelope: Envelope) -> TransitionDecision:
+        nxt = state.context_vars.get("next")
+        if nxt == "boom":
+            raise RuntimeError("the custom target exploded")
+        return TransitionDecision(nxt if isinstance(nxt, str) else None, "no_next")
+
+
+register_target(_ContextTarget)
+
+
+async def test_a_custom_target_naming_a_stranger_or_raising_is_refused_at_send(
+    hub: Hub, peers: Any
+) -> None:
+    a, b, c = await three(peers)
+    graph = TransitionGraph(a.agent_id, [Transition(Always(), _ContextTarget())])
+    meta = await hub.create_session(
+        creator_id=a.agent_id,
+        manifest_type="workflow",
+        participants=[b.agent_id, c.agent_id],
+        knobs={"graph": graph.to_dict(), "context_vars": {"next": "stranger"}},
+    )
+    sid = meta.session_id
+    with pytest.raises(
+        ProtocolError, match="hands the turn to 'stranger', who is not a participant"
+    ):
+        await a.send(sid, "go")
+    await a.connection.post(
+        Envelope(sid, a.agent_id, [], EV_CONTEXT_SET, {"set": {"next": "boom"}})
+    )
+    with pytest.raises(ProtocolError, match=r"the transition graph failed.*exploded"):
+        await a.send(sid, "go")
+    assert not hub.can_send(sid, a.agent_id)  # the same dry run answers the probe
+    await a.connection.post(
+        Envelope(sid, a.agent_id, [], EV_CONTEXT_SET, {"set": {"next": c.agent_id}})
+    )
+    assert hub.can_send(sid, a.agent_id)
+    await a.send(sid, "go")
+    assert hub.adapter_state(sid).expected_next_speaker == c.agent_id

@@ -42,7 +42,12 @@ from hubbub.network.session import (
     SessionMetadata,
     SessionState,
 )
-from hubbub.network.transitions import TransitionGraph, TransitionRegistry, agent_targets
+from hubbub.network.transitions import (
+    TransitionGraph,
+    TransitionRegistry,
+    agent_targets,
+    graph_is_builtin,
+)
 
 if TYPE_CHECKING:
     from hubbub.network.views import ViewPolicy
@@ -142,6 +147,7 @@ class WorkflowAdapter(BaseAdapter):
         # id(graph_data) → (graph_data, loaded graph): the graph is data in the state,
         # loaded once per dict instead of on every fold.
         self._graphs: dict[int, tuple[dict[str, Any], TransitionGraph]] = {}
+        self._trust: dict[int, bool] = {}  # id(graph) → graph_is_builtin(graph)
 
     # ------------------------------------------------------------------ graph
 
@@ -154,8 +160,23 @@ class WorkflowAdapter(BaseAdapter):
         graph = TransitionGraph.loads(data, registry=self._registry)
         if len(self._graphs) >= _GRAPH_CACHE_MAX:
             self._graphs.clear()
+            self._trust.clear()
         self._graphs[id(data)] = (data, graph)
         return graph
+
+    def _trusted(self, state: WorkflowState) -> bool:
+        """True when the graph uses only built-in targets and conditions.
+
+        Those never raise, and their decisions name a participant or end the session
+        (agent targets are checked against the participants at open), so a send needs
+        no dry run of the graph.
+        """
+        graph = self.graph(state)
+        trusted = self._trust.get(id(graph))
+        if trusted is None:
+            trusted = graph_is_builtin(graph)
+            self._trust[id(graph)] = trusted
+        return trusted
 
     def _load_graph(self, metadata: SessionMetadata) -> TransitionGraph:
         data = metadata.knobs.get("graph")
@@ -241,6 +262,16 @@ class WorkflowAdapter(BaseAdapter):
             raise ProtocolError(f"workflow {sid} expects {expected} to speak, got {sender}")
         if et == EV_PACKET:
             self._check_packet(sid, envelope.event_data)
+        target = _handoff_target(envelope)
+        if target is not None:
+            if target not in state.participant_order:
+                raise ProtocolError(
+                    f"workflow session {sid}: handoff target {target!r:.80} (routing.target) "
+                    "is not a participant"
+                )
+            return
+        if self._trusted(state):
+            return  # built-in targets only ever name participants (checked at open) or end it
         try:
             after = self._advance(state, envelope)
         except NetworkError:
@@ -252,12 +283,6 @@ class WorkflowAdapter(BaseAdapter):
             ) from exc
         nxt = after.expected_next_speaker
         if nxt is not None and nxt not in state.participant_order:
-            target = _handoff_target(envelope)
-            if target is not None:
-                raise ProtocolError(
-                    f"workflow session {sid}: handoff target {target!r:.80} (routing.target) "
-                    "is not a participant"
-                )
             raise ProtocolError(
                 f"workflow session {sid}: the graph hands the turn to {nxt!r:.80}, "
                 "who is not a participant"
