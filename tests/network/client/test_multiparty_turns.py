@@ -16,6 +16,7 @@ from hubbub.agent import Agent
 from hubbub.events import ToolCallEvent
 from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
+    EV_CONTEXT_SET,
     EV_PACKET,
     EV_SESSION_CLOSED,
     EV_TEXT,
@@ -28,10 +29,14 @@ from hubbub.network import (
     LocalLink,
     Passport,
     Resume,
+    SessionInject,
     SessionState,
+    SessionStateInject,
     TerminateTarget,
     Transition,
     TransitionGraph,
+    delete_context,
+    set_context,
 )
 from hubbub.network.auth import BearerTokens, ServerAuth
 from hubbub.network.hub import Hub
@@ -228,3 +233,48 @@ async def test_a_handoff_to_a_stranger_fails_the_turn_and_the_session_goes_on(ne
     assert await triage.can_send(sid)
     assert not await other.can_send(sid)
     assert net.calls("other") == 0
+
+
+async def test_tools_see_context_vars_and_set_context_lands_before_the_packet(net: Net) -> None:
+    seen: list[Any] = []
+
+    async def read_and_bump(state: SessionStateInject, session: SessionInject) -> str:
+        seen.append(dict(state.context_vars))
+        await set_context(session, "tier", "platinum")
+        await delete_context(session, "old")
+        return "ok"
+
+    user = await net.agent("user")
+    worker = await net.agent(
+        "worker", ToolCallEvent("read_and_bump"), "bumped", tools=[read_and_bump]
+    )
+    graph = TransitionGraph(
+        user.agent_id,
+        [Transition(FromSpeaker(user.agent_id), AgentTarget(worker.agent_id))],
+        default_target=TerminateTarget("done"),
+    )
+    session = await user.open(
+        type="workflow",
+        target=["worker"],
+        knobs={"graph": graph.to_dict(), "context_vars": {"tier": "gold", "old": 1}},
+    )
+    await session.send("go")
+    done = await closed(user, session.session_id)
+    assert done.event_data["reason"] == "done"
+    assert seen == [{"tier": "gold", "old": 1}]
+    wal = await net.hub.read_wal(session.session_id)
+    kinds = [e.event_type for e in wal if e.event_type in (EV_CONTEXT_SET, EV_PACKET)]
+    assert kinds == [EV_CONTEXT_SET, EV_CONTEXT_SET, EV_PACKET]
+    assert all(e.audience == [] for e in wal if e.event_type == EV_CONTEXT_SET)
+    state = await user.adapter_state(session.session_id)
+    assert state.context_vars == {"tier": "platinum"}
+
+
+async def test_set_context_outside_a_workflow_is_a_runtime_error(net: Net) -> None:
+    a = await net.agent("alice")
+    await net.agent("bob")
+    session = await a.open(type="conversation", target="bob")
+    with pytest.raises(RuntimeError, match="not a workflow"):
+        await set_context(session, "k", 1)
+    with pytest.raises(RuntimeError, match="no session"):
+        await delete_context(None, "k")
