@@ -81,12 +81,21 @@ class TransitionCondition(Protocol):
 # --------------------------------------------------------------------------- targets
 
 
+def _require_str(part: Any, field_name: str) -> None:
+    value = getattr(part, field_name)
+    if not isinstance(value, str):
+        raise TypeError(f"{field_name} must be a string, got {value!r:.80}")
+
+
 @dataclass(slots=True, frozen=True)
 class AgentTarget:
     """A fixed agent (by id)."""
 
     name: ClassVar[str] = "agent"
     agent_id: str
+
+    def __post_init__(self) -> None:
+        _require_str(self, "agent_id")
 
     def resolve(self, state: Any, envelope: Envelope) -> TransitionDecision:
         """That agent."""
@@ -143,6 +152,9 @@ class TerminateTarget:
     name: ClassVar[str] = "terminate"
     reason: str = "after_work"
 
+    def __post_init__(self) -> None:
+        _require_str(self, "reason")
+
     def resolve(self, state: Any, envelope: Envelope) -> TransitionDecision:
         """Nobody; close with ``reason``."""
         return TransitionDecision(None, self.reason)
@@ -169,6 +181,9 @@ class FromSpeaker:
     name: ClassVar[str] = "from_speaker"
     agent_id: str
 
+    def __post_init__(self) -> None:
+        _require_str(self, "agent_id")
+
     def evaluate(self, state: Any, envelope: Envelope) -> bool:
         """The sender is ``agent_id``."""
         return envelope.sender_id == self.agent_id
@@ -180,6 +195,9 @@ class ToolCalled:
 
     name: ClassVar[str] = "tool_called"
     tool_name: str
+
+    def __post_init__(self) -> None:
+        _require_str(self, "tool_name")
 
     def evaluate(self, state: Any, envelope: Envelope) -> bool:
         """The packet's ``routing.tool`` is ``tool_name``."""
@@ -196,6 +214,9 @@ class ContextEquals:
     name: ClassVar[str] = "context_equals"
     key: str
     value: Any = None
+
+    def __post_init__(self) -> None:
+        _require_str(self, "key")
 
     def evaluate(self, state: Any, envelope: Envelope) -> bool:
         """``state.context_vars.get(key) == value``."""
@@ -385,7 +406,7 @@ class TransitionRegistry:
             raise WorkflowGraphError(f"{where}.args: must be an object")
         try:
             return cls(**args)
-        except TypeError as exc:
+        except Exception as exc:  # a custom class may raise anything from its __init__
             raise WorkflowGraphError(f"{where}.args: {exc}") from exc
 
     def graph_from_dict(self, data: Any) -> TransitionGraph:

@@ -281,3 +281,66 @@ def test_validate_create_accepts_exactly_graphs_naming_participants(
     except NetworkError:
         ok = False
     assert ok == (named <= members)
+
+
+json_value = st.recursive(
+    json_scalar | st.sampled_from([*PEOPLE, OUTSIDER]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+part_names = st.sampled_from(
+    ["agent", "round_robin", "stay", "revert_to_initiator", "terminate", "always",
+     "from_speaker", "tool_called", "context_equals", "nope"]
+)  # fmt: skip
+raw_part = st.one_of(
+    json_value,
+    st.fixed_dictionaries(
+        {"name": part_names},
+        optional={
+            "args": st.one_of(
+                json_value,
+                st.dictionaries(
+                    st.sampled_from(["agent_id", "reason", "tool_name", "key", "value", "x"]),
+                    json_value,
+                    max_size=2,
+                ),
+            )
+        },
+    ),
+)
+raw_graph = st.one_of(
+    json_value,
+    st.fixed_dictionaries(
+        {"initial_speaker": json_value},
+        optional={
+            "transitions": st.one_of(
+                json_value,
+                st.lists(
+                    st.fixed_dictionaries(
+                        {"when": raw_part, "then": raw_part},
+                        optional={"priority": json_value},
+                    ),
+                    max_size=4,
+                ),
+            ),
+            "default_target": raw_part,
+            "max_turns": json_value,
+        },
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw_graph, st.lists(envelopes(3), max_size=12))
+def test_any_graph_data_is_refused_with_a_network_error_or_runs(
+    data: Any, envs: list[Envelope]
+) -> None:
+    adapter = WorkflowAdapter()
+    meta = metadata(adapter, 3, {"graph": data})
+    try:
+        adapter.validate_create(meta)
+    except NetworkError:
+        return
+    run(WorkflowAdapter, meta, envs)

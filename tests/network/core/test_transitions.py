@@ -215,6 +215,22 @@ def test_unknown_names_raise_workflow_graph_error() -> None:
         ({"initial_speaker": "a", "max_turns": True}, "graph.max_turns"),
         ({"initial_speaker": "a", "default_target": "stay"}, "graph.default_target"),
         ("{not json", "graph: not JSON"),
+        (
+            {
+                "initial_speaker": "a",
+                "transitions": [
+                    {
+                        "when": {"name": "context_equals", "args": {"key": [1]}},
+                        "then": {"name": "stay"},
+                    }
+                ],
+            },
+            r"graph.transitions\[0\].when.args: key must be a string",
+        ),
+        (
+            {"initial_speaker": "a", "default_target": {"name": "agent", "args": {"agent_id": 7}}},
+            "graph.default_target.args: agent_id must be a string",
+        ),
     ],
 )
 def test_bad_graph_data_names_the_field(data: Any, field: str) -> None:

@@ -57,7 +57,7 @@ __all__ = ["WORKFLOW_TYPE", "WorkflowAdapter", "WorkflowState"]
 WORKFLOW_TYPE = "workflow"
 
 _SUBSTANTIVE = (EV_TEXT, EV_PACKET)
-_GRAPH_CACHE_MAX = 256
+_GRAPH_CACHE_MAX = 4096
 
 
 @dataclass(slots=True, frozen=True)
