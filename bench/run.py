@@ -97,6 +97,13 @@ def runs_for(quick: bool) -> list[Run]:
         Run("conv_small", "conversation", 100, group="conversation", rep_factor=3),
         Run("conv_large", "conversation", 300 if q else 1000, group="conversation"),
         Run("consult", "consulting", 100 if q else 300, group="consulting"),
+        # (g) 3 agents: round-robin discussion and round-robin workflow, to N turns.
+        # The reference needs ~1-2 minutes for 1,000 turns: a longer timeout.
+        *(
+            Run(f"{kind}_{size}", "multiparty", n, kind, group="multiparty", timeout=600.0)
+            for kind in ("discussion", "workflow")
+            for size, n in (("small", 200), ("large", 300 if q else 1000))
+        ),
         Run("raw_detached", "raw_post", 4000 if q else 10_000, "detached", group="raw_post"),
         Run("raw_attached", "raw_post", 4000 if q else 10_000, "attached", group="raw_post"),
         # N > 1024: hubbub keeps the last 1024 closed sessions in a bounded cache, the
@@ -280,6 +287,33 @@ def at_most(x: float) -> Callable[[float | None, float], bool]:
     return lambda r, h: h <= x
 
 
+def multiparty_rows(runs: dict[str, Run]) -> list[Row]:
+    """(g) discussion and workflow, 3 agents: turns/s at both sizes and their ratio."""
+    rows = []
+    for kind, label in (("discussion", "discussion"), ("workflow", "workflow round robin")):
+        small, large = runs[f"{kind}_small"].n, runs[f"{kind}_large"].n
+        for size, n in (("small", small), ("large", large)):
+            rows.append(
+                Row(
+                    f"(g) {label}, 3 agents, turns/s @{n:,}",
+                    f"{kind}_{size}",
+                    "turns_per_s",
+                    target="≥ 100x ref",
+                    check=rel(100),
+                )
+            )
+        rows.append(
+            Row(
+                f"(g) {label}: rate @{large:,} / rate @{small:,}",
+                f"{kind}_ratio",
+                "ratio",
+                target="≥ 0.90",
+                check=at_least(0.90),
+            )
+        )
+    return rows
+
+
 def rows_for(runs: dict[str, Run]) -> list[Row]:
     small, large = runs["conv_small"].n, runs["conv_large"].n
     nraw = runs["raw_detached"].n
@@ -318,6 +352,7 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
             target="≥ 10x ref",
             check=rel(10),
         ),
+        *multiparty_rows(runs),
         Row(
             f"(c) raw post_envelope, 1 session, {nraw:,} env, no receiver: env/s",
             "raw_detached",
@@ -482,6 +517,14 @@ def rows_for(runs: dict[str, Run]) -> list[Row]:
 def derived(
     key: str, outcome: Outcome, outcomes: dict[tuple[str, str], Outcome], impl: str, metric: str
 ) -> float | None:
+    if key.endswith("_ratio") and key != "conv_ratio":
+        kind = key[: -len("_ratio")]
+        s = outcomes.get((impl, f"{kind}_small"))
+        b = outcomes.get((impl, f"{kind}_large"))
+        if not s or not b:
+            return None
+        sv, bv = s.median("turns_per_s"), b.median("turns_per_s")
+        return bv / sv if sv and bv is not None else None
     if key == "conv_ratio":
         s = outcomes.get((impl, "conv_small"))
         b = outcomes.get((impl, "conv_large"))
@@ -521,7 +564,7 @@ def render(
     ]
     footnotes: list[str] = []
     for row in rows_for(runs):
-        src = "conv_large" if row.key == "conv_ratio" else row.key
+        src = row.key.replace("_ratio", "_large") if row.key.endswith("_ratio") else row.key
         if not any((i, src) in outcomes for i in impls):
             continue
         cells: dict[str, str] = {}
@@ -547,7 +590,7 @@ def render(
                 footnotes.append(f"{impl} `{src}`: {oc.errors[0]}")
         r, h = values["ref"], values["hubbub"]
         ratio = ""
-        if r and h and row.ratio and row.key != "conv_ratio" and "_over_" not in row.metric:
+        if r and h and row.ratio and not row.key.endswith("_ratio") and "_over_" not in row.metric:
             if row.higher_is_better:
                 ratio = f"{h / r:.1f}x faster" if h >= r else f"{r / h:.1f}x slower"
             else:

@@ -635,8 +635,98 @@ async def _fill(bench_store: BenchStore, sessions: int) -> Metrics:
     }
 
 
+# ── (g) multi-party: 3-agent discussion, 3-agent round-robin workflow ────────
+
+
+def stop_at_turn(hub: Hub, manifest_type: str, n: int) -> tuple[asyncio.Event, list[float]]:
+    """Stamp the clock when the n-th turn (EV_TEXT, or EV_PACKET for workflow) is folded.
+
+    Same hook as ``stop_at_text``, on the discussion/workflow adapter.
+    """
+    adapter = hub.adapters()[(manifest_type, 1)]
+    fold = adapter.fold
+    turn_types = (EV_TEXT, "ag2.packet")
+    seen: set[str] = set()
+    done = asyncio.Event()
+    stamp: list[float] = []
+    tenth = max(1, n // 10)
+
+    def counting_fold(envelope: Any, state: Any) -> Any:
+        eid = envelope.envelope_id
+        if envelope.event_type in turn_types and len(seen) < n and eid not in seen:
+            seen.add(eid)
+            if len(seen) % tenth == 0 or len(seen) == n:
+                stamp.append(now())
+            if len(seen) == n:
+                done.set()
+        return fold(envelope, state)
+
+    adapter.fold = counting_fold  # type: ignore[method-assign]
+    return done, stamp
+
+
+async def three_agents(hub: Hub) -> tuple[list[Any], list[Any]]:
+    from hubbub import Agent
+    from hubbub.network import HubClient, LocalLink
+    from hubbub.testing import TestConfig
+
+    link = LocalLink(hub)
+    hcs, agents = [], []
+    for name in ("alice", "bob", "carol"):
+        hc = HubClient(link, hub=hub)
+        hcs.append(hc)
+        agents.append(
+            await hc.register(
+                Agent(name, prompt="Reply briefly.", config=TestConfig(REPLY)),
+                Passport(name=name),
+                Resume(),
+            )
+        )
+    return hcs, agents
+
+
+async def multiparty(args: argparse.Namespace) -> Metrics:
+    """``--variant discussion``: a 3-agent round-robin discussion to N texts.
+    ``--variant workflow``: a 3-agent ``TransitionGraph.round_robin`` workflow to N turns
+    (``max_turns=N`` closes it). Every turn is a default-handler model call."""
+    from hubbub.network import TransitionGraph
+
+    n = args.n or 200
+    kind = args.variant if args.variant in ("discussion", "workflow") else "discussion"
+    hub = await open_hub()
+    done, stamp = stop_at_turn(hub, kind, n)
+    hcs, (alice, bob, carol) = await three_agents(hub)
+    knobs = None
+    if kind == "workflow":
+        ids = [alice.agent_id, bob.agent_id, carol.agent_id]
+        knobs = {"graph": TransitionGraph.round_robin(ids, max_turns=n).to_dict()}
+    session = await alice.open(type=kind, target=["bob", "carol"], knobs=knobs)
+    with GcTimer() as gct:
+        t0 = now()
+        await session.send("Let's begin.")
+        await asyncio.wait_for(done.wait(), args.timeout - 5)
+    elapsed = stamp[-1] - t0
+    tenth = max(1, n // 10)
+    await session.close()
+    wal = await hub.read_wal(session.session_id)
+    turns = sum(1 for e in wal if e.event_type in (EV_TEXT, "ag2.packet"))
+    for hc in hcs:
+        await hc.close()
+    await hub.close()
+    return {
+        "turns": n,
+        "wal_turns": turns,
+        "seconds": elapsed,
+        "turns_per_s": rate(n, elapsed),
+        "first_tenth_per_s": rate(tenth, stamp[0] - t0),
+        "last_tenth_per_s": rate(tenth, stamp[9] - stamp[8]) if len(stamp) >= 10 else None,
+        **gct.metrics(),
+    }
+
+
 WORKLOADS = {
     "conversation": conversation,
+    "multiparty": multiparty,
     "consulting": consulting,
     "raw_post": raw_post,
     "memory": memory,

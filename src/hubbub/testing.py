@@ -33,6 +33,7 @@ __all__ = [
     "TrackingClient",
     "TrackingConfig",
     "Turn",
+    "TurnsConfig",
 ]
 
 Turn = Union[str, ToolCallEvent, Iterable[ToolCallEvent], ModelResponse, BaseEvent, BaseException]  # noqa: UP007
@@ -163,6 +164,33 @@ class TestConfig:
     def create_files_client(self) -> Any:
         """Not supported offline."""
         raise NotImplementedError("TestConfig has no files client")
+
+
+class TurnsConfig(TestConfig):
+    """A scripted model with one script per ``ask``: the first ask plays ``turns[0]``,
+    the next ``turns[1]`` and so on; the last script repeats once the others are used.
+
+    Each script is a tuple of :class:`TestConfig` items (or one item on its own)::
+
+        TurnsConfig((ToolCallEvent("ask_bob"), "Asking bob."), "Done.")
+    """
+
+    __test__ = False
+
+    def __init__(self, *turns: Turn | tuple[Turn, ...], **kw: Any) -> None:
+        if not turns:
+            raise ValueError("TurnsConfig needs at least one turn script")
+        super().__init__(**kw)
+        self.turns: tuple[tuple[Turn, ...], ...] = tuple(
+            t if isinstance(t, tuple) else (t,) for t in turns
+        )
+        self.asks = 0
+
+    def create(self) -> TestClient:
+        """A client playing the next turn's script."""
+        script = self.turns[min(self.asks, len(self.turns) - 1)]
+        self.asks += 1
+        return TestClient(TestConfig(*script, raise_tool_errors=self.raise_tool_errors))
 
 
 @dataclass(slots=True, frozen=True)

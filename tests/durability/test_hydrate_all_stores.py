@@ -10,13 +10,14 @@ store object on the same data, and everything must match and continue.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.durability._peers import RawPeer
 
 from hubbub.knowledge import MemoryKnowledgeStore
-from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState
+from hubbub.network import EV_TEXT, Envelope, Hub, MockClock, SessionState, TransitionGraph
 
 if TYPE_CHECKING:
     from tests.durability.conftest import StoreFactory
@@ -26,8 +27,10 @@ HUB_KW: dict[str, Any] = {
     "expectation_sweep_interval": 0,
     "invite_ack_timeout": 10,
 }
-#: Knobs a session type cannot be created without (none of the built-ins needs any).
-KNOBS: dict[str, dict[str, Any]] = {}
+#: Knobs a session type cannot be created without, from the participant ids (creator first).
+KNOBS: dict[str, Callable[[list[str]], dict[str, Any]]] = {
+    "workflow": lambda ids: {"graph": TransitionGraph.round_robin(ids).to_dict()},
+}
 
 
 def registered_adapters() -> list[tuple[str, int]]:
@@ -72,7 +75,7 @@ async def test_hydrate_reproduces_mid_flight_session(
             manifest_type=manifest_type,
             manifest_version=version,
             participants=ids[1:],
-            knobs=KNOBS.get(manifest_type),
+            knobs=KNOBS[manifest_type](ids) if manifest_type in KNOBS else None,
         )
         sid = meta.session_id
         assert meta.state is SessionState.ACTIVE

@@ -44,6 +44,12 @@ EXPECTED = {
     "EventFrame", "RequestFrame", "ResponseFrame", "GoodbyeFrame",
     # across processes (issue 9)
     "WsLink", "serve_ws", "MockLink", "ServerAuth", "BearerTokens", "SignedTokens", "UnauthenticatedError",
+    # discussion and workflow (issue 10)
+    "DiscussionAdapter", "DiscussionState", "DISCUSSION_TYPE", "ORDERING_ROUND_ROBIN", "WorkflowAdapter",
+    "WorkflowState", "WORKFLOW_TYPE", "TransitionDecision", "TransitionTarget", "TransitionCondition",
+    "Transition", "TransitionGraph", "TransitionRegistry", "AgentTarget", "RoundRobinTarget", "StayTarget",
+    "RevertToInitiatorTarget", "TerminateTarget", "Always", "FromSpeaker", "ToolCalled", "ContextEquals",
+    "register_target", "register_condition", "Handoff", "make_handoff_tools", "set_context", "delete_context",
 }  # fmt: skip
 
 
@@ -72,3 +78,18 @@ def test_seed_imports_work() -> None:
     assert importlib.import_module("hubbub.knowledge").MemoryKnowledgeStore
     assert importlib.import_module("hubbub.config").AnthropicConfig
     assert importlib.import_module("hubbub").Agent
+
+
+def test_multiparty_names_are_exported_from_the_adapters_package_too() -> None:
+    adapters = importlib.import_module("hubbub.network.adapters")
+    for name in (
+        "DiscussionAdapter",
+        "DiscussionState",
+        "DISCUSSION_TYPE",
+        "ORDERING_ROUND_ROBIN",
+        "WorkflowAdapter",
+        "WorkflowState",
+        "WORKFLOW_TYPE",
+    ):
+        assert getattr(adapters, name) is getattr(network, name), name
+        assert name in adapters.__all__

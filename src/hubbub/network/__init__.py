@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from hubbub.network.adapters import (
     CONSULTING_TYPE,
     CONVERSATION_TYPE,
+    DISCUSSION_TYPE,
+    ORDERING_ROUND_ROBIN,
+    WORKFLOW_TYPE,
     AdapterResult,
     AdapterState,
     BaseAdapter,
@@ -20,7 +23,11 @@ from hubbub.network.adapters import (
     ConsultingState,
     ConversationAdapter,
     ConversationState,
+    DiscussionAdapter,
+    DiscussionState,
     SessionAdapter,
+    WorkflowAdapter,
+    WorkflowState,
 )
 from hubbub.network.auth import (
     ApiKeyAuth,
@@ -106,6 +113,25 @@ from hubbub.network.session import (
     is_terminal_session_state,
 )
 from hubbub.network.skills import ParsedSkill, parse_skill_frontmatter, render_fallback_skill
+from hubbub.network.transitions import (
+    AgentTarget,
+    Always,
+    ContextEquals,
+    FromSpeaker,
+    RevertToInitiatorTarget,
+    RoundRobinTarget,
+    StayTarget,
+    TerminateTarget,
+    ToolCalled,
+    Transition,
+    TransitionCondition,
+    TransitionDecision,
+    TransitionGraph,
+    TransitionRegistry,
+    TransitionTarget,
+    register_condition,
+    register_target,
+)
 from hubbub.network.transport import (
     AcceptFrame,
     ErrorFrame,
@@ -144,6 +170,7 @@ if TYPE_CHECKING:
         resolve_view_policy,
         stamp_dependencies,
     )
+    from hubbub.network.handoff import Handoff, make_handoff_tools
     from hubbub.network.hub import (
         AUDIT_KIND_AGENT_REGISTERED,
         AUDIT_KIND_AGENT_UNREGISTERED,
@@ -163,6 +190,7 @@ if TYPE_CHECKING:
     )
     from hubbub.network.transport.mock import MockLink
     from hubbub.network.transport.ws import WsLink, serve_ws
+    from hubbub.network.workflow_helpers import delete_context, set_context
 
 _LAZY = {
     "AUDIT_KIND_AGENT_REGISTERED": "hubbub.network.hub",
@@ -196,6 +224,10 @@ _LAZY = {
     "WsLink": "hubbub.network.transport.ws",
     "serve_ws": "hubbub.network.transport.ws",
     "MockLink": "hubbub.network.transport.mock",
+    "Handoff": "hubbub.network.handoff",
+    "make_handoff_tools": "hubbub.network.handoff",
+    "set_context": "hubbub.network.workflow_helpers",
+    "delete_context": "hubbub.network.workflow_helpers",
 }
 
 
@@ -346,4 +378,32 @@ __all__ = [
     "resolve_view_policy",
     "stamp_dependencies",
     "visible_to",
+    "DISCUSSION_TYPE",
+    "ORDERING_ROUND_ROBIN",
+    "WORKFLOW_TYPE",
+    "DiscussionAdapter",
+    "DiscussionState",
+    "WorkflowAdapter",
+    "WorkflowState",
+    "AgentTarget",
+    "Always",
+    "ContextEquals",
+    "FromSpeaker",
+    "RevertToInitiatorTarget",
+    "RoundRobinTarget",
+    "StayTarget",
+    "TerminateTarget",
+    "ToolCalled",
+    "Transition",
+    "TransitionCondition",
+    "TransitionDecision",
+    "TransitionGraph",
+    "TransitionRegistry",
+    "TransitionTarget",
+    "register_condition",
+    "register_target",
+    "Handoff",
+    "make_handoff_tools",
+    "set_context",
+    "delete_context",
 ]

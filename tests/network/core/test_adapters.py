@@ -14,7 +14,9 @@ from hubbub.network.adapters import (
     ConsultingState,
     ConversationAdapter,
     ConversationState,
+    DiscussionAdapter,
     SessionAdapter,
+    WorkflowAdapter,
     default_adapters,
     default_build_round_envelope,
     default_extract_turn_input,
@@ -267,7 +269,12 @@ def test_sentinel_subclass_closes_on_keyword_and_keeps_the_manifest() -> None:
 
 def test_default_adapters_are_fresh_instances() -> None:
     first, second = default_adapters(), default_adapters()
-    assert [type(a) for a in first] == [ConsultingAdapter, ConversationAdapter]
+    assert [type(a) for a in first] == [
+        ConsultingAdapter,
+        ConversationAdapter,
+        DiscussionAdapter,
+        WorkflowAdapter,
+    ]
     assert all(a is not b for a, b in zip(first, second, strict=True))
     assert all(isinstance(a, SessionAdapter) for a in first)
 

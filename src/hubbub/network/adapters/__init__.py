@@ -18,10 +18,20 @@ from hubbub.network.adapters.conversation import (
     ConversationAdapter,
     ConversationState,
 )
+from hubbub.network.adapters.discussion import (
+    DISCUSSION_TYPE,
+    ORDERING_ROUND_ROBIN,
+    DiscussionAdapter,
+    DiscussionState,
+)
+from hubbub.network.adapters.workflow import WORKFLOW_TYPE, WorkflowAdapter, WorkflowState
 
 __all__ = [
     "CONSULTING_TYPE",
     "CONVERSATION_TYPE",
+    "DISCUSSION_TYPE",
+    "ORDERING_ROUND_ROBIN",
+    "WORKFLOW_TYPE",
     "AdapterResult",
     "AdapterState",
     "BaseAdapter",
@@ -29,7 +39,11 @@ __all__ = [
     "ConsultingState",
     "ConversationAdapter",
     "ConversationState",
+    "DiscussionAdapter",
+    "DiscussionState",
     "SessionAdapter",
+    "WorkflowAdapter",
+    "WorkflowState",
     "check_turn_failed",
     "default_adapters",
     "default_build_round_envelope",
@@ -40,4 +54,4 @@ __all__ = [
 
 def default_adapters() -> list[SessionAdapter]:
     """Fresh instances of every built-in adapter (what ``Hub.open`` registers)."""
-    return [ConsultingAdapter(), ConversationAdapter()]
+    return [ConsultingAdapter(), ConversationAdapter(), DiscussionAdapter(), WorkflowAdapter()]

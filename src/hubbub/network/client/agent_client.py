@@ -346,14 +346,17 @@ class AgentClient:
     ) -> tuple[bool, Any]:
         """``(can_send, adapter_state)``: what a turn answering ``envelope`` starts with.
 
-        When ``envelope`` is the latest one delivered in the session and the hub sent
-        its probe along, that is the answer; otherwise the hub is asked.
+        When the hub sent a probe along with the latest envelope delivered in the session
+        and this client posted nothing since, that is the answer (for ``envelope`` or
+        an older one still queued); otherwise the hub is asked.
         """
         _check_session_id("turn_probe", session_id)
         adapter = await self.adapter_for(session_id)
         record = self._records.get(session_id)
         hint = None if record is None else record.probe
-        if envelope is not None and hint is not None and hint[0] == envelope.envelope_id:
+        # The probe of the latest delivered envelope is the freshest state this client
+        # knows (its own posts drop it): it answers for an older queued envelope too.
+        if envelope is not None and hint is not None:
             probe = hint[1]
             return bool(probe.get("can_send")), self._load_state(
                 session_id, adapter, probe.get("state")
@@ -504,6 +507,7 @@ class AgentClient:
         record = self._records.get(stamped.session_id)
         if record is not None:
             record.posts += 1
+            record.probe = None  # a turn probe from before this post is stale
         if not is_protocol_event(stamped.event_type):
             record = self._records.get(stamped.session_id)
             if record is None or (record.adapter is None and not record.terminal):

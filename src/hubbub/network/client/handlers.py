@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
+from hubbub.network.client.routing import resolve_handoffs
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
@@ -258,6 +259,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     if client._said_in_turn(session_id):
         return  # the turn spoke through ``say``: its final text is not posted a second time
     events = (await stream.history.get_events())[len(history) :]
+    await resolve_handoffs(client, metadata, events)
     if record.posts != posts:  # the turn's tools posted (e.g. set context): read it back
         state = await client.adapter_state(session_id)
     out = adapter.build_round_envelope(metadata, me, reply, events, state, client)

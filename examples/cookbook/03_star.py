@@ -1,0 +1,205 @@
+"""Cookbook 3 — star: a concierge asks spokes with plain tools routed by ``ToolCalled``.
+
+``ask_weather`` / ``ask_sports`` / ``ask_finance`` are plain tools; graph rules
+``ToolCalled(<tool>) → AgentTarget(<spoke>)`` route the turn, each spoke answers back
+to the concierge, and ``synthesise(headline)`` reads the spokes' answers from the WAL,
+stores them in ``context_vars["synthesis"]`` and ends the session (``answered``).
+Offline by default; set ANTHROPIC_API_KEY to use Claude.
+
+    python examples/cookbook/03_star.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from hubbub import Agent
+from hubbub.config import AnthropicConfig
+from hubbub.events import ToolCallEvent
+from hubbub.knowledge import MemoryKnowledgeStore
+from hubbub.network import (
+    EV_PACKET,
+    EV_SESSION_CLOSED,
+    EV_SESSION_EXPIRED,
+    EV_TEXT,
+    AgentClient,
+    AgentTarget,
+    FromSpeaker,
+    Hub,
+    HubClient,
+    HubInject,
+    LocalLink,
+    Passport,
+    Resume,
+    SessionInject,
+    TerminateTarget,
+    ToolCalled,
+    Transition,
+    TransitionGraph,
+    set_context,
+)
+from hubbub.testing import TestConfig, TurnsConfig
+
+SEED = "Give me a morning briefing: weather, sports and markets."
+
+
+async def ask_weather(reason: str) -> str:
+    """Ask the weather desk."""
+    return "asking weather"
+
+
+async def ask_sports(reason: str) -> str:
+    """Ask the sports desk."""
+    return "asking sports"
+
+
+async def ask_finance(reason: str) -> str:
+    """Ask the finance desk."""
+    return "asking finance"
+
+
+async def synthesise(headline: str, session: SessionInject, hub: HubInject) -> str:
+    """Combine the desks' answers under ``headline`` and store the synthesis."""
+    if session is None or hub is None:
+        return "Error: not in a session"
+    parts = []
+    for e in await hub.read_wal(session.session_id):
+        if e.sender_id != hub.agent_id and e.event_type == EV_PACKET:
+            parts.append(e.event_data.get("body", ""))
+    synthesis = f"{headline}: " + " / ".join(p for p in parts if p)
+    await set_context(session, "synthesis", synthesis)
+    return "stored"
+
+
+AGENTS: dict[str, tuple[str, list[Any]]] = {
+    "user": ("You only ask.", []),
+    "concierge": (
+        "Ask each desk in turn with its tool, then call synthesise.",
+        [ask_weather, ask_sports, ask_finance, synthesise],
+    ),
+    "weather": ("Weather desk: one line.", []),
+    "sports": ("Sports desk: one line.", []),
+    "finance": ("Finance desk: one line.", []),
+}
+
+
+def offline_configs() -> dict[str, Any]:
+    return {
+        "user": TestConfig("(the user only asks)"),
+        "concierge": TurnsConfig(
+            (ToolCallEvent("ask_weather", arguments='{"reason": "forecast"}'), "Weather first."),
+            (ToolCallEvent("ask_sports", arguments='{"reason": "last night"}'), "Now sports."),
+            (ToolCallEvent("ask_finance", arguments='{"reason": "markets"}'), "Now markets."),
+            (
+                ToolCallEvent("synthesise", arguments='{"headline": "Morning"}'),
+                "Your briefing is ready.",
+            ),
+        ),
+        "weather": TestConfig("Sunny, 21 C, light wind."),
+        "sports": TestConfig("The home side won 2-1."),
+        "finance": TestConfig("Markets up 0.4%."),
+    }
+
+
+def graph(ids: dict[str, str]) -> TransitionGraph:
+    """user → concierge; concierge ⇄ spokes by tool; synthesise ends it."""
+    hub = ids["concierge"]
+    return TransitionGraph(
+        initial_speaker=ids["user"],
+        transitions=[
+            Transition(ToolCalled("synthesise"), TerminateTarget("answered")),
+            Transition(ToolCalled("ask_weather"), AgentTarget(ids["weather"])),
+            Transition(ToolCalled("ask_sports"), AgentTarget(ids["sports"])),
+            Transition(ToolCalled("ask_finance"), AgentTarget(ids["finance"])),
+            Transition(FromSpeaker(ids["user"]), AgentTarget(hub)),
+            Transition(FromSpeaker(ids["weather"]), AgentTarget(hub)),
+            Transition(FromSpeaker(ids["sports"]), AgentTarget(hub)),
+            Transition(FromSpeaker(ids["finance"]), AgentTarget(hub)),
+        ],
+        default_target=TerminateTarget("fall_through"),
+        max_turns=20,
+    )
+
+
+def pick_configs() -> dict[str, Any]:
+    """Claude when a key is configured, otherwise the scripted offline models."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        config = AnthropicConfig(model=os.environ.get("HUBBUB_MODEL", "claude-sonnet-4-6"))
+        return dict.fromkeys(AGENTS, config)
+    return offline_configs()
+
+
+def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
+    """One line per turn: ``name: text``, a tool-routed packet with its handoff line."""
+    lines = []
+    for e in wal:
+        if e.event_type == EV_TEXT:
+            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
+        elif e.event_type == EV_PACKET:
+            routing = e.event_data.get("routing", {})
+            via = ""
+            if routing.get("kind") == "handoff":
+                via = f"[Handed off via {routing.get('tool')}] {routing.get('reason', '')}".rstrip()
+                via += " | "
+            lines.append(f"{names[e.sender_id]}: {via}{e.event_data.get('body', '')}")
+    return lines
+
+
+async def run(
+    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Register the agents (one HubClient each from ``connect``), run the workflow to its
+    end; return the close reason, the transcript and the final context variables."""
+    configs = configs or pick_configs()
+    made: list[HubClient] = []
+    try:
+        agents: dict[str, AgentClient] = {}
+        for name, (prompt, tools) in AGENTS.items():
+            hc = connect()
+            made.append(hc)
+            agents[name] = await hc.register(
+                Agent(name, prompt=prompt, config=configs[name], tools=tools),
+                Passport(name=name),
+                Resume(),
+            )
+        ids = {name: client.agent_id for name, client in agents.items()}
+        opener = next(iter(agents.values()))
+        session = await opener.open(
+            type="workflow", target=list(agents)[1:], knobs={"graph": graph(ids).to_dict()}
+        )
+        await session.send(SEED)
+        closed = await opener.wait_for_session_event(
+            session_id=session.session_id,
+            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
+            timeout=120.0,
+        )
+        names = {agent_id: name for name, agent_id in ids.items()}
+        state = await opener.adapter_state(session.session_id)
+        return {
+            "reason": closed.event_data.get("reason"),
+            "transcript": transcript(await opener.read_wal(session.session_id), names),
+            "context": dict(state.context_vars),
+        }
+    finally:
+        for hc in made:
+            await hc.close()
+
+
+async def main() -> None:
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
+    try:
+        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
+    finally:
+        await hub.close()
+    print(f"closed: {out['reason']!r}")
+    if out["context"]:
+        print(f"context: {out['context']}")
+    for line in out["transcript"]:
+        print(line)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,169 @@
+"""Cookbook 6 — feedback loop: drafter ⇄ reviewer until the reviewer approves.
+
+The reviewer's ``approve`` tool calls ``set_context(session, "done", True)``;
+``ContextEquals("done", True) → TerminateTarget("approved")`` is checked first, and
+``max_turns`` caps the loop (``max_turns`` if it is hit). Offline by default; set
+ANTHROPIC_API_KEY to use Claude.
+
+    python examples/cookbook/06_feedback_loop.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from hubbub import Agent
+from hubbub.config import AnthropicConfig
+from hubbub.events import ToolCallEvent
+from hubbub.knowledge import MemoryKnowledgeStore
+from hubbub.network import (
+    EV_PACKET,
+    EV_SESSION_CLOSED,
+    EV_SESSION_EXPIRED,
+    EV_TEXT,
+    AgentClient,
+    AgentTarget,
+    ContextEquals,
+    FromSpeaker,
+    Hub,
+    HubClient,
+    LocalLink,
+    Passport,
+    Resume,
+    SessionInject,
+    TerminateTarget,
+    Transition,
+    TransitionGraph,
+    set_context,
+)
+from hubbub.testing import TestConfig, TurnsConfig
+
+SEED = "Draft a one-sentence release note for the new dark mode."
+
+
+async def approve(session: SessionInject) -> str:
+    """Approve the latest draft."""
+    await set_context(session, "done", True)
+    return "approved"
+
+
+AGENTS: dict[str, tuple[str, list[Any]]] = {
+    "user": ("You only ask.", []),
+    "drafter": ("Write or revise the draft, one sentence.", []),
+    "reviewer": (
+        "Review the draft; call approve when it is good, else say what to fix.",
+        [approve],
+    ),
+}
+
+
+def offline_configs() -> dict[str, Any]:
+    return {
+        "user": TestConfig("(the user only asks)"),
+        "drafter": TurnsConfig(
+            "Dark mode is here.",
+            "Dark mode is here: easier on the eyes at night, on every screen.",
+        ),
+        "reviewer": TurnsConfig(
+            "Say what it does for the reader.",
+            (ToolCallEvent("approve"), "Approved."),
+        ),
+    }
+
+
+def graph(ids: dict[str, str]) -> TransitionGraph:
+    """user → drafter ⇄ reviewer until done (at most 10 turns)."""
+    return TransitionGraph(
+        initial_speaker=ids["user"],
+        transitions=[
+            Transition(ContextEquals("done", True), TerminateTarget("approved"), -1),
+            Transition(FromSpeaker(ids["user"]), AgentTarget(ids["drafter"])),
+            Transition(FromSpeaker(ids["drafter"]), AgentTarget(ids["reviewer"])),
+            Transition(FromSpeaker(ids["reviewer"]), AgentTarget(ids["drafter"])),
+        ],
+        max_turns=10,
+    )
+
+
+def pick_configs() -> dict[str, Any]:
+    """Claude when a key is configured, otherwise the scripted offline models."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        config = AnthropicConfig(model=os.environ.get("HUBBUB_MODEL", "claude-sonnet-4-6"))
+        return dict.fromkeys(AGENTS, config)
+    return offline_configs()
+
+
+def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
+    """One line per turn: ``name: text``, a tool-routed packet with its handoff line."""
+    lines = []
+    for e in wal:
+        if e.event_type == EV_TEXT:
+            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
+        elif e.event_type == EV_PACKET:
+            routing = e.event_data.get("routing", {})
+            via = ""
+            if routing.get("kind") == "handoff":
+                via = f"[Handed off via {routing.get('tool')}] {routing.get('reason', '')}".rstrip()
+                via += " | "
+            lines.append(f"{names[e.sender_id]}: {via}{e.event_data.get('body', '')}")
+    return lines
+
+
+async def run(
+    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Register the agents (one HubClient each from ``connect``), run the workflow to its
+    end; return the close reason, the transcript and the final context variables."""
+    configs = configs or pick_configs()
+    made: list[HubClient] = []
+    try:
+        agents: dict[str, AgentClient] = {}
+        for name, (prompt, tools) in AGENTS.items():
+            hc = connect()
+            made.append(hc)
+            agents[name] = await hc.register(
+                Agent(name, prompt=prompt, config=configs[name], tools=tools),
+                Passport(name=name),
+                Resume(),
+            )
+        ids = {name: client.agent_id for name, client in agents.items()}
+        opener = next(iter(agents.values()))
+        session = await opener.open(
+            type="workflow", target=list(agents)[1:], knobs={"graph": graph(ids).to_dict()}
+        )
+        await session.send(SEED)
+        closed = await opener.wait_for_session_event(
+            session_id=session.session_id,
+            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
+            timeout=120.0,
+        )
+        names = {agent_id: name for name, agent_id in ids.items()}
+        state = await opener.adapter_state(session.session_id)
+        return {
+            "reason": closed.event_data.get("reason"),
+            "transcript": transcript(await opener.read_wal(session.session_id), names),
+            "context": dict(state.context_vars),
+        }
+    finally:
+        for hc in made:
+            await hc.close()
+
+
+async def main() -> None:
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
+    try:
+        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
+    finally:
+        await hub.close()
+    print(f"closed: {out['reason']!r}")
+    if out["context"]:
+        print(f"context: {out['context']}")
+    for line in out["transcript"]:
+        print(line)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
