@@ -138,6 +138,15 @@ OPS: dict[str, OpSpec] = {
         },
         "none",
     ),
+    # Operator reads: the hub's store, read only (for ``hubbub --hub``; refused with
+    # ``access_denied`` unless the connection's principal is the operator). Each answer
+    # holds what fits in about half a MiB; the client asks again for the rest.
+    "store_list": OpSpec({"path": _p("str", "/")}, "json"),
+    "store_read": OpSpec({"paths": _p("ids")}, "json"),
+    "store_read_lines": OpSpec(
+        {"path": _p("str"), "start": _p("int", 0), "end": _p("int?", None)}, "json"
+    ),
+    "store_line_counts": OpSpec({"paths": _p("ids")}, "json"),
 }
 
 
@@ -154,6 +163,10 @@ READ_ONLY = frozenset(
         "can_send",
         "adapter_state",
         "turn_probe",
+        "store_list",
+        "store_read",
+        "store_read_lines",
+        "store_line_counts",
     }
 )
 
