@@ -118,12 +118,12 @@ async def open_source(args: argparse.Namespace) -> AsyncIterator[Source]:
     assert store_url is not None
     from hubbub.knowledge.urls import open_store
 
+    _check_offline_store(store_url)  # before building it: a disk store creates its root
     try:
         store = open_store(store_url)
     except InvalidValueError as exc:
         raise UsageError(f"--store: {exc.message}") from None
     try:
-        _check_offline_store(store_url)
         yield Source(StoreReader(store), None, store_url)
     finally:
         await store.close()
