@@ -163,3 +163,36 @@ async def test_serve_operator_token_options(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("# nothing\n")
     with pytest.raises(UsageError, match="no token"):
         build_auth(options_from_args(_serve_args("--operator-token-file", str(tmp_path / "empty"))))
+
+
+async def test_remote_store_pages_big_answers(
+    filled: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a tiny answer budget every read comes in many parts and adds up to the store's."""
+    from hubbub.cli.remote import RemoteStore
+    from hubbub.network.hub import connection
+
+    monkeypatch.setattr(connection, "_READ_BUDGET", 600)
+    monkeypatch.setattr(connection, "_READ_MAX_LINES", 3)
+    store = SqliteKnowledgeStore(filled.url.removeprefix("sqlite:///"))
+    hub = await Hub.open(store, ttl_sweep_interval=0)
+    remote = RemoteStore(HubClient(LocalLink(hub)), "local")
+    try:
+        wals = [layout.wal_path(filled.consulting_id), layout.wal_path(filled.conversation_id)]
+        for path in wals:
+            assert await remote.read_lines(path) == await store.read_lines(path)
+            assert await remote.read_lines(path, 2, 5) == await store.read_lines(path, 2, 5)
+        requests = [(wals[1], 1), (wals[0], 0), ("/missing", 0), (wals[1], 50)]
+        assert await remote.read_lines_many(requests) == await store.read_lines_many(requests)
+        paths = [*wals, "/nope", layout.session_meta_path(filled.consulting_id)]
+        assert await remote.read_many(paths) == await store.read_many(paths)
+        assert await remote.line_counts(wals) == [
+            await store.line_count(wals[0]),
+            await store.line_count(wals[1]),
+        ]
+        with pytest.raises(AccessDeniedError, match="read-only"):
+            await remote.append(wals[0], "x\n")
+    finally:
+        await remote.close()
+        await hub.close()
+        await store.close()

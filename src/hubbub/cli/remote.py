@@ -76,8 +76,30 @@ class RemoteStore:
     async def read_lines_many(
         self, requests: Sequence[tuple[str, int]]
     ) -> builtins.list[builtins.list[str]]:
-        """``read_lines(path, start)`` for each request."""
-        return [await self.read_lines(path, start) for path, start in requests]
+        """``read_lines(path, start)`` for each request, many per hub request."""
+        out: builtins.list[builtins.list[str]] = []
+        todo = [(path, start) for path, start in requests]
+        at = 0  # the next request without its answer
+        lines_so_far: builtins.list[str] = []  # of todo[at], when it came in parts
+        while at < len(todo):
+            chunk = todo[at : at + _PATHS]
+            got: builtins.list[Any] = await self._call(
+                "store_read_lines_many",
+                paths=[p for p, _ in chunk],
+                starts=[s for _, s in chunk],
+            )
+            if not got:
+                raise AccessDeniedError("store_read_lines_many: the hub answered nothing")
+            for lines, more in got:
+                lines_so_far.extend(lines)
+                if more:  # the rest of this file comes with the next request
+                    path, start = todo[at]
+                    todo[at] = (path, start + len(lines))
+                    break
+                out.append(lines_so_far)
+                lines_so_far = []
+                at += 1
+        return out
 
     async def line_count(self, path: str) -> int:
         """One file's line count."""

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hubbub.knowledge.base import read_many
+from hubbub.knowledge.base import read_lines_many, read_many
 from hubbub.network.envelope import Envelope, visible_to
 from hubbub.network.errors import (
     AccessDeniedError,
@@ -47,12 +47,12 @@ _READ_MAX_PATHS = 4096
 _READ_MAX_LINES = 4096
 
 
-def _fitting(texts: Sequence[str | None]) -> int:
-    """How many of the first texts add up to at most the budget (at least one)."""
+def _fitting(texts: Sequence[str | None], budget: int) -> int:
+    """How many of the first texts add up to at most ``budget`` (at least one)."""
     total = 0
     for i, text in enumerate(texts):
         total += 16 + (len(text) if text is not None else 0)
-        if total > _READ_BUDGET and i > 0:
+        if total > budget and i > 0:
             return i
     return len(texts)
 
@@ -337,7 +337,7 @@ class Connection:
         (about half a MiB, at least one); the caller asks again for the rest."""
         self._operator("store_read")
         texts = await read_many(self._sessions.store, paths[:_READ_MAX_PATHS])
-        return texts[: _fitting(texts)]
+        return texts[: _fitting(texts, _READ_BUDGET)]
 
     async def store_read_lines(
         self, path: str, start: int = 0, end: int | None = None
@@ -350,7 +350,30 @@ class Connection:
             )
         stop = start + _READ_MAX_LINES if end is None else min(end, start + _READ_MAX_LINES)
         lines = await self._sessions.store.read_lines(path, start, stop)
-        return lines[: _fitting(lines)]
+        return lines[: _fitting(lines, _READ_BUDGET)]
+
+    async def store_read_lines_many(self, paths: list[str], starts: list[int]) -> list[Any]:
+        """Operator only: ``[lines, more]`` for each ``(path, start)`` — the lines from
+        ``start`` and whether there are more after them; as many requests as fit in one
+        answer (at least one), the caller asks again for the rest."""
+        self._operator("store_read_lines_many")
+        if len(paths) != len(starts):
+            raise InvalidValueError(
+                f"store_read_lines_many: {len(paths)} paths but {len(starts)} starts"
+            )
+        count = min(len(paths), _READ_MAX_PATHS)
+        requests = [(p, s) for p, s in zip(paths[:count], starts[:count], strict=True)]
+        results = await read_lines_many(self._sessions.store, requests)
+        out: list[Any] = []
+        budget = _READ_BUDGET
+        for lines in results:
+            fit = _fitting(lines, budget)
+            more = fit < len(lines)
+            out.append([lines[:fit], more])
+            budget -= sum(16 + len(line) for line in lines[:fit])
+            if more or budget <= 0:
+                break
+        return out
 
     async def store_line_counts(self, paths: list[str]) -> list[int]:
         """Operator only: the line count of every path (0 for a missing file)."""
