@@ -135,39 +135,55 @@ def test_sessions_json_and_filters(filled: Filled, capsys: pytest.CaptureFixture
     assert ids("--since", "2000-01-01") == [filled.conversation_id, filled.consulting_id]
 
 
+class _Recording:
+    """A store (its ``KnowledgeStore`` methods only) that records every line read."""
+
+    def __init__(self, store: SqliteKnowledgeStore) -> None:
+        self._store = store
+        self.line_reads: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "last_lines":  # not a protocol method: the reader falls back
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+    async def read_lines(
+        self, path: str, start_line: int = 0, end_line: int | None = None
+    ) -> list[str]:
+        self.line_reads.append((path, start_line))
+        return await self._store.read_lines(path, start_line, end_line)
+
+    async def read_lines_many(self, requests: Sequence[tuple[str, int]]) -> list[list[str]]:
+        self.line_reads.extend(requests)
+        return await self._store.read_lines_many(requests)
+
+
 def test_sessions_reads_only_the_last_line_of_each_wal(filled: Filled) -> None:
-    """The listing asks each WAL for its line count and last line, never for the whole log."""
+    """The listing asks each WAL for its line count and last line, never for the whole log;
+    SQLite's ``last_lines`` answers the same as the generic line count + last line."""
+    wals = [layout.wal_path(sid) for sid in (filled.conversation_id, filled.consulting_id)]
 
-    class Recording(SqliteKnowledgeStore):
-        def __init__(self, path: str) -> None:
-            super().__init__(path)
-            self.line_reads: list[tuple[str, int]] = []
-
-        async def read_lines(
-            self, path: str, start_line: int = 0, end_line: int | None = None
-        ) -> list[str]:
-            self.line_reads.append((path, start_line))
-            return await super().read_lines(path, start_line, end_line)
-
-        async def read_lines_many(self, requests: Sequence[tuple[str, int]]) -> list[list[str]]:
-            self.line_reads.extend(requests)
-            return await super().read_lines_many(requests)
-
-    async def listing() -> tuple[list[tuple[str, int]], int]:
-        store = Recording(filled.url.removeprefix("sqlite:///"))
+    async def listing() -> tuple[list[tuple[str, int]], list[Any], list[Any], list[Any]]:
+        sqlite = SqliteKnowledgeStore(filled.url.removeprefix("sqlite:///"))
+        store = _Recording(sqlite)
         try:
-            found = await StoreReader(store).sessions(limit=None)
-            return store.line_reads, len(found)
+            generic = await StoreReader(store).sessions()  # type: ignore[arg-type]
+            native = await StoreReader(sqlite).sessions()
+            tails = await sqlite.last_lines([*wals, "/missing"])
+            return store.line_reads, generic, native, tails
         finally:
-            await store.close()
+            await sqlite.close()
 
-    reads, listed = asyncio.run(listing())
-    assert listed == 2
-    counts = {
-        layout.wal_path(sid): len(wal_lines(filled.url, sid))
-        for sid in (filled.consulting_id, filled.conversation_id)
-    }
-    assert sorted(reads) == sorted((path, n - 1) for path, n in counts.items())
+    reads, generic, native, tails = asyncio.run(listing())
+    assert generic == native and len(native) == 2
+    counts = [
+        len(wal_lines(filled.url, sid)) for sid in (filled.conversation_id, filled.consulting_id)
+    ]
+    assert sorted(reads) == sorted((path, n - 1) for path, n in zip(wals, counts, strict=True))
+    last = [
+        wal_lines(filled.url, sid)[-1] for sid in (filled.conversation_id, filled.consulting_id)
+    ]
+    assert tails == [(counts[0], last[0]), (counts[1], last[1]), (0, None)]
 
 
 # ---------------------------------------------------------------------- agents

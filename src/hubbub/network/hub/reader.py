@@ -52,7 +52,7 @@ from hubbub.network.hub.audit import AUDIT_KIND_SESSION_QUARANTINED, AuditLog
 from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.table import SessionTable, check_session_id
 from hubbub.network.identity import Passport, Resume
-from hubbub.network.session import SessionMetadata
+from hubbub.network.session import SessionManifest, SessionMetadata
 
 __all__ = [
     "AgentRecord",
@@ -60,6 +60,7 @@ __all__ = [
     "ReplayReport",
     "SessionSummary",
     "StoreReader",
+    "last_lines",
     "line_counts",
 ]
 
@@ -161,6 +162,40 @@ class ReplayReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Creation:
+    """What a listing needs of a creation record."""
+
+    session_id: str
+    type: str
+    participants: tuple[str, ...]
+    created_at: str
+
+
+def _manifest_ref(data: dict[str, Any]) -> str | None:
+    block = data.get("manifest")
+    if isinstance(block, dict) and "ref" in block and "type" not in block:
+        return str(block["ref"])
+    return None
+
+
+async def last_lines(
+    store: KnowledgeStore, paths: Sequence[str]
+) -> builtins.list[tuple[int, str | None]]:
+    """``(line count, last line or None)`` of every path: ``store.last_lines`` when it has
+    one (SQLite: a primary-key lookup each), else :func:`line_counts` and one bulk read
+    of each file's last line."""
+    native = getattr(store, "last_lines", None)
+    if native is not None:
+        tails: builtins.list[tuple[int, str | None]] = await native(paths)
+        return tails
+    counts = await line_counts(store, paths)
+    lasts = await read_lines_many(
+        store, [(p, max(n - 1, 0)) for p, n in zip(paths, counts, strict=True)]
+    )
+    return [(n, last[-1] if last else None) for n, last in zip(counts, lasts, strict=True)]
+
+
 async def line_counts(store: KnowledgeStore, paths: Sequence[str]) -> builtins.list[int]:
     """``line_count`` of every path: ``store.line_counts`` when it has one, else concurrent calls."""
     native = getattr(store, "line_counts", None)
@@ -244,16 +279,66 @@ class StoreReader:
 
     async def summarize(self, metas: Sequence[SessionMetadata]) -> list[SessionSummary]:
         """Summaries of these sessions: line count and last line of each WAL, nothing more."""
+        return await self._summaries(
+            [
+                _Creation(m.session_id, m.manifest.type, tuple(m.participant_ids()), m.created_at)
+                for m in metas
+            ]
+        )
+
+    async def _summaries(self, made: Sequence[_Creation]) -> list[SessionSummary]:
         out: list[SessionSummary] = []
-        for i in range(0, len(metas), _CHUNK):
-            chunk = metas[i : i + _CHUNK]
-            paths = [layout.wal_path(m.session_id) for m in chunk]
-            counts = await line_counts(self.store, paths)
-            lasts = await read_lines_many(
-                self.store, [(p, max(n - 1, 0)) for p, n in zip(paths, counts, strict=True)]
+        for i in range(0, len(made), _CHUNK):
+            chunk = made[i : i + _CHUNK]
+            tails = await last_lines(self.store, [layout.wal_path(c.session_id) for c in chunk])
+            out.extend(_summary(c, n, last) for c, (n, last) in zip(chunk, tails, strict=True))
+        return out
+
+    async def _read_records(self, ids: Sequence[str]) -> list[str | None]:
+        return await read_many(self.store, [layout.session_meta_path(s) for s in ids])
+
+    async def _creations(self, ids: Sequence[str], raws: Sequence[str | None]) -> list[_Creation]:
+        """What a listing needs of each creation record (type, participants, time).
+
+        Records are decoded as JSON only (no ``SessionMetadata`` is built); a missing
+        or unreadable record leaves its session out.
+        """
+        datas: list[tuple[str, dict[str, Any]]] = []
+        refs: set[str] = set()
+        for sid, raw in zip(ids, raws, strict=True):
+            if raw is None:
+                continue
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                datas.append((sid, data))
+                ref = _manifest_ref(data)
+                if ref is not None and ref not in self._table.manifest_refs:
+                    refs.add(ref)
+        if refs:
+            ordered = sorted(refs)
+            texts = await read_many(self.store, [layout.manifest_path(r) for r in ordered])
+            for ref, text in zip(ordered, texts, strict=True):
+                if text is not None:
+                    self._table.manifest_refs[ref] = SessionManifest.from_dict(orjson.loads(text))
+        out = []
+        for sid, data in datas:
+            block = data.get("manifest")
+            ref = _manifest_ref(data)
+            if ref is not None:
+                manifest = self._table.manifest_refs.get(ref)
+                kind = manifest.type if manifest is not None else "?"
+            else:
+                kind = str(block.get("type", "?")) if isinstance(block, dict) else "?"
+            ids_or_records = data.get("participants") or []
+            pids = tuple(
+                p if isinstance(p, str) else str(p.get("agent_id", ""))
+                for p in ids_or_records
+                if isinstance(p, str | dict)
             )
-            for meta, count, last in zip(chunk, counts, lasts, strict=True):
-                out.append(_summary(meta, count, last[-1] if last else None))
+            out.append(_Creation(sid, kind, pids, str(data.get("created_at", ""))))
         return out
 
     async def sessions(
@@ -267,28 +352,43 @@ class StoreReader:
     ) -> list[SessionSummary]:
         """Sessions matching every filter given, newest first, at most ``limit``.
 
-        Without a ``state`` filter only the listed sessions' WALs are touched (two
-        small reads each); with one, every candidate's.
+        Newest first is by session id: ids are time-ordered (their first 48 bits
+        are the creation time in milliseconds). Sessions are read in chunks of
+        1,024 in that order, and reading stops once ``limit`` sessions matched:
+        without filters only the listed sessions' records are read; with them,
+        every candidate's creation record (one bulk read per chunk) and, for a
+        ``state`` filter, each candidate's WAL length and last line.
         """
         after = iso_to_seconds(created_after) if created_after else None
-        ids = await self.session_ids()
-        metas = [m for m in await self.metadata(ids) if m is not None]
-        keep = []
-        for meta in metas:
-            if type is not None and meta.manifest.type != type:
-                continue
-            if agent_id is not None and not meta.is_participant(agent_id):
-                continue
-            if after is not None and (
-                not meta.created_at or iso_to_seconds(meta.created_at) < after
-            ):
-                continue
-            keep.append(meta)
-        keep.sort(key=lambda m: (m.created_at, m.session_id), reverse=True)
-        if state is None:
-            return await self.summarize(keep if limit is None else keep[:limit])
-        found = [s for s in await self.summarize(keep) if s.state == state]
-        return found if limit is None else found[:limit]
+        ids = sorted(await self.session_ids(), reverse=True)
+        out: list[SessionSummary] = []
+        step = _CHUNK if limit is None else max(1, min(_CHUNK, limit))
+        chunks = [ids[i : i + step] for i in range(0, len(ids), step)]
+        if not chunks:
+            return out
+        # One chunk's records are read while the one before it is decoded.
+        ahead = asyncio.ensure_future(self._read_records(chunks[0]))
+        try:
+            for k, chunk in enumerate(chunks):
+                raws = await ahead
+                if k + 1 < len(chunks):
+                    ahead = asyncio.ensure_future(self._read_records(chunks[k + 1]))
+                made = [
+                    c
+                    for c in await self._creations(chunk, raws)
+                    if (type is None or c.type == type)
+                    and (agent_id is None or agent_id in c.participants)
+                    and (after is None or (c.created_at and iso_to_seconds(c.created_at) >= after))
+                ]
+                found = await self._summaries(made)
+                out.extend(found if state is None else [s for s in found if s.state == state])
+                if limit is not None and len(out) >= limit:
+                    break
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
+        return out if limit is None else out[:limit]
 
     # ------------------------------------------------------------------ WALs
 
@@ -429,28 +529,36 @@ def _snapshot_problems(live: Any, snap: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _summary(meta: SessionMetadata, count: int, last: str | None) -> SessionSummary:
+def _summary(made: _Creation, count: int, last: str | None) -> SessionSummary:
     """A session's summary from its creation record, line count and last WAL line."""
     state, closed_at, reason, last_at = "pending", None, "", None
     if last is not None:
+        # The three fields a summary needs, straight from the line's JSON (a WAL line
+        # always names its event type and time; ``Envelope.from_wal_line`` would build
+        # and check the whole envelope).
         try:
-            env = Envelope.from_wal_line(last, meta.session_id)
-        except Exception:
+            line = orjson.loads(last)
+            event_type = line["event_type"]
+            created = line.get("created_at") or None
+            data = line.get("event_data") or {}
+            if not isinstance(event_type, str) or not isinstance(data, dict):
+                raise TypeError("not an envelope")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             state = "unknown"
         else:
-            last_at = env.created_at or None
-            if env.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED):
-                state = "closed" if env.event_type == EV_SESSION_CLOSED else "expired"
-                closed_at = env.created_at or None
-                text = env.event_data.get("reason")
+            last_at = created if isinstance(created, str) else None
+            if event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED):
+                state = "closed" if event_type == EV_SESSION_CLOSED else "expired"
+                closed_at = last_at
+                text = data.get("reason")
                 reason = text if isinstance(text, str) else ""
-            elif env.event_type not in _HANDSHAKE:
+            elif event_type not in _HANDSHAKE:
                 state = "active"
     return SessionSummary(
-        meta.session_id,
-        meta.manifest.type,
-        tuple(meta.participant_ids()),
-        meta.created_at,
+        made.session_id,
+        made.type,
+        made.participants,
+        made.created_at,
         count,
         state,
         closed_at,
