@@ -98,6 +98,26 @@ async def test_reads_through_a_running_hub(
             assert status == 1 and "unknown session '01NOSUCH'" in err
             status, _, err = await run(capsys, "agents", "--hub", url, "--token", "wrong")
             assert status == 1 and "not accepted" in err
+            # audit --follow through the hub: a registration made meanwhile shows up
+            follow = await kids.start(
+                "audit --follow", "-m", "hubbub", "audit", "--follow", "--json", *remote
+            )
+            seen = [json.loads(await follow.readline()) for _ in range(7)]
+            assert seen[-1]["kind"] == "agent_registered" and seen[-1]["name"] == "carol"
+            dave_hc = HubClient(WsLink(url, token="tb"))  # principal bob registers dave
+            try:
+                await dave_hc.register(
+                    Agent("dave", config=TestConfig("hi")), Passport(name="dave"), Resume()
+                )
+                new = json.loads(await follow.readline())
+                assert (new["kind"], new["name"], new["principal"]) == (
+                    "agent_registered",
+                    "dave",
+                    "bob",
+                )
+            finally:
+                await dave_hc.close()
+                await follow.kill()
         finally:
             await carol_hc.close()
         hub.terminate()
