@@ -513,6 +513,13 @@ def test_bad_store_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     status, _, err = run(capsys, "agents", "--store", f"sqlite:///{missing}")
     assert status == 1 and f"the file {missing} does not exist" in err
     assert not missing.exists()  # a reader never creates a store
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE notes(x)")
+    before = foreign.read_bytes()
+    status, _, err = run(capsys, "sessions", "--store", f"sqlite:///{foreign}")
+    assert status == 1 and "does not carry the hubbub store marker" in err
+    assert foreign.read_bytes() == before
     status, _, err = run(capsys, "audit", "--store", f"disk:{tmp_path / 'none'}")
     assert status == 1 and "does not exist" in err and not (tmp_path / "none").exists()
 

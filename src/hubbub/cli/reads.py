@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -86,12 +87,38 @@ def _check_offline_store(url: str) -> None:
             raise CommandError(f"no hubbub store at {url}: the file {path} does not exist")
         if os.path.getsize(path) == 0:
             raise CommandError(f"no hubbub store at {url}: the file {path} is empty")
+        problem = _sqlite_problem(path)
+        if problem is not None:
+            raise CommandError(f"no hubbub store at {url}: {problem}")
     elif scheme == "disk" and rest:
         path = rest[2:] if rest.startswith("///") else rest
         if not os.path.isdir(path):
             raise CommandError(f"no hubbub store at {url}: the directory {path} does not exist")
         if not os.path.exists(os.path.join(path, ".hubbub-store")):
             raise CommandError(f"no hubbub store at {url}: {path} has no .hubbub-store marker")
+
+
+def _sqlite_problem(path: str) -> str | None:
+    """Why the SQLite file is not a hubbub store the reader may open unchanged (None: it is).
+
+    Looked at through a read-only connection: ``SqliteKnowledgeStore`` would write its
+    tables and marker into a database that lacks them.
+    """
+    import sqlite3
+
+    from hubbub.knowledge.sqlite import APPLICATION_ID
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    except sqlite3.Error as exc:
+        return f"{path} is not a readable SQLite database ({exc})"
+    if app_id == APPLICATION_ID:
+        return None
+    return (
+        f"{path} does not carry the hubbub store marker (application_id {app_id:#x}); "
+        "a store written before the marker gets it when a hub opens it once"
+    )
 
 
 @asynccontextmanager

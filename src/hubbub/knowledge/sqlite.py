@@ -75,7 +75,7 @@ from hubbub.knowledge.base import (
     split_lines,
 )
 
-__all__ = ["SqliteKnowledgeStore"]
+__all__ = ["APPLICATION_ID", "SqliteKnowledgeStore"]
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS files(
@@ -93,7 +93,8 @@ _SCHEMA = (
 ) WITHOUT ROWID""",
 )
 # ``PRAGMA application_id`` of a hubbub database ("hubb"): the marker that the file is ours.
-_APPLICATION_ID = 0x68756262
+APPLICATION_ID = 0x68756262
+_APPLICATION_ID = APPLICATION_ID
 _COLUMNS = {
     "files": ["path", "content", "base_lines", "aligned"],
     "records": ["path", "seq", "off", "data"],
