@@ -414,10 +414,14 @@ def test_sessions_in_a_subprocess_with_the_store_from_the_environment(filled: Fi
 # ---------------------------------------------------------------------- usage
 
 
-async def _open_hub_only(hub: Hub, a_id: str, b_id: str) -> str:
+async def _open_hub_only(
+    hub: Hub, a_id: str, b_id: str, manifest_type: str = "conversation", ttl: str | None = None
+) -> str:
     """create_session for a, answering the invite as b's client would (no client bound)."""
     task = asyncio.ensure_future(
-        hub.create_session(creator_id=a_id, manifest_type="conversation", participants=[b_id])
+        hub.create_session(
+            creator_id=a_id, manifest_type=manifest_type, participants=[b_id], ttl=ttl
+        )
     )
     while not task.done():
         pending = await hub.list_sessions(agent_id=a_id, state="pending")
@@ -550,3 +554,64 @@ def test_parse_since() -> None:
     assert parse_since("2h", now) == "2026-12-03T10:00:00.000000Z"
     assert parse_since("90s", now) == "2026-12-03T11:58:30.000000Z"
     assert parse_since("2026-12-01T00:00:00+01:00") == "2026-11-30T23:00:00.000000Z"
+
+
+# ---------------------------------------------------------------------- violations, expiry
+
+
+def test_violations_and_expiry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A consulting session bob never answers is closed by ``reply_within``; a conversation
+    whose TTL runs out expires: ``sessions``, ``show``, ``audit`` and ``replay`` say so."""
+    from hubbub.network import MockClock
+
+    db = tmp_path / "faults.db"
+
+    async def build() -> tuple[str, str, str]:
+        clock = MockClock()
+        store = SqliteKnowledgeStore(db)
+        hub = await Hub.open(store, clock=clock, ttl_sweep_interval=0, expectation_sweep_interval=0)
+        a = await hub.register(Passport(name="alice"), Resume())
+        b = await hub.register(Passport(name="bob"), Resume())
+        assert a.agent_id and b.agent_id
+        consulting = await _open_hub_only(hub, a.agent_id, b.agent_id, "consulting")
+        await hub.post_envelope(
+            Envelope(consulting, a.agent_id, [b.agent_id], EV_TEXT, {"text": "q?"})
+        )
+        clock.advance(601)
+        await hub.check_expectations()
+        conversation = await _open_hub_only(hub, a.agent_id, b.agent_id, "conversation", ttl="10s")
+        clock.advance(11)
+        assert await hub.expire_due() == 1
+        await hub.close()
+        await store.close()
+        return consulting, conversation, b.agent_id
+
+    consulting, conversation, bob_id = asyncio.run(build())
+    url = f"sqlite:///{db}"
+    by_id = {d["session_id"]: d for d in run_json(capsys, "sessions", "--store", url)}
+    assert by_id[consulting]["state"] == "closed"
+    assert by_id[consulting]["close_reason"] == "expectation_violated:reply_within"
+    assert (by_id[conversation]["state"], by_id[conversation]["close_reason"]) == (
+        "expired",
+        "ttl_expired",
+    )
+    assert [
+        d["session_id"] for d in run_json(capsys, "sessions", "--store", url, "--state", "expired")
+    ] == [conversation]
+    status, out, _ = run(capsys, "show", consulting, "--store", url)
+    assert status == 0
+    assert "close reason: expectation_violated:reply_within" in out
+    assert "violations (1):" in out
+    assert out.rstrip().splitlines()[-1].split()[-2:] == ["reply_within", "bob"]
+    doc = run_json(capsys, "show", consulting, "--store", url)
+    assert [v["violators"] for v in doc["violations"]] == [[bob_id]]
+    records = run_json(capsys, "audit", "--store", url, "--kind", "expectation_violated")
+    assert [(r["session_id"], r["expectation"]) for r in records] == [(consulting, "reply_within")]
+    status, out, _ = run(capsys, "audit", "--store", url, "--kind", "expectation_violated")
+    assert "violators=[bob]" in out
+    report = run_json(capsys, "replay", "--all", "--store", url)
+    states = {r["session_id"]: (r["state"], r["close_reason"], r["ok"]) for r in report["sessions"]}
+    assert states == {
+        consulting: ("closed", "expectation_violated:reply_within", True),
+        conversation: ("expired", "ttl_expired", True),
+    }
