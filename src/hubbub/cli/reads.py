@@ -67,7 +67,6 @@ class Source:
 
     reader: StoreReader
     online: set[str] | None
-    where: str
 
 
 def _check_offline_store(url: str) -> None:
@@ -151,7 +150,7 @@ async def open_source(args: argparse.Namespace) -> AsyncIterator[Source]:
     except InvalidValueError as exc:
         raise UsageError(f"--store: {exc.message}") from None
     try:
-        yield Source(StoreReader(store), None, store_url)
+        yield Source(StoreReader(store), None)
     finally:
         await store.close()
 
@@ -185,7 +184,7 @@ async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Source]:
     try:
         await client.connect()
         online = {p.agent_id or "" for p in await client.list_agents(online=True, limit=1 << 30)}
-        yield Source(StoreReader(store), online, url)
+        yield Source(StoreReader(store), online)
     finally:
         await client.close()
 
