@@ -12,8 +12,9 @@ __all__ = ["PROGRESS_MIN", "Progress", "dash", "print_json", "short_time", "tabl
 
 #: Long work over at least this many items reports its progress on stderr.
 PROGRESS_MIN = 200
-#: Seconds between progress lines.
-PROGRESS_EVERY = 0.5
+#: Seconds between progress updates on a terminal (rewritten in place) and elsewhere (lines).
+PROGRESS_EVERY_TTY = 0.2
+PROGRESS_EVERY = 2.0
 
 
 def dash(value: object) -> str:
@@ -50,7 +51,9 @@ def print_json(document: Any, out: TextIO | None = None) -> None:
 class Progress:
     """``label: done/total what`` on stderr while long work advances (nothing for short work).
 
-    A line at most every :data:`PROGRESS_EVERY` seconds, and one at the end.
+    On a terminal the line is rewritten in place; elsewhere (a log, a pipe) a line
+    is printed at most every :data:`PROGRESS_EVERY` seconds. Either way the last
+    line says ``total/total``.
     """
 
     def __init__(self, label: str, total: int, what: str) -> None:
@@ -58,20 +61,27 @@ class Progress:
         self.total = total
         self.what = what
         self.shown = total >= PROGRESS_MIN
+        self._tty = sys.stderr.isatty()
+        self._every = PROGRESS_EVERY_TTY if self._tty else PROGRESS_EVERY
         self._last = 0.0
         if self.shown:
             self._show(0)
 
-    def _show(self, done: int) -> None:
-        print(f"{self.label}: {done}/{self.total} {self.what}", file=sys.stderr, flush=True)
+    def _show(self, done: int, end: bool = False) -> None:
+        text = f"{self.label}: {done}/{self.total} {self.what}"
+        if self._tty:
+            sys.stderr.write("\r" + text + ("\n" if end else ""))
+            sys.stderr.flush()
+        else:
+            print(text, file=sys.stderr, flush=True)
         self._last = time.monotonic()
 
-    def __call__(self, done: int, total: int | None = None) -> None:
+    def __call__(self, done: int) -> None:
         """``done`` items are done."""
-        if self.shown and time.monotonic() - self._last >= PROGRESS_EVERY:
+        if self.shown and time.monotonic() - self._last >= self._every:
             self._show(done)
 
     def finish(self) -> None:
         """The work is done."""
         if self.shown:
-            self._show(self.total)
+            self._show(self.total, end=True)
