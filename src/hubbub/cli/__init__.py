@@ -1,6 +1,8 @@
-"""The ``hubbub`` command: ``main(argv) -> int``, one subcommand per module.
+"""The ``hubbub`` command: ``main(argv) -> int``; the subcommands are in :data:`SUBCOMMANDS`.
 
-``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`).
+``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`);
+``agents``, ``sessions``, ``show``, ``wal``, ``audit`` and ``replay`` read a store
+offline or a running hub (:mod:`hubbub.cli.reads`).
 Exit status: 0 done, 1 the command failed (the message says why), 2 bad usage.
 """
 
@@ -8,13 +10,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from hubbub.cli import serve
+from hubbub.cli import reads, serve
 from hubbub.cli._errors import CommandError, UsageError
 from hubbub.network.errors import NetworkError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+#: Every subcommand, in help order: name → the function that adds its parser to
+#: ``ArgumentParser.add_subparsers()`` (a new subcommand is one more line).
+SUBCOMMANDS: dict[str, Callable[[Any], object]] = {
+    "serve": serve.add_parser,
+    "agents": reads.add_agents,
+    "sessions": reads.add_sessions,
+    "show": reads.add_show,
+    "wal": reads.add_wal,
+    "audit": reads.add_audit,
+    "replay": reads.add_replay,
+}
 
 
 def _version() -> str:
@@ -31,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hubbub {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve.add_parser(commands)
+    for add in SUBCOMMANDS.values():
+        add(commands)
     return parser
 
 
@@ -63,4 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of our output went away (``| head``): not a failure
+        _silence_stdout()
+        return 0
     return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in a test)
+        pass

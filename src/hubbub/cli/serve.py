@@ -96,6 +96,8 @@ class ServeOptions:
     insecure_no_auth: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
+    operator_tokens: tuple[str, ...] = ()
+    operator_token_file: str | None = None
 
 
 def _port(text: str) -> int:
@@ -150,6 +152,19 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="accept connections without a credential (principal 'anonymous'); "
         "refused unless --host is a loopback address",
     )
+    auth.add_argument(
+        "--operator-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a bearer token whose holder is the operator (repeatable): it may read every "
+        "session, the audit log and the store (hubbub sessions --hub URL --token TOKEN)",
+    )
+    auth.add_argument(
+        "--operator-token-file",
+        metavar="FILE",
+        help="operator tokens, one per line ('#' comments)",
+    )
     tls = parser.add_argument_group("TLS (both or neither)")
     tls.add_argument("--tls-cert", metavar="FILE", help="certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="FILE", help="private key, PEM")
@@ -185,10 +200,18 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         insecure_no_auth=args.insecure_no_auth,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        operator_tokens=tuple(getattr(args, "operator_token", ()) or ()),
+        operator_token_file=getattr(args, "operator_token_file", None),
     )
     if not options.host:
         raise UsageError("--host is empty")
-    has_credentials = bool(options.tokens or options.token_file or options.hmac_secret_file)
+    has_credentials = bool(
+        options.tokens
+        or options.token_file
+        or options.hmac_secret_file
+        or options.operator_tokens
+        or options.operator_token_file
+    )
     if not has_credentials and not options.insecure_no_auth:
         raise UsageError(_NO_CREDENTIALS)
     if options.insecure_no_auth and not is_loopback(options.host):
@@ -223,6 +246,27 @@ def _bearer_tokens(options: ServeOptions) -> dict[str, str]:
     return tokens
 
 
+def _operator_tokens(options: ServeOptions) -> list[str]:
+    """The operator tokens of ``--operator-token`` and ``--operator-token-file``."""
+    tokens = [t for t in options.operator_tokens]
+    for number, token in enumerate(tokens, start=1):
+        if not token.strip() or token != token.strip():
+            raise UsageError(f"--operator-token #{number}: empty or padded with whitespace")
+    if options.operator_token_file is not None:
+        try:
+            with open(options.operator_token_file, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError as exc:
+            raise UsageError(
+                f"--operator-token-file: cannot read {exc.filename}: {_reason(exc)}"
+            ) from None
+        found = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not found:
+            raise UsageError(f"--operator-token-file {options.operator_token_file}: no token")
+        tokens += found
+    return tokens
+
+
 def build_auth(options: ServeOptions) -> ServerAuth:
     """The connection authentication the options ask for (reads the token and secret files).
 
@@ -239,8 +283,13 @@ def build_auth(options: ServeOptions) -> ServerAuth:
             schemes.append(SignedTokens.from_file(options.hmac_secret_file))
         except InvalidValueError as exc:
             raise UsageError(f"--hmac-secret-file: {exc.message}") from None
+    operators = _operator_tokens(options)
+    if tokens.keys() & set(operators):
+        raise UsageError("an operator token is also given as a --token / --token-file token")
     try:
-        return ServerAuth(schemes, allow_anonymous=options.insecure_no_auth)
+        return ServerAuth(
+            schemes, allow_anonymous=options.insecure_no_auth, operator_tokens=operators
+        )
     except InvalidValueError as exc:  # options_from_args makes this unreachable
         raise UsageError(exc.message) from None
 

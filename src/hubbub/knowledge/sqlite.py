@@ -75,7 +75,7 @@ from hubbub.knowledge.base import (
     split_lines,
 )
 
-__all__ = ["SqliteKnowledgeStore"]
+__all__ = ["APPLICATION_ID", "SqliteKnowledgeStore"]
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS files(
@@ -93,7 +93,8 @@ _SCHEMA = (
 ) WITHOUT ROWID""",
 )
 # ``PRAGMA application_id`` of a hubbub database ("hubb"): the marker that the file is ours.
-_APPLICATION_ID = 0x68756262
+APPLICATION_ID = 0x68756262
+_APPLICATION_ID = APPLICATION_ID
 _COLUMNS = {
     "files": ["path", "content", "base_lines", "aligned"],
     "records": ["path", "seq", "off", "data"],
@@ -672,6 +673,53 @@ class SqliteKnowledgeStore:
             )
             out[i].extend(r[0][:-1] for r in rows_i)
         return out
+
+    def _op_last_lines(
+        self, db: sqlite3.Connection, _norm: str, paths: builtins.list[str], _b: Any
+    ) -> builtins.list[tuple[int, str | None]]:
+        rows: dict[str, tuple[str, int, int]] = {}
+        unique = list(dict.fromkeys(paths))
+        for i in range(0, len(unique), self._BULK_CHUNK):
+            chunk = unique[i : i + self._BULK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for path, content, base_lines, aligned in db.execute(
+                f"SELECT path, content, base_lines, aligned FROM files WHERE path IN ({marks})",
+                chunk,
+            ):
+                rows[path] = (content, base_lines, aligned)
+        out: builtins.list[tuple[int, str | None]] = []
+        for path in paths:
+            row = rows.get(path)
+            if row is None:
+                out.append((0, None))
+                continue
+            content, base_lines, aligned = row
+            if not aligned:
+                lines = split_lines(self._text(db, path) or "")
+                out.append((len(lines), lines[-1] if lines else None))
+                continue
+            last = db.execute(  # the primary key's last entry for the path
+                "SELECT seq, data FROM records WHERE path = ? ORDER BY seq DESC LIMIT 1", (path,)
+            ).fetchone()
+            if last is not None:
+                out.append((base_lines + int(last[0]) + 1, last[1][:-1]))
+            else:
+                lines = split_lines(content)
+                out.append((base_lines, lines[-1] if lines else None))
+        return out
+
+    async def last_lines(self, paths: Sequence[str]) -> builtins.list[tuple[int, str | None]]:
+        """``(line_count, last line or None)`` of every path: one store-thread operation.
+
+        What a listing needs of a log without reading it: its length and its newest
+        line (a primary-key lookup each). Not part of the ``KnowledgeStore``
+        protocol: callers fall back to ``line_count`` and ``read_lines``.
+        """
+        norms = [normalize_path(p) for p in paths]
+        if not norms:
+            return []
+        result: builtins.list[tuple[int, str | None]] = await self._call("last_lines", "/", norms)
+        return result
 
     async def read_many(self, paths: Sequence[str]) -> builtins.list[str | None]:
         """Return ``read(path)`` for every path: one store-thread operation, a few queries."""

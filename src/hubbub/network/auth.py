@@ -36,6 +36,7 @@ from hubbub.network.identity import Passport
 
 __all__ = [
     "ANONYMOUS",
+    "OPERATOR_PRINCIPAL",
     "RESERVED_PRINCIPALS",
     "ApiKeyAuth",
     "AuthAdapter",
@@ -155,6 +156,9 @@ ANONYMOUS = "anonymous"
 #: is every unauthenticated connection. A token for either would let its holder
 #: take over names it does not own.
 RESERVED_PRINCIPALS = frozenset({"operator", ANONYMOUS})
+
+#: The principal of a connection that presented an operator token (``ServerAuth``).
+OPERATOR_PRINCIPAL = "operator"
 
 #: Longest token a claim may carry (characters); longer ones are refused unread.
 MAX_TOKEN_CHARS = 8192
@@ -515,7 +519,11 @@ class ServerAuth:
     """The connection schemes a server accepts, and whether it lets anonymous connections in."""
 
     def __init__(
-        self, schemes: Iterable[ConnectionAuth] = (), *, allow_anonymous: bool = False
+        self,
+        schemes: Iterable[ConnectionAuth] = (),
+        *,
+        allow_anonymous: bool = False,
+        operator_tokens: Iterable[str] = (),
     ) -> None:
         """Accept connections by ``schemes`` (and by ``"none"`` if ``allow_anonymous``).
 
@@ -524,6 +532,10 @@ class ServerAuth:
             allow_anonymous: accept scheme ``"none"`` as principal ``"anonymous"``.
                 Meant for local development; the ``hubbub serve`` command allows
                 it on a loopback address only.
+            operator_tokens: bearer tokens whose holder is the principal
+                ``"operator"`` (``hubbub serve --operator-token``): the hub's own
+                authority, which may read every session, the audit log and the
+                store. No other scheme can give that principal.
 
         Raises:
             InvalidValueError: two schemes of one name, a scheme named ``"none"``,
@@ -539,7 +551,12 @@ class ServerAuth:
             if name in self._schemes:
                 raise InvalidValueError(f"two connection schemes named {name!r}")
             self._schemes[name] = auth
-        if not self._schemes and not allow_anonymous:
+        self._operator: list[bytes] = []
+        for token in operator_tokens:
+            if not isinstance(token, str) or not token:
+                raise InvalidValueError("an operator token must be a non-empty string")
+            self._operator.append(_digest(token))
+        if not self._schemes and not allow_anonymous and not self._operator:
             raise InvalidValueError(
                 "ServerAuth accepts nothing: give it a scheme, or allow_anonymous=True"
             )
@@ -548,6 +565,8 @@ class ServerAuth:
     def schemes(self) -> list[str]:
         """The scheme names accepted, sorted (``"none"`` when anonymous is allowed)."""
         names = set(self._schemes)
+        if self._operator:
+            names.add(BearerTokens.scheme)
         if self.allow_anonymous:
             names.add(NoAuth.scheme)
         return sorted(names)
@@ -569,6 +588,8 @@ class ServerAuth:
                 "this hub does not accept anonymous connections; present a credential "
                 f"(schemes: {', '.join(self.schemes())})"
             )
+        if self._operator and scheme == BearerTokens.scheme and self._is_operator(claim):
+            return OPERATOR_PRINCIPAL
         auth = self._schemes.get(scheme)
         if auth is None:
             shown = scheme if len(scheme) <= 40 else scheme[:40] + "..."
@@ -585,3 +606,12 @@ class ServerAuth:
         if problem is not None:
             raise UnauthenticatedError(f"auth scheme {scheme!r} gave a principal that {problem}")
         return principal
+
+    def _is_operator(self, claim: dict[str, Any]) -> bool:
+        """Whether a bearer claim holds an operator token (constant time over all of them)."""
+        presented = _digest(_claim_token(BearerTokens.scheme, claim))
+        found = False
+        for digest in self._operator:  # no early exit: same work for every token
+            if hmac.compare_digest(digest, presented):
+                found = True
+        return found

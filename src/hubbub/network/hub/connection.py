@@ -16,8 +16,11 @@ with its id (see :meth:`Registry.register_agent`).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hubbub.knowledge.base import read_lines_many, read_many
 from hubbub.network.envelope import Envelope, visible_to
 from hubbub.network.errors import (
     AccessDeniedError,
@@ -38,6 +41,21 @@ if TYPE_CHECKING:
     from hubbub.network.hub.table import SessionTable
 
 __all__ = ["Connection"]
+
+#: What one operator store read answers at most: text bytes, paths, lines.
+_READ_BUDGET = 512 * 1024
+_READ_MAX_PATHS = 4096
+_READ_MAX_LINES = 4096
+
+
+def _fitting(texts: Sequence[str | None], budget: int) -> int:
+    """How many of the first texts add up to at most ``budget`` (at least one)."""
+    total = 0
+    for i, text in enumerate(texts):
+        total += 16 + (len(text) if text is not None else 0)
+        if total > budget and i > 0:
+            return i
+    return len(texts)
 
 
 class Connection:
@@ -320,6 +338,74 @@ class Connection:
             return None
         dump = getattr(adapter, "dump_state", None)
         return dump(live.state) if dump is not None else None
+
+    # ------------------------------------------------------------------ operator reads
+
+    def _operator(self, op: str) -> None:
+        if self._closed:
+            raise ProtocolError("connection is closed")
+        if self.principal != OPERATOR:
+            raise AccessDeniedError(
+                f"{op}: only the operator may read the hub's store "
+                f"(this connection is {self.principal!r}; hubbub serve --operator-token)"
+            )
+
+    async def store_list(self, path: str = "/") -> list[str]:
+        """Operator only: the names under ``path`` in the hub's store (``KnowledgeStore.list``)."""
+        self._operator("store_list")
+        return await self._sessions.store.list(path)
+
+    async def store_read(self, paths: list[str]) -> list[str | None]:
+        """Operator only: the files at ``paths``, in order — as many as fit in one answer
+        (about half a MiB, at least one); the caller asks again for the rest."""
+        self._operator("store_read")
+        texts = await read_many(self._sessions.store, paths[:_READ_MAX_PATHS])
+        return texts[: _fitting(texts, _READ_BUDGET)]
+
+    async def store_read_lines(
+        self, path: str, start: int = 0, end: int | None = None
+    ) -> list[str]:
+        """Operator only: lines ``[start, end)`` of a file — as many as fit in one answer."""
+        self._operator("store_read_lines")
+        if start < 0 or (end is not None and end < start):
+            raise InvalidValueError(
+                f"store_read_lines: start/end must be 0 <= start <= end, got {start}, {end}"
+            )
+        stop = start + _READ_MAX_LINES if end is None else min(end, start + _READ_MAX_LINES)
+        lines = await self._sessions.store.read_lines(path, start, stop)
+        return lines[: _fitting(lines, _READ_BUDGET)]
+
+    async def store_read_lines_many(self, paths: list[str], starts: list[int]) -> list[Any]:
+        """Operator only: ``[lines, more]`` for each ``(path, start)`` — the lines from
+        ``start`` and whether there are more after them; as many requests as fit in one
+        answer (at least one), the caller asks again for the rest."""
+        self._operator("store_read_lines_many")
+        if len(paths) != len(starts):
+            raise InvalidValueError(
+                f"store_read_lines_many: {len(paths)} paths but {len(starts)} starts"
+            )
+        count = min(len(paths), _READ_MAX_PATHS)
+        requests = [(p, s) for p, s in zip(paths[:count], starts[:count], strict=True)]
+        results = await read_lines_many(self._sessions.store, requests)
+        out: list[Any] = []
+        budget = _READ_BUDGET
+        for lines in results:
+            fit = _fitting(lines, budget)
+            more = fit < len(lines)
+            out.append([lines[:fit], more])
+            budget -= sum(16 + len(line) for line in lines[:fit])
+            if more or budget <= 0:
+                break
+        return out
+
+    async def store_line_counts(self, paths: list[str]) -> list[int]:
+        """Operator only: the line count of every path (0 for a missing file)."""
+        self._operator("store_line_counts")
+        store = self._sessions.store
+        out: list[int] = []
+        for i in range(0, len(paths), 256):
+            out.extend(await asyncio.gather(*(store.line_count(p) for p in paths[i : i + 256])))
+        return out
 
     # ------------------------------------------------------------------ delivery
 

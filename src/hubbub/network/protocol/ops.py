@@ -144,6 +144,16 @@ OPS: dict[str, OpSpec] = {
         },
         "none",
     ),
+    # Operator reads: the hub's store, read only (for ``hubbub --hub``; refused with
+    # ``access_denied`` unless the connection's principal is the operator). Each answer
+    # holds what fits in about half a MiB; the client asks again for the rest.
+    "store_list": OpSpec({"path": _p("str", "/")}, "json"),
+    "store_read": OpSpec({"paths": _p("ids")}, "json"),
+    "store_read_lines": OpSpec(
+        {"path": _p("str"), "start": _p("int", 0), "end": _p("int?", None)}, "json"
+    ),
+    "store_read_lines_many": OpSpec({"paths": _p("ids"), "starts": _p("ints")}, "json"),
+    "store_line_counts": OpSpec({"paths": _p("ids")}, "json"),
 }
 
 
@@ -162,6 +172,11 @@ READ_ONLY = frozenset(
         "can_send",
         "adapter_state",
         "turn_probe",
+        "store_list",
+        "store_read",
+        "store_read_lines",
+        "store_read_lines_many",
+        "store_line_counts",
     }
 )
 
@@ -184,6 +199,7 @@ def _kind_error(op: str, name: str, kind: str, value: Any) -> InvalidValueError:
         "bool?": "true, false or null",
         "number?": "a non-negative number or null",
         "ids": "a list of strings",
+        "ints": "a list of non-negative integers",
         "ttl": "a duration (string or integer) or null",
         "json?": "a JSON object or null",
         "cursors": "an object of session id → sequence (non-negative integers)",
@@ -215,6 +231,9 @@ def _decode_value(op: str, name: str, kind: str, value: Any) -> Any:
             return float(value)
     elif base == "ids":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif base == "ints":
+        if isinstance(value, list) and all(_is_int(v) and v >= 0 for v in value):
             return list(value)
     elif base == "ttl":
         if value is None or isinstance(value, str) or _is_int(value):
