@@ -36,6 +36,8 @@ EXPECTED = {
     "HubClient", "AgentClient", "Session", "default_handler", "read_wal_until", "resolve_view_policy",
     "stamp_dependencies", "SessionInject", "SessionStateInject", "HubInject", "AgentClientInject", "TaskInject",
     "SESSION_DEP", "SESSION_STATE_DEP", "AGENT_CLIENT_DEP", "HUB_DEP", "TASK_DEP",
+    # tasks (issue 10 part 5)
+    "TaskMirror",
     # transport
     "LocalLink", "LinkClient", "LinkEndpoint", "HelloFrame", "WelcomeFrame", "SendFrame", "ReceiptFrame",
     "NotifyFrame", "AcceptFrame", "ErrorFrame", "PingFrame", "PongFrame", "SubscribeFrame", "UnsubscribeFrame",

@@ -13,7 +13,9 @@ Routing by event type:
   ``agent.ask`` under ``client.turn_timeout``, and post what the adapter builds from
   the reply (nothing for an empty reply, which halts an auto-driven chain). The
   adapter builds the reply from the state the turn started with, read again from the
-  hub if the turn's own tools posted into the session.
+  hub if the turn's own tools posted into the session. A
+  :class:`~hubbub.network.client.task_mirror.TaskMirror` watches the turn's stream, so
+  an ``agent.task(..., context=ctx)`` run by a tool is recorded by the hub.
 
 The view comes from the client's incremental ``Projection`` of the session, so a turn
 costs the same at message 10 and at message 10,000; only a custom view policy without
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
+from hubbub.network.client.task_mirror import TaskMirror
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
@@ -221,6 +224,9 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         await stream.history.replace(history)
     timeout = client.turn_timeout
     deadline = asyncio.timeout(timeout)
+    # agent.task(..., context=ctx) in a tool of this turn is mirrored onto the hub
+    mirror = TaskMirror(hub_client=client, owner_id=me, session_id=session_id)
+    mirrored = mirror.attach(stream)
     try:
         async with deadline:
             reply = await client.agent.ask(
@@ -235,6 +241,8 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
             f"the turn of agent {client.agent_id} in session {session_id} "
             f"did not finish within {timeout:g} s"
         ) from exc
+    finally:
+        mirror.detach(stream, mirrored)
     if record.terminal:
         return  # the turn closed the session (e.g. an end-conversation tool)
     events = (await stream.history.get_events())[len(history) :]

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from hubbub.network.client.inject import AgentClientInject, SessionInject
+from hubbub.network.client.task_tool import build_tasks_tool
 from hubbub.network.errors import NetworkError
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionMetadata
@@ -154,7 +155,7 @@ def _build_tools(bound: AgentClient) -> list[FunctionTool]:
         except (NetworkError, ValueError, RuntimeError) as exc:
             return f"Error: {exc}"
 
-    return [tool(sessions), tool(peers)]
+    return [tool(sessions), tool(peers), build_tasks_tool(bound)]
 
 
 def _session_summary(meta: SessionMetadata) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from hubbub.network.identity import Passport, Resume
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
+from hubbub.network.task_records import task_from_dict
+from hubbub.task import TaskMetadata
 
 __all__ = [
     "OPS",
@@ -138,6 +140,43 @@ OPS: dict[str, OpSpec] = {
         },
         "none",
     ),
+    # tasks (spec §20): the hub observes what agents run; checkpoints let a task resume
+    "observe_task": OpSpec({"metadata": _p("task")}, "task"),
+    "update_task": OpSpec(
+        {
+            "task_id": _p("str"),
+            "state": _p("str?", None),
+            "progress": _p("json?", None),
+            "result": _p("any", None),
+            "error": _p("str?", None),
+        },
+        "task",
+    ),
+    "get_task": OpSpec({"task_id": _p("str")}, "task"),
+    "list_tasks": OpSpec(
+        {
+            "owner_id": _p("str?", None),
+            "session_id": _p("str?", None),
+            "state": _p("str?", None),
+            "limit": _p("int", 50),
+        },
+        "tasks",
+    ),
+    "record_observation": OpSpec(
+        {
+            "agent_id": _p("own"),
+            "capability": _p("str"),
+            "outcome": _p("str"),
+            "latency_ms": _p("int?", None),
+            "task_id": _p("str?", None),
+        },
+        "resume",
+    ),
+    "save_checkpoint": OpSpec(
+        {"agent_id": _p("own"), "key": _p("str"), "data": _p("json")}, "none"
+    ),
+    "load_checkpoint": OpSpec({"agent_id": _p("own"), "key": _p("str")}, "json"),
+    "delete_checkpoint": OpSpec({"agent_id": _p("own"), "key": _p("str")}, "none"),
 }
 
 
@@ -154,6 +193,9 @@ READ_ONLY = frozenset(
         "can_send",
         "adapter_state",
         "turn_probe",
+        "get_task",
+        "list_tasks",
+        "load_checkpoint",
     }
 )
 
@@ -184,6 +226,8 @@ def _kind_error(op: str, name: str, kind: str, value: Any) -> InvalidValueError:
         "resume?": "a resume object or null",
         "rule": "a rule object",
         "rule?": "a rule object or null",
+        "task": "a task metadata object",
+        "any": "a JSON value",
     }.get(kind, kind)
     return InvalidValueError(f"{op}: parameter {name!r} must be {want}, got {type(value).__name__}")
 
@@ -215,6 +259,9 @@ def _decode_value(op: str, name: str, kind: str, value: Any) -> Any:
         if isinstance(value, dict):
             check_json_value(value, f"{op}.{name}")
             return value
+    elif base == "any":
+        check_json_value(value, f"{op}.{name}")
+        return value
     elif base == "cursors":
         if isinstance(value, dict) and all(
             isinstance(k, str) and _is_int(v) and v >= 0 for k, v in value.items()
@@ -241,8 +288,14 @@ _RECORDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "passport": Passport.from_dict,
     "resume": Resume.from_dict,
     "rule": Rule.from_dict,
+    "task": task_from_dict,
 }
-_RECORD_TYPES: dict[str, type] = {"passport": Passport, "resume": Resume, "rule": Rule}
+_RECORD_TYPES: dict[str, type] = {
+    "passport": Passport,
+    "resume": Resume,
+    "rule": Rule,
+    "task": TaskMetadata,
+}
 
 
 def _spec(op: Any) -> OpSpec:
@@ -306,8 +359,10 @@ def encode_result(op: str, result: Any) -> Any:
             "rule": result.rule.to_dict(),
             "existing": bool(result.existing),
         }
-    if kind in ("passport", "resume", "rule", "metadata"):
+    if kind in ("passport", "resume", "rule", "metadata", "task"):
         return result.to_dict()
+    if kind == "tasks":
+        return [t.to_dict() for t in result]
     if kind == "passports":
         return [p.to_dict() for p in result]
     if kind == "metadatas":
@@ -348,6 +403,10 @@ def decode_result(op: str, data: Any) -> Any:
             return [SessionMetadata.from_dict(d) for d in data]
         if kind == "envelopes":
             return [Envelope.from_dict(d) for d in data]
+        if kind == "task":
+            return task_from_dict(data)
+        if kind == "tasks":
+            return [task_from_dict(d) for d in data]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(
             f"{op}: the hub's result does not decode: {exc}", code="bad_frame"
