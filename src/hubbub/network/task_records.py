@@ -132,13 +132,13 @@ def task_from_dict(data: Any, where: str = "task") -> TaskMetadata:
         raise InvalidValueError(f"{where}.created_at must be a string")
     for name in ("started_at", "completed_at", "expires_at", "last_progress_at", "session_id"):
         _opt_str(d.get(name), f"{where}.{name}")
-    progress = d.get("progress") or {}
+    progress = d.get("progress", {})
     if not isinstance(progress, dict):
         raise InvalidValueError(f"{where}.progress must be an object")
     _json(progress, f"{where}.progress")
     result = d.get("result")
     _json(result, f"{where}.result")
-    error = d.get("error") or ""
+    error = d.get("error", "")
     if not isinstance(error, str):
         raise InvalidValueError(f"{where}.error must be a string")
     return TaskMetadata(
@@ -170,7 +170,7 @@ def _spec_from(data: Any, where: str) -> TaskSpec:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise InvalidValueError(f"{where}.description must be a string")
-    payload = data.get("payload") or {}
+    payload = data.get("payload", {})
     if not isinstance(payload, dict):
         raise InvalidValueError(f"{where}.payload must be an object")
     _json(payload, f"{where}.payload")
