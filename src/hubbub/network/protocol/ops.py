@@ -279,9 +279,9 @@ def _encode_value(kind: str, value: Any) -> Any:
     if value is None:
         return None
     base = kind.rstrip("?")
-    if base in _RECORDS:
+    if base in _RECORDS and hasattr(value, "to_dict"):
         return value.to_dict()
-    return value
+    return value  # a plain value travels as it is; the hub checks it
 
 
 _RECORDS: dict[str, Callable[[dict[str, Any]], Any]] = {
