@@ -260,7 +260,10 @@ def _decode_value(op: str, name: str, kind: str, value: Any) -> Any:
             check_json_value(value, f"{op}.{name}")
             return value
     elif base == "any":
-        check_json_value(value, f"{op}.{name}")
+        try:
+            check_json_value(value, f"{op}.{name}")
+        except ProtocolError as exc:  # a parameter, not an envelope: invalid_value
+            raise InvalidValueError(str(exc)) from exc
         return value
     elif base == "cursors":
         if isinstance(value, dict) and all(
