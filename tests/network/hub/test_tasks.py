@@ -346,3 +346,31 @@ async def test_an_undecodable_task_record_is_skipped_at_open(tmp_path: Path, raw
     finally:
         await hub.close()
         await hub.store.close()
+
+
+async def test_an_open_task_past_its_expiry_expires_at_the_ttl_sweep(
+    hub: Hub, peers: Any, clock: MockClock
+) -> None:
+    bob = await peers("bob")
+    soon = task(bob.agent_id, "soon")
+    soon.expires_at = clock.advance(0)  # now
+    later = task(bob.agent_id, "later", capability=None)
+    later.expires_at = clock.advance(0).replace("T00:00:00", "T01:00:00")
+    await hub.observe_task(soon)
+    await hub.observe_task(later)
+    await hub.observe_task(task(bob.agent_id, "forever"))
+    clock.advance(30)
+    assert await hub.expire_due() == 0  # no session expired; the tasks are separate
+    states = {t.task_id: t.state for t in await hub.list_tasks()}
+    assert states == {
+        "soon": TaskState.EXPIRED,
+        "later": TaskState.RUNNING,
+        "forever": TaskState.RUNNING,
+    }
+    (record,) = await audits(hub, "task_terminated")
+    assert record["task_id"] == "soon" and record["reason"] == "ttl_expired"
+    assert (await hub.get_resume(bob.agent_id)).observed["research"].expired == 1
+    clock.advance(3600)
+    await hub.expire_due()
+    assert (await hub.get_task("later")).state is TaskState.EXPIRED
+    assert (await hub.get_task("forever")).state is TaskState.RUNNING

@@ -396,12 +396,15 @@ class Hub:
     # ================================================================ sweepers
 
     async def expire_due(self) -> int:
-        """Expire every live session whose TTL has passed; returns how many expired."""
-        now_s = iso_to_seconds(self._clock())
+        """Expire every live session whose TTL has passed (and every open task past its
+        ``expires_at``); returns how many sessions expired."""
+        now = self._clock()
+        now_s = iso_to_seconds(now)
         expired = 0
         while (live := self._table.next_expired(now_s)) is not None:
             await self._pipeline.terminate(live, SessionState.EXPIRED, "ttl_expired")
             expired += 1
+        await self._tasks.expire_due(now)
         return expired
 
     async def check_expectations(self) -> None:

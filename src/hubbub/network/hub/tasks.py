@@ -19,6 +19,8 @@ Rules it keeps:
 * a session that ends (closed or expired) takes its open tasks to EXPIRED with
   reason ``session_closed`` (also at ``load``, for a session that ended while the
   hub was down), recording an ``expired`` outcome for those with a capability;
+* an open task past its ``expires_at`` (hub clock) expires with reason ``ttl_expired``
+  at the TTL sweep (``Hub.expire_due``);
 * an agent's ``Rule.limits.max_concurrent_tasks`` (0: no cap) bounds its open tasks;
 * ``record_observation`` counts one terminal outcome into the agent's
   ``Resume.observed[capability]`` (``p50_latency_ms`` is the median of the last
@@ -92,6 +94,9 @@ _RECENT_TASK_IDS = 1000
 
 #: Why the open tasks of an ended session expire.
 SESSION_CLOSED_REASON = "session_closed"
+
+#: Why an open task past its ``expires_at`` expires.
+TTL_EXPIRED_REASON = "ttl_expired"
 
 
 def task_meta_path(task_id: str) -> str:
@@ -418,14 +423,32 @@ class TaskTable:
         owner. A task whose record cannot be written is logged and left open (it is
         expired again at the next load).
         """
-        expired: list[TaskMetadata] = []
-        for task_id in sorted(self._by_session.get(meta.session_id, ())):
+        return await self._expire(
+            sorted(self._by_session.get(meta.session_id, ())), SESSION_CLOSED_REASON
+        )
+
+    async def expire_due(self, now: str) -> list[TaskMetadata]:
+        """Expire every open task whose ``expires_at`` is at or before ``now`` (reason
+        ``ttl_expired``), counting an ``expired`` outcome for those with a capability."""
+        now_s = iso_to_seconds(now)
+        due = []
+        for md in self.open.values():
+            if md.expires_at is None:
+                continue
             try:
-                md = await self.update(
-                    task_id, state=TaskState.EXPIRED, reason=SESSION_CLOSED_REASON
-                )
+                if iso_to_seconds(md.expires_at) <= now_s:
+                    due.append(md.task_id)
+            except ValueError:
+                log.warning("task %s: expires_at %r is not a time", md.task_id, md.expires_at)
+        return await self._expire(sorted(due), TTL_EXPIRED_REASON)
+
+    async def _expire(self, task_ids: list[str], reason: str) -> list[TaskMetadata]:
+        expired: list[TaskMetadata] = []
+        for task_id in task_ids:
+            try:
+                md = await self.update(task_id, state=TaskState.EXPIRED, reason=reason)
             except NetworkError as exc:
-                log.warning("task %s of ended session %s: %s", task_id, meta.session_id, exc)
+                log.warning("expiring task %s (%s): %s", task_id, reason, exc)
                 continue
             expired.append(md)
             capability = md.spec.capability
