@@ -15,6 +15,7 @@ values in and values out:
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -151,8 +152,8 @@ def task_from_dict(data: Any, where: str = "task") -> TaskMetadata:
         completed_at=d.get("completed_at"),
         expires_at=d.get("expires_at"),
         last_progress_at=d.get("last_progress_at"),
-        progress=dict(progress),
-        result=result,
+        progress=copy.deepcopy(progress),
+        result=copy.deepcopy(result),
         error=error,
         session_id=d.get("session_id"),
     )
@@ -177,7 +178,7 @@ def _spec_from(data: Any, where: str) -> TaskSpec:
     capability = data.get("capability")
     if capability is not None and (not isinstance(capability, str) or not capability):
         raise InvalidValueError(f"{where}.capability must be a non-empty string or null")
-    return TaskSpec(title, description, dict(payload), capability)
+    return TaskSpec(title, description, copy.deepcopy(payload), capability)
 
 
 def copy_task(md: TaskMetadata) -> TaskMetadata:
@@ -216,11 +217,12 @@ def apply_update(
     if new_state is TaskState.CREATED and md.state is not TaskState.CREATED:
         raise InvalidValueError(f"update_task: task {md.task_id} cannot go back to created")
     out = copy_task(md)
+    # deep copies: nothing of the caller's (in-process) objects is kept
     if progress:
-        out.progress.update(progress)
+        out.progress.update(copy.deepcopy(progress))
         out.last_progress_at = now
     if result is not None:
-        out.result = result
+        out.result = copy.deepcopy(result)
     if error is not None:
         out.error = error
     if new_state is not None:

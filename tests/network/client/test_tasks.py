@@ -118,8 +118,11 @@ async def test_ownership_is_checked_by_the_hub(net: Any, hub: Hub) -> None:
         await alice.observe_task(taken)
     assert (await hub.get_task("b1")).state is TaskState.RUNNING
     assert (await hub.get_resume(bob.agent_id)).observed == {}
-    done = await bob.update_task("b1", state=TaskState.COMPLETED, result=[1, 2])
-    assert done.result == [1, 2]
+    result = [1, {"n": 2}]
+    done = await bob.update_task("b1", state=TaskState.COMPLETED, result=result)
+    assert done.result == [1, {"n": 2}]
+    result[1]["n"] = 99  # the hub kept a copy, not the caller's object
+    assert (await hub.get_task("b1")).result == [1, {"n": 2}]
     resume = await bob.record_observation(bob.agent_id, "c", TaskState.COMPLETED, 5, "b1")
     assert resume.observed["c"].completed == 1 and bob.resume.observed["c"].completed == 1
 
