@@ -384,17 +384,17 @@ class Connection:
     async def save_checkpoint(self, *, agent_id: str, key: str, data: dict[str, Any]) -> None:
         """Keep a task checkpoint of an own agent."""
         self._own(agent_id)
-        await self._tasks.save_checkpoint(agent_id, key, data)
+        await self._tasks.checkpoints.save(agent_id, key, data)
 
     async def load_checkpoint(self, *, agent_id: str, key: str) -> dict[str, Any] | None:
         """A task checkpoint of an own agent, or None."""
         self._own(agent_id)
-        return await self._tasks.load_checkpoint(agent_id, key)
+        return await self._tasks.checkpoints.load(agent_id, key)
 
     async def delete_checkpoint(self, *, agent_id: str, key: str) -> None:
         """Forget a task checkpoint of an own agent."""
         self._own(agent_id)
-        await self._tasks.delete_checkpoint(agent_id, key)
+        await self._tasks.checkpoints.delete(agent_id, key)
 
     # ------------------------------------------------------------------ delivery
 

@@ -1,4 +1,4 @@
-"""The hub's task table: observed tasks, agents' track records, and task checkpoints.
+"""The hub's task table: observed tasks and agents' track records.
 
 The hub never runs a task (spec §20): an agent's ``agent.task(...)`` runs it and a
 :class:`~hubbub.network.client.task_mirror.TaskMirror` tells the hub what happens
@@ -9,7 +9,7 @@ records, durable in the KnowledgeStore, so they survive a restart on a durable s
 |---------------------------------------|---------------------------------------------------|
 | /tasks/{task_id}/metadata.json        | the observed TaskMetadata (state as its string)   |
 | /observations/{agent_id}.json         | recent latencies per capability, recent task ids  |
-| /checkpoints/{owner_id}/{key}.json    | a task's checkpoint (a JSON object)               |
+| /checkpoints/{owner_id}/{key}.json    | a task's checkpoint (:mod:`.checkpoints`)         |
 
 Rules it keeps:
 
@@ -52,6 +52,7 @@ from hubbub.network.errors import (
     ProtocolError,
 )
 from hubbub.network.hub.audit import AUDIT_KIND_TASK_TERMINATED, AuditLog
+from hubbub.network.hub.checkpoints import Checkpoints
 from hubbub.network.identity import Resume
 from hubbub.network.session import SessionMetadata
 from hubbub.network.task_records import (
@@ -70,12 +71,9 @@ if TYPE_CHECKING:
     from hubbub.network.hub.table import SessionTable
 
 __all__ = [
-    "CHECKPOINTS_DIR",
-    "MAX_CHECKPOINT_BYTES",
     "OBSERVATIONS_DIR",
     "TASKS_DIR",
     "TaskTable",
-    "checkpoint_path",
     "observations_path",
     "task_meta_path",
 ]
@@ -84,10 +82,6 @@ log = logging.getLogger(__name__)
 
 TASKS_DIR = "/tasks"
 OBSERVATIONS_DIR = "/observations"
-CHECKPOINTS_DIR = "/checkpoints"
-
-#: The largest checkpoint the hub keeps (its JSON), in bytes.
-MAX_CHECKPOINT_BYTES = 1 << 20
 
 #: Task ids remembered per agent so one task's outcome is counted once.
 _RECENT_TASK_IDS = 1000
@@ -109,17 +103,13 @@ def observations_path(agent_id: str) -> str:
     return f"{OBSERVATIONS_DIR}/{agent_id}.json"
 
 
-def checkpoint_path(owner_id: str, key: str) -> str:
-    """Path of one task checkpoint of an agent."""
-    return f"{CHECKPOINTS_DIR}/{owner_id}/{key}.json"
-
-
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class TaskTable:
-    """Observed tasks (open ones and recent terminal ones in memory), track records, checkpoints.
+    """Observed tasks (open ones and recent terminal ones in memory) and track records;
+    ``checkpoints`` keeps the agents' task checkpoints.
 
     Args:
         store: where the records live.
@@ -152,6 +142,7 @@ class TaskTable:
         self._open_count: dict[str, int] = {}
         self._observations: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
+        self.checkpoints = Checkpoints(store, registry)
 
     # ------------------------------------------------------------------ loading
 
@@ -349,7 +340,7 @@ class TaskTable:
             if not md.created_at:
                 md.created_at = old.created_at if old is not None else now
             if md.state is TaskState.RUNNING and md.started_at is None:
-                md.started_at = now
+                md.started_at = (old.started_at if old is not None else None) or now
             if md.state in TERMINAL_TASK_STATES and md.completed_at is None:
                 md.completed_at = now
             await self._write(md)
@@ -567,55 +558,6 @@ class TaskTable:
                 log.warning("observations of %s do not decode; starting afresh", agent_id)
         self._observations[agent_id] = record
         return record
-
-    # ------------------------------------------------------------------ checkpoints
-
-    async def save_checkpoint(self, owner_id: str, key: str, data: dict[str, Any]) -> None:
-        """Keep ``data`` (a JSON object) as the checkpoint ``key`` of ``owner_id``.
-
-        Raises:
-            InvalidValueError: a bad key or data.
-            NotFoundError: unknown owner.
-            ProtocolError: the checkpoint is over :data:`MAX_CHECKPOINT_BYTES` (``payload_too_large``).
-            StoreUnavailableError: nothing was stored.
-        """
-        self._registry.require(owner_id)
-        check_key(key, "checkpoint key")
-        if not isinstance(data, dict):
-            raise InvalidValueError(f"checkpoint data must be an object, got {type(data).__name__}")
-        try:
-            text = _dumps(data)
-        except TypeError as exc:
-            raise InvalidValueError(f"checkpoint data is not JSON: {exc}") from exc
-        if len(text.encode()) > MAX_CHECKPOINT_BYTES:
-            raise ProtocolError(
-                f"checkpoint {key!r} is {len(text.encode())} bytes, over {MAX_CHECKPOINT_BYTES}",
-                code="payload_too_large",
-            )
-        try:
-            await self._store.write(checkpoint_path(owner_id, key), text)
-        except Exception as exc:
-            raise store_failure(self._store, exc) from exc
-
-    async def load_checkpoint(self, owner_id: str, key: str) -> dict[str, Any] | None:
-        """The checkpoint ``key`` of ``owner_id``, or None."""
-        check_key(key, "checkpoint key")
-        try:
-            raw = await self._store.read(checkpoint_path(owner_id, key))
-        except Exception as exc:
-            raise store_failure(self._store, exc) from exc
-        if raw is None:
-            return None
-        data = orjson.loads(raw)
-        return data if isinstance(data, dict) else None
-
-    async def delete_checkpoint(self, owner_id: str, key: str) -> None:
-        """Forget the checkpoint ``key`` of ``owner_id`` (no-op when absent)."""
-        check_key(key, "checkpoint key")
-        try:
-            await self._store.delete(checkpoint_path(owner_id, key))
-        except Exception as exc:
-            raise store_failure(self._store, exc) from exc
 
 
 def _latency_ms(md: TaskMetadata) -> int | None:
