@@ -24,8 +24,10 @@ from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
 from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
+    EV_PACKET,
     EV_SESSION_CLOSED,
     EV_SESSION_EXPIRED,
+    EV_TEXT,
     WORKFLOW_TYPE,
     AgentClient,
     Hub,
@@ -83,6 +85,17 @@ def offline_configs() -> dict[str, Any]:
     }
 
 
+def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
+    """One line per turn: ``name: text`` (a workflow packet's body)."""
+    lines = []
+    for e in wal:
+        if e.event_type == EV_TEXT:
+            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
+        elif e.event_type == EV_PACKET:
+            lines.append(f"{names[e.sender_id]}: {e.event_data.get('body', '')}")
+    return lines
+
+
 def pick_configs() -> dict[str, Any]:
     """Claude when a key is configured, otherwise the scripted offline models."""
     if os.environ.get("ANTHROPIC_API_KEY"):
@@ -95,8 +108,8 @@ async def run(
     connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Register triage and the specialists (one HubClient each from ``connect``), run the
-    workflow to its end; return the close reason, the tasks the hub recorded in the
-    session and each specialist's track record."""
+    workflow to its end; return the close reason, the transcript, the final context, the
+    tasks the hub recorded in the session and each specialist's track record."""
     configs = configs or pick_configs()
     made: list[HubClient] = []
     try:
@@ -131,8 +144,11 @@ async def run(
         for name, (_prompt, _tool, capability) in SPECIALISTS.items():
             resume = await triage.hub_client.get_resume(ids[name])
             observed[name] = resume.observed.get(capability)
+        state = await triage.adapter_state(session.session_id)
         return {
             "reason": closed.event_data.get("reason"),
+            "transcript": transcript(await triage.read_wal(session.session_id), names),
+            "context": dict(getattr(state, "context_vars", {})),
             "tasks": [
                 (names[t.owner_id], t.spec.payload.get("ticket"), t.state.value)
                 for t in sorted(tasks, key=lambda t: (t.created_at, t.task_id))
@@ -151,6 +167,8 @@ async def main() -> None:
     finally:
         await hub.close()
     print(f"closed: {out['reason']!r}")
+    for line in out["transcript"]:
+        print(line)
     for owner, ticket, state in out["tasks"]:
         print(f"task {owner}/{ticket}: {state}")
     for name, stat in out["observed"].items():

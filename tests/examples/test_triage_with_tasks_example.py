@@ -44,6 +44,10 @@ def load() -> ModuleType:
 
 def check(out: dict[str, Any], module: ModuleType) -> None:
     assert out["reason"] == "sequence_complete"
+    speakers = [line.split(":", 1)[0] for line in out["transcript"]]
+    assert speakers == ["triage", *module.SPECIALISTS]
+    assert out["transcript"][0] == f"triage: {module.PLAN}"
+    assert out["context"] == {"queue": module.QUEUE}
     expected = [
         (name, ticket, "completed") for name in module.SPECIALISTS for ticket in module.QUEUE
     ]
