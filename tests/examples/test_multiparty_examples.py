@@ -87,6 +87,11 @@ CASES: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         ["user", "router", "technical"],
         {"category": "technical"},
     ),
+    "cookbook/08_triage_with_tasks.py": (
+        "sequence_complete",
+        ["triage", "researcher", "writer", "reviewer"],
+        {"queue": ["refund-policy", "shipping-delay", "login-bug"]},
+    ),
 }
 
 #: Lines the transcripts must contain (tool-routed turns show how they were routed).

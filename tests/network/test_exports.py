@@ -38,6 +38,8 @@ EXPECTED = {
     "SESSION_DEP", "SESSION_STATE_DEP", "AGENT_CLIENT_DEP", "HUB_DEP", "TASK_DEP",
     # skills (§21)
     "parse_skill_frontmatter", "ParsedSkill", "render_fallback_skill",
+    # tasks (issue 10 part 5)
+    "TaskMirror",
     # transport
     "LocalLink", "LinkClient", "LinkEndpoint", "HelloFrame", "WelcomeFrame", "SendFrame", "ReceiptFrame",
     "NotifyFrame", "AcceptFrame", "ErrorFrame", "PingFrame", "PongFrame", "SubscribeFrame", "UnsubscribeFrame",

@@ -81,11 +81,11 @@ async def test_the_prompt_names_the_network_tools(net, tap) -> None:
 
     prompt = tracking.calls[-1].prompt
     assert prompt[0] == f"You are bob (agent_id: {bob.agent_id})."
-    assert prompt[1] == "Your network tools: say, delegate, peers, sessions, context."
+    assert prompt[1] == "Your network tools: say, delegate, peers, sessions, context, tasks."
     assert prompt.count(prompt[1]) == 1
     offered = {t.function.name for t in tracking.calls[-1].tools}
-    assert {"say", "delegate", "peers", "sessions", "context"} <= offered
-    assert list(tools_of(bob)) == ["say", "delegate", "peers", "sessions", "context"]
+    assert {"say", "delegate", "peers", "sessions", "context", "tasks"} <= offered
+    assert list(tools_of(bob)) == ["say", "delegate", "peers", "sessions", "context", "tasks"]
 
 
 # ------------------------------------------------------------------ say
@@ -611,6 +611,7 @@ async def test_tools_are_shared_and_find_their_agent_by_injection(net) -> None:
         ("peers", {"action": "find"}),
         ("sessions", {"action": "list", "session": None}),
         ("context", {"action": "search", "query": "x", "session": None}),
+        ("tasks", {"action": "list", "task": None}),
     ]:
         out = await tools_of(alice)[name].fn(**kw, client=None)
         assert out == f"Error: {name} works only for an agent registered on a hub"

@@ -36,6 +36,7 @@ CORE_MODULES: tuple[str, ...] = (
     "expectations.py",
     "jsonvalue.py",
     "protocol/frames.py",
+    "task_records.py",
     # Later: "transitions.py" (workflow vocabulary).
 )
 

@@ -217,6 +217,13 @@ CREATE = {"creator_id": "A", "manifest_type": "conversation", "participants": ["
         ("register", {"passport": "alice"}, "passport"),
         ("register", {"passport": Passport(name="a").to_dict(), "cursors": {"s": -1}}, "cursors"),
         ("read_wal", {"session_id": "s", "caller_id": "A", "since": 1.5}, "since"),
+        ("observe_task", {"metadata": {"task_id": "t", "owner_id": "A"}}, "task.spec"),
+        ("observe_task", {"metadata": "t1"}, "metadata"),
+        ("update_task", {"task_id": "t", "result": float("nan")}, "update_task.result"),
+        ("update_task", {"task_id": "t", "progress": [1]}, "progress"),
+        ("list_tasks", {"limit": "5"}, "limit"),
+        ("record_observation", {"agent_id": "A", "capability": "c"}, "outcome"),
+        ("save_checkpoint", {"agent_id": "A", "key": "k", "data": None}, "data"),
     ],
 )
 def test_bad_params_are_invalid_value_naming_the_param(
@@ -257,6 +264,10 @@ OWN_PARAM_REQUESTS = [
         "report_turn_failure",
         {"session_id": "s1", "agent_id": "B", "envelope_id": "e", "error_type": "X"},
     ),
+    ("record_observation", {"agent_id": "B", "capability": "c", "outcome": "completed"}),
+    ("save_checkpoint", {"agent_id": "B", "key": "k", "data": {}}),
+    ("load_checkpoint", {"agent_id": "B", "key": "k"}),
+    ("delete_checkpoint", {"agent_id": "B", "key": "k"}),
 ]
 
 

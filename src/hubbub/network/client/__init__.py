@@ -4,6 +4,11 @@ handler, tools."""
 from __future__ import annotations
 
 from hubbub.network.client.agent_client import AgentClient, EnvelopeHandler
+from hubbub.network.client.checkpoints import (
+    CheckpointStore,
+    HubBackedCheckpointStore,
+    MemoryCheckpointStore,
+)
 from hubbub.network.client.handlers import (
     default_handler,
     read_wal_until,
@@ -21,11 +26,16 @@ from hubbub.network.client.inject import (
 )
 from hubbub.network.client.plugin import NetworkContextPolicy, NetworkPlugin, identity_line
 from hubbub.network.client.session import Session
+from hubbub.network.client.task_mirror import TaskMirror
+from hubbub.network.client.task_tool import build_tasks_tool
 
 __all__ = [
     "AgentClient",
     "AgentClientInject",
+    "CheckpointStore",
     "EnvelopeHandler",
+    "HubBackedCheckpointStore",
+    "MemoryCheckpointStore",
     "HubClient",
     "HubInject",
     "HumanClient",
@@ -36,6 +46,8 @@ __all__ = [
     "SessionInject",
     "SessionStateInject",
     "TaskInject",
+    "TaskMirror",
+    "build_tasks_tool",
     "default_handler",
     "identity_line",
     "read_wal_until",

@@ -36,6 +36,7 @@ from hubbub.network.errors import AccessDeniedError, InvalidValueError, SessionT
 from hubbub.network.identity import Passport, Resume, ResumeExample
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
+from hubbub.task import TaskMetadata, TaskState
 from hubbub.tools import is_cancellation
 
 if TYPE_CHECKING:
@@ -589,6 +590,75 @@ class AgentClient:
         """Replace this agent's rule on the hub."""
         await self.connection.call("set_rule", agent_id=self.agent_id, rule=rule)
         self._rule = rule
+
+    # -- tasks (spec §20) ----------------------------------------------------------------
+
+    async def observe_task(self, metadata: TaskMetadata) -> TaskMetadata:
+        """Record a task this agent runs (``metadata.owner_id`` is this agent's id)."""
+        return await self._hub_client.observe_task(metadata)
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        state: TaskState | str | None = None,
+        progress: dict[str, Any] | None = None,
+        result: Any = None,
+        error: str | None = None,
+    ) -> TaskMetadata:
+        """Change one of this agent's tasks; returns the hub's record."""
+        return await self._hub_client.update_task(
+            task_id, state=state, progress=progress, result=result, error=error
+        )
+
+    async def get_task(self, task_id: str) -> TaskMetadata:
+        """A task this agent owns or that runs in one of its sessions."""
+        return await self._hub_client.get_task(task_id)
+
+    async def list_tasks(
+        self,
+        *,
+        owner_id: str | None = None,
+        session_id: str | None = None,
+        state: TaskState | str | None = None,
+        limit: int = 50,
+    ) -> list[TaskMetadata]:
+        """Tasks this agent's connection may read, newest first."""
+        return await self._hub_client.list_tasks(
+            owner_id=owner_id, session_id=session_id, state=state, limit=limit
+        )
+
+    async def record_observation(
+        self,
+        agent_id: str,
+        capability: str,
+        outcome: TaskState | str,
+        latency_ms: int | None = None,
+        task_id: str | None = None,
+    ) -> Resume:
+        """Count a terminal outcome into this agent's track record (``agent_id`` is
+        this agent's id; the hub refuses any other)."""
+        resume = await self._hub_client.record_observation(
+            agent_id, capability, outcome, latency_ms, task_id
+        )
+        if agent_id == self.agent_id:
+            self._resume = resume
+        return resume
+
+    async def save_checkpoint(self, key: str, data: dict[str, Any]) -> None:
+        """Keep a task checkpoint of this agent on the hub."""
+        await self.connection.call("save_checkpoint", agent_id=self.agent_id, key=key, data=data)
+
+    async def load_checkpoint(self, key: str) -> dict[str, Any] | None:
+        """A task checkpoint of this agent, or None."""
+        data: dict[str, Any] | None = await self.connection.call(
+            "load_checkpoint", agent_id=self.agent_id, key=key
+        )
+        return data
+
+    async def delete_checkpoint(self, key: str) -> None:
+        """Forget a task checkpoint of this agent (no-op when absent)."""
+        await self.connection.call("delete_checkpoint", agent_id=self.agent_id, key=key)
 
     # -- lifecycle -----------------------------------------------------------------------
 

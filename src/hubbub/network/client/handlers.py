@@ -22,6 +22,9 @@ said its piece: the adapter's round envelope is not built and nothing more is po
 (no second copy of the text; in consulting that second post would be refused).
 A ``say`` into another session does not count.
 
+A :class:`~hubbub.network.client.task_mirror.TaskMirror` watches the turn's stream, so
+an ``agent.task(..., context=ctx)`` run by a tool is recorded by the hub.
+
 The view comes from the client's incremental ``Projection`` of the session, so a turn
 costs the same at message 10 and at message 10,000; only a custom view policy without
 ``projection()`` falls back to reading the WAL.
@@ -45,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
 from hubbub.network.client.routing import resolve_handoffs
+from hubbub.network.client.task_mirror import TaskMirror
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
     EV_SESSION_INVITE_ACK,
@@ -239,6 +243,9 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     adapter_tools = await _adapter_tools(adapter, client, metadata, state)
     timeout = client.turn_timeout
     deadline = asyncio.timeout(timeout)
+    # agent.task(..., context=ctx) in a tool of this turn is mirrored onto the hub
+    mirror = TaskMirror(hub_client=client, owner_id=me, session_id=session_id)
+    mirrored = mirror.attach(stream)
     try:
         async with deadline:
             reply = await client.agent.ask(
@@ -254,6 +261,8 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
             f"the turn of agent {client.agent_id} in session {session_id} "
             f"did not finish within {timeout:g} s"
         ) from exc
+    finally:
+        mirror.detach(stream, mirrored)
     if record.terminal:
         return  # the turn closed the session (e.g. an end-conversation tool)
     if client._said_in_turn(session_id):

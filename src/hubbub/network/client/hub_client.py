@@ -46,6 +46,7 @@ from hubbub.network.protocol.ops import MAX_NAMES
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
 from hubbub.network.transport.client import ClientConnection
+from hubbub.task import TaskMetadata, TaskState
 
 if TYPE_CHECKING:
     from hubbub.agent import Agent
@@ -604,6 +605,78 @@ class HubClient:
             error_type=type(exc).__name__,
             error_message=str(exc),
         )
+
+    # -- tasks (spec §20: the hub observes the tasks agents run) -------------------------
+
+    async def observe_task(self, metadata: TaskMetadata) -> TaskMetadata:
+        """Record a task one of this client's agents runs (its ``owner_id``); returns
+        the hub's record."""
+        md: TaskMetadata = await self.connection.call("observe_task", metadata=metadata)
+        return md
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        state: TaskState | str | None = None,
+        progress: dict[str, Any] | None = None,
+        result: Any = None,
+        error: str | None = None,
+    ) -> TaskMetadata:
+        """Change a task of one of this client's agents; returns the hub's record
+        (a terminal task comes back unchanged)."""
+        md: TaskMetadata = await self.connection.call(
+            "update_task",
+            task_id=task_id,
+            state=None if state is None else str(state),
+            progress=progress,
+            result=result,
+            error=error,
+        )
+        return md
+
+    async def get_task(self, task_id: str) -> TaskMetadata:
+        """A task owned by one of this client's agents or in one of their sessions."""
+        md: TaskMetadata = await self.connection.call("get_task", task_id=task_id)
+        return md
+
+    async def list_tasks(
+        self,
+        *,
+        owner_id: str | None = None,
+        session_id: str | None = None,
+        state: TaskState | str | None = None,
+        limit: int = 50,
+    ) -> list[TaskMetadata]:
+        """The tasks this client may read (see :meth:`get_task`), newest first."""
+        found: list[TaskMetadata] = await self.connection.call(
+            "list_tasks",
+            owner_id=owner_id,
+            session_id=session_id,
+            state=None if state is None else str(state),
+            limit=limit,
+        )
+        return found
+
+    async def record_observation(
+        self,
+        agent_id: str,
+        capability: str,
+        outcome: TaskState | str,
+        latency_ms: int | None = None,
+        task_id: str | None = None,
+    ) -> Resume:
+        """Count a terminal outcome into one of this client's agents' track record
+        (once per ``task_id``); returns the updated resume."""
+        resume: Resume = await self.connection.call(
+            "record_observation",
+            agent_id=agent_id,
+            capability=capability,
+            outcome=str(outcome),
+            latency_ms=latency_ms,
+            task_id=task_id,
+        )
+        return resume
 
     async def observe(
         self,

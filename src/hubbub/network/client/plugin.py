@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from hubbub.network.client.directory import peers, sessions
 from hubbub.network.client.messaging import delegate, say
 from hubbub.network.client.recall import context
+from hubbub.network.client.task_tool import build_tasks_tool
 from hubbub.network.policies import AGENT_CLIENT_DEP
 from hubbub.plugin import Plugin
 from hubbub.tools import FunctionTool, tool
@@ -88,7 +89,14 @@ class NetworkContextPolicy:
 def _shared_tools() -> tuple[FunctionTool, ...]:
     # Building a tool's argument model and JSON schema is the costly part of a
     # registration; the tools hold no per-agent state, so every agent shares them.
-    return tool(say), tool(delegate), tool(peers), tool(sessions), tool(context)
+    return (
+        tool(say),
+        tool(delegate),
+        tool(peers),
+        tool(sessions),
+        tool(context),
+        build_tasks_tool(),
+    )
 
 
 def network_tools(client: AgentClient) -> list[FunctionTool]:

@@ -33,12 +33,14 @@ from hubbub.network.identity import Passport, Resume
 from hubbub.network.protocol.ops import MAX_NAMES
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
+from hubbub.task import TaskMetadata, TaskState
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
     from hubbub.network.hub.pipeline import Pipeline
     from hubbub.network.hub.router import Router
     from hubbub.network.hub.table import SessionTable
+    from hubbub.network.hub.tasks import TaskTable
 
 __all__ = ["Connection"]
 
@@ -69,6 +71,7 @@ class Connection:
         pipeline: the hub's post pipeline (admission).
         router: the hub's router (bindings, deliveries, observers).
         registry: the hub's registry (registration as this principal).
+        tasks: the hub's task table (tasks of this connection's agents).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Connection:
         pipeline: Pipeline,
         router: Router,
         registry: Registry,
+        tasks: TaskTable,
     ) -> None:
         if not isinstance(principal, str) or not principal:
             raise InvalidValueError(f"principal must be a non-empty string, got {principal!r}")
@@ -89,6 +93,7 @@ class Connection:
         self._admit = pipeline.admit
         self._router = router
         self._registry = registry
+        self._tasks = tasks
         self.endpoint = endpoint
         self.endpoint_id: str = endpoint.endpoint_id
         self.principal = principal
@@ -406,6 +411,99 @@ class Connection:
         for i in range(0, len(paths), 256):
             out.extend(await asyncio.gather(*(store.line_count(p) for p in paths[i : i + 256])))
         return out
+
+    # ------------------------------------------------------------------ tasks
+
+    async def observe_task(self, metadata: TaskMetadata) -> TaskMetadata:
+        """Record a task one of this connection's agents runs (its ``owner_id``).
+
+        Raises:
+            AccessDeniedError: the owner is not an agent of this connection, or the
+                task id belongs to another agent's task.
+            InvalidValueError, NotFoundError, ProtocolError: see :meth:`TaskTable.observe`.
+        """
+        self._own(getattr(metadata, "owner_id", None))  # type: ignore[arg-type]
+        return await self._tasks.observe(metadata)
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        state: TaskState | str | None = None,
+        progress: dict[str, Any] | None = None,
+        result: Any = None,
+        error: str | None = None,
+    ) -> TaskMetadata:
+        """Change a task of one of this connection's agents (AccessDeniedError otherwise)."""
+        md = await self._tasks.find(task_id)
+        if self._closed:
+            raise ProtocolError("connection is closed")
+        if md.owner_id not in self.agent_ids:
+            raise AccessDeniedError(
+                f"task {task_id} belongs to {md.owner_id}, which is not registered through "
+                "this connection"
+            )
+        return await self._tasks.update(
+            task_id, state=state, progress=progress, result=result, error=error
+        )
+
+    async def get_task(self, task_id: str) -> TaskMetadata:
+        """A task owned by one of this connection's agents or in a session one of them
+        participates in (AccessDeniedError otherwise)."""
+        md = await self._tasks.find(task_id)
+        if not self._tasks.readable(md, self.agent_ids):
+            raise AccessDeniedError(
+                f"task {task_id} is neither owned by an agent of this connection nor in one "
+                "of their sessions"
+            )
+        return await self._tasks.get(task_id)
+
+    async def list_tasks(
+        self,
+        *,
+        owner_id: str | None = None,
+        session_id: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+    ) -> list[TaskMetadata]:
+        """The tasks :meth:`get_task` may read, matching every filter, newest first."""
+        return self._tasks.select(
+            owner_id=owner_id,
+            session_id=session_id,
+            state=state,
+            limit=limit,
+            visible=set(self.agent_ids),
+        )
+
+    async def record_observation(
+        self,
+        *,
+        agent_id: str,
+        capability: str,
+        outcome: TaskState | str,
+        latency_ms: int | None = None,
+        task_id: str | None = None,
+    ) -> Resume:
+        """Count a terminal outcome into an own agent's track record."""
+        self._own(agent_id)
+        return await self._tasks.record_observation(
+            agent_id, capability, outcome, latency_ms, task_id=task_id
+        )
+
+    async def save_checkpoint(self, *, agent_id: str, key: str, data: dict[str, Any]) -> None:
+        """Keep a task checkpoint of an own agent."""
+        self._own(agent_id)
+        await self._tasks.checkpoints.save(agent_id, key, data)
+
+    async def load_checkpoint(self, *, agent_id: str, key: str) -> dict[str, Any] | None:
+        """A task checkpoint of an own agent, or None."""
+        self._own(agent_id)
+        return await self._tasks.checkpoints.load(agent_id, key)
+
+    async def delete_checkpoint(self, *, agent_id: str, key: str) -> None:
+        """Forget a task checkpoint of an own agent."""
+        self._own(agent_id)
+        await self._tasks.checkpoints.delete(agent_id, key)
 
     # ------------------------------------------------------------------ delivery
 

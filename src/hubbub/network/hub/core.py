@@ -11,6 +11,7 @@
   decisions and their retries;
 * :class:`~hubbub.network.hub.opening.SessionOpener` — creating a session;
 * :class:`~hubbub.network.hub.sweepers.Sweepers` — the periodic jobs;
+* :class:`~hubbub.network.hub.tasks.TaskTable` — observed tasks, track records, checkpoints;
 * :class:`~hubbub.network.hub.audit.AuditLog`.
 
 The hub builds them, hands each what it needs, and keeps the operator API.
@@ -46,11 +47,13 @@ from hubbub.network.hub.snapshots import write_due_snapshots
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
 from hubbub.network.hub.table import SessionTable
+from hubbub.network.hub.tasks import TaskTable
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata, SessionState
 from hubbub.network.views import ViewPolicy
+from hubbub.task import TaskMetadata, TaskState
 
 __all__ = ["Hub"]
 
@@ -127,6 +130,8 @@ class Hub:
             self._clock,
             invite_ack_timeout=invite_ack_timeout,
         )
+        self._tasks = TaskTable(store, self._clock, self._audit_log, self._registry, self._table)
+        self._pipeline.on_terminated.append(self._tasks.session_ended)
         self._sweepers = Sweepers()
         self._closed_hub = False
         self._owns_store = False
@@ -400,12 +405,15 @@ class Hub:
     # ================================================================ sweepers
 
     async def expire_due(self) -> int:
-        """Expire every live session whose TTL has passed; returns how many expired."""
-        now_s = iso_to_seconds(self._clock())
+        """Expire every live session whose TTL has passed (and every open task past its
+        ``expires_at``); returns how many sessions expired."""
+        now = self._clock()
+        now_s = iso_to_seconds(now)
         expired = 0
         while (live := self._table.next_expired(now_s)) is not None:
             await self._pipeline.terminate(live, SessionState.EXPIRED, "ttl_expired")
             expired += 1
+        await self._tasks.expire_due(now)
         return expired
 
     async def check_expectations(self) -> None:
@@ -468,6 +476,7 @@ class Hub:
             pipeline=self._pipeline,
             router=self._router,
             registry=self._registry,
+            tasks=self._tasks,
         )
         self._router.attach(endpoint, connection)
         return connection
@@ -665,6 +674,67 @@ class Hub:
         """Would the hub admit a (blank) envelope of ``event_type`` from ``sender_id`` right now?"""
         return self._table.can_send(session_id, sender_id, event_type)
 
+    # ================================================================ tasks (observe-only)
+
+    async def observe_task(self, metadata: TaskMetadata) -> TaskMetadata:
+        """Record a task an agent runs (insert, or replace an open one's record).
+
+        Raises:
+            InvalidValueError, NotFoundError, AccessDeniedError, ProtocolError,
+            StoreUnavailableError: see :meth:`TaskTable.observe`.
+        """
+        return await self._tasks.observe(metadata)
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        state: TaskState | str | None = None,
+        progress: dict[str, Any] | None = None,
+        result: Any = None,
+        error: str | None = None,
+    ) -> TaskMetadata:
+        """Change an observed task (a terminal one stays as it is); returns its record."""
+        return await self._tasks.update(
+            task_id, state=state, progress=progress, result=result, error=error
+        )
+
+    async def get_task(self, task_id: str) -> TaskMetadata:
+        """An observed task's record; NotFoundError."""
+        return await self._tasks.get(task_id)
+
+    async def list_tasks(
+        self,
+        *,
+        owner_id: str | None = None,
+        session_id: str | None = None,
+        state: TaskState | str | None = None,
+        limit: int = 50,
+        agent_id: str | None = None,
+    ) -> list[TaskMetadata]:
+        """Observed tasks matching every filter, newest first (``agent_id``: the spec's
+        name for ``owner_id``). Open tasks and the most recent terminal ones are listed."""
+        return self._tasks.select(
+            owner_id=owner_id if owner_id is not None else agent_id,
+            session_id=session_id,
+            state=state,
+            limit=limit,
+        )
+
+    async def record_observation(
+        self,
+        agent_id: str,
+        capability: str,
+        outcome: TaskState | str,
+        latency_ms: int | None = None,
+        task_id: str | None = None,
+    ) -> Resume:
+        """Count one terminal outcome into the agent's ``Resume.observed[capability]``
+        (once per ``task_id``); audits ``resume_set`` with source ``observed``."""
+        return await self._tasks.record_observation(
+            agent_id, capability, outcome, latency_ms, task_id=task_id
+        )
+
     # ================================================================ recovery
 
     async def hydrate(self) -> None:
@@ -675,6 +745,7 @@ class Hub:
         await self._audit_log.open()
         for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
             await self._pipeline.terminate(live, state, reason)
+        await self._tasks.load()  # after the sessions: tasks of ended sessions expire
 
 
 # Seconds between retries of opens/closes that were decided while the store was down.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -64,7 +64,7 @@ from hubbub.network.ids import make_id
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.lifecycle import terminal_envelope
 from hubbub.network.machine import Decision, replay_lines
-from hubbub.network.session import SessionState
+from hubbub.network.session import SessionMetadata, SessionState
 
 __all__ = ["Pipeline"]
 
@@ -119,6 +119,8 @@ class Pipeline:
         self.retry: set[LiveSession] = set()
         # pipeline tails running on after their caller went away
         self.tails: set[asyncio.Task[None]] = set()
+        # run once a session's end is durable (the task table expires its open tasks)
+        self.on_terminated: list[Callable[[SessionMetadata], Awaitable[object]]] = []
 
     async def admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
         """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable.
@@ -509,6 +511,11 @@ class Pipeline:
             )
         except NetworkError as exc:  # the close itself is durable; the index is fixed at open
             log.warning("after closing session %s: %s", meta.session_id, exc)
+        for hook in self.on_terminated:
+            try:
+                await hook(meta)
+            except Exception:
+                log.exception("after closing session %s", meta.session_id)
 
     async def abandon(self, live: LiveSession) -> None:
         """A handshake failed: close the session (``invite_failed``), now or once the store is back."""

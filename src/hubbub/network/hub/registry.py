@@ -32,7 +32,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -53,10 +53,11 @@ from hubbub.network.hub.audit import (
     AUDIT_KIND_RESUME_SET,
     AUDIT_KIND_RULE_SET,
     AUDIT_KIND_SKILL_SET,
+    RESUME_SOURCE_OBSERVED,
     RESUME_SOURCE_TENANT,
     AuditLog,
 )
-from hubbub.network.identity import Passport, Resume
+from hubbub.network.identity import ObservedStat, Passport, Resume
 from hubbub.network.ids import looks_like_id, make_id
 from hubbub.network.rule import Rule
 
@@ -534,6 +535,37 @@ class Registry:
                 "agent_id": agent_id,
                 "version": new.version,
                 "source": RESUME_SOURCE_TENANT,
+            }
+        )
+        return new
+
+    async def set_observed(
+        self, agent_id: str, capability: str, stat: ObservedStat, *, audit: dict[str, Any]
+    ) -> Resume:
+        """Replace one capability's observed track record (version bumped), re-index,
+        audit ``resume_set`` with source ``observed`` plus the ``audit`` fields.
+
+        Stored first, then applied: a failed write changes nothing.
+        """
+        old = self.require_resume(agent_id)
+        data = old.to_dict()
+        data["observed"][capability] = asdict(stat)
+        new = Resume.from_dict({**data, "version": old.version + 1, "last_updated": self._clock()})
+        try:
+            await self._store.write(layout.resume_path(agent_id), _dumps(new.to_dict()))
+        except Exception as exc:
+            raise store_failure(self._store, exc) from exc
+        if agent_id in self.passports:
+            self.resumes[agent_id] = new
+            self._index_capabilities(agent_id, old.capabilities(), new.capabilities())
+        await self._audit_quietly(
+            {
+                **audit,
+                "kind": AUDIT_KIND_RESUME_SET,
+                "agent_id": agent_id,
+                "version": new.version,
+                "source": RESUME_SOURCE_OBSERVED,
+                "capability": capability,
             }
         )
         return new

@@ -24,6 +24,8 @@ from hubbub.network.identity import Passport, Resume
 from hubbub.network.jsonvalue import check_json_value
 from hubbub.network.rule import Rule
 from hubbub.network.session import SessionMetadata
+from hubbub.network.task_records import task_from_dict
+from hubbub.task import TaskMetadata
 
 __all__ = [
     "MAX_NAMES",
@@ -154,6 +156,43 @@ OPS: dict[str, OpSpec] = {
     ),
     "store_read_lines_many": OpSpec({"paths": _p("ids"), "starts": _p("ints")}, "json"),
     "store_line_counts": OpSpec({"paths": _p("ids")}, "json"),
+    # tasks (spec §20): the hub observes what agents run; checkpoints let a task resume
+    "observe_task": OpSpec({"metadata": _p("task")}, "task"),
+    "update_task": OpSpec(
+        {
+            "task_id": _p("str"),
+            "state": _p("str?", None),
+            "progress": _p("json?", None),
+            "result": _p("any", None),
+            "error": _p("str?", None),
+        },
+        "task",
+    ),
+    "get_task": OpSpec({"task_id": _p("str")}, "task"),
+    "list_tasks": OpSpec(
+        {
+            "owner_id": _p("str?", None),
+            "session_id": _p("str?", None),
+            "state": _p("str?", None),
+            "limit": _p("int", 50),
+        },
+        "tasks",
+    ),
+    "record_observation": OpSpec(
+        {
+            "agent_id": _p("own"),
+            "capability": _p("str"),
+            "outcome": _p("str"),
+            "latency_ms": _p("int?", None),
+            "task_id": _p("str?", None),
+        },
+        "resume",
+    ),
+    "save_checkpoint": OpSpec(
+        {"agent_id": _p("own"), "key": _p("str"), "data": _p("json")}, "none"
+    ),
+    "load_checkpoint": OpSpec({"agent_id": _p("own"), "key": _p("str")}, "json"),
+    "delete_checkpoint": OpSpec({"agent_id": _p("own"), "key": _p("str")}, "none"),
 }
 
 
@@ -177,6 +216,9 @@ READ_ONLY = frozenset(
         "store_read_lines",
         "store_read_lines_many",
         "store_line_counts",
+        "get_task",
+        "list_tasks",
+        "load_checkpoint",
     }
 )
 
@@ -208,6 +250,8 @@ def _kind_error(op: str, name: str, kind: str, value: Any) -> InvalidValueError:
         "resume?": "a resume object or null",
         "rule": "a rule object",
         "rule?": "a rule object or null",
+        "task": "a task metadata object",
+        "any": "a JSON value",
     }.get(kind, kind)
     return InvalidValueError(f"{op}: parameter {name!r} must be {want}, got {type(value).__name__}")
 
@@ -242,6 +286,12 @@ def _decode_value(op: str, name: str, kind: str, value: Any) -> Any:
         if isinstance(value, dict):
             check_json_value(value, f"{op}.{name}")
             return value
+    elif base == "any":
+        try:
+            check_json_value(value, f"{op}.{name}")
+        except ProtocolError as exc:  # a parameter, not an envelope: invalid_value
+            raise InvalidValueError(str(exc)) from exc
+        return value
     elif base == "cursors":
         if isinstance(value, dict) and all(
             isinstance(k, str) and _is_int(v) and v >= 0 for k, v in value.items()
@@ -259,17 +309,23 @@ def _encode_value(kind: str, value: Any) -> Any:
     if value is None:
         return None
     base = kind.rstrip("?")
-    if base in _RECORDS:
+    if base in _RECORDS and hasattr(value, "to_dict"):
         return value.to_dict()
-    return value
+    return value  # a plain value travels as it is; the hub checks it
 
 
 _RECORDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "passport": Passport.from_dict,
     "resume": Resume.from_dict,
     "rule": Rule.from_dict,
+    "task": task_from_dict,
 }
-_RECORD_TYPES: dict[str, type] = {"passport": Passport, "resume": Resume, "rule": Rule}
+_RECORD_TYPES: dict[str, type] = {
+    "passport": Passport,
+    "resume": Resume,
+    "rule": Rule,
+    "task": TaskMetadata,
+}
 
 
 def _spec(op: Any) -> OpSpec:
@@ -333,8 +389,10 @@ def encode_result(op: str, result: Any) -> Any:
             "rule": result.rule.to_dict(),
             "existing": bool(result.existing),
         }
-    if kind in ("passport", "resume", "rule", "metadata"):
+    if kind in ("passport", "resume", "rule", "metadata", "task"):
         return result.to_dict()
+    if kind == "tasks":
+        return [t.to_dict() for t in result]
     if kind == "passports":
         return [p.to_dict() for p in result]
     if kind == "metadatas":
@@ -375,6 +433,10 @@ def decode_result(op: str, data: Any) -> Any:
             return [SessionMetadata.from_dict(d) for d in data]
         if kind == "envelopes":
             return [Envelope.from_dict(d) for d in data]
+        if kind == "task":
+            return task_from_dict(data)
+        if kind == "tasks":
+            return [task_from_dict(d) for d in data]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(
             f"{op}: the hub's result does not decode: {exc}", code="bad_frame"
