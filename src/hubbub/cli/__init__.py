@@ -1,6 +1,7 @@
 """The ``hubbub`` command: ``main(argv) -> int``, one subcommand per module.
 
-``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`).
+``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`);
+``hubbub inspect --store URL ...`` serves the web inspector over a store (:mod:`hubbub.cli.inspect`).
 Exit status: 0 done, 1 the command failed (the message says why), 2 bad usage.
 """
 
@@ -10,7 +11,7 @@ import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from hubbub.cli import serve
+from hubbub.cli import inspect, serve
 from hubbub.cli._errors import CommandError, UsageError
 from hubbub.network.errors import NetworkError
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hubbub {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(commands)
+    inspect.add_parser(commands)
     return parser
 
 
