@@ -69,7 +69,7 @@ CHAT = [
 ]
 
 
-def _acks_only(agent: Any) -> Any:
+def acks_only(agent: Any) -> Any:
     """A handler that acks invites and never answers anything else."""
 
     async def handle(envelope: Envelope) -> None:
@@ -101,7 +101,7 @@ async def register_pair(
             attach_plugin=False,
         )
         if name in mute:
-            agent.on_envelope(_acks_only(agent))
+            agent.on_envelope(acks_only(agent))
         agents[name] = agent
     return client, agents
 

@@ -415,9 +415,8 @@ class StoreReader:
         decision; ``error`` says why the fold stopped early (a WAL that does not
         replay).
         """
-        machine = SessionMachine(
-            meta, self.adapters.get((meta.manifest.type, meta.manifest.version))
-        )
+        adapter = self.adapters.get((meta.manifest.type, meta.manifest.version))
+        machine = SessionMachine(meta.copy(), adapter)  # the fold changes its metadata
         applied = 0
         error: str | None = None
         try:
@@ -425,7 +424,6 @@ class StoreReader:
                 applied += 1
         except ReplayError as exc:
             error = str(exc)
-        adapter = machine.adapter
         state: Any = None
         if adapter is not None and machine.state is not None:
             dump = getattr(adapter, "dump_state", None)

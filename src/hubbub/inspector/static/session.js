@@ -181,6 +181,11 @@
     } catch (err) { showError(err); }
   }
 
+  // Agent ids in a JSON text, followed by the agent's name.
+  function withNames(text) {
+    return text.replace(/"([0-9A-HJKMNP-TV-Z]{26})"/g, (all, id) => (names[id] ? all + " (" + names[id] + ")" : all));
+  }
+
   function renderState(s) {
     document.getElementById("state-at").textContent = String(s.at);
     const may = Object.entries(s.may_send).map(([id, ok]) => nameOf(id) + (ok ? " ✓" : " ✗")).join(", ");
@@ -195,7 +200,7 @@
         el("dt", {}, "decision"), el("dd", {}, s.decision ? s.decision.state + " (" + s.decision.reason + ")" : DASH),
         el("dt", {}, "adapter"), el("dd", {}, s.adapter || DASH)),
       el("div", {}, "adapter state"),
-      el("pre", { id: "fold-adapter-state" }, JSON.stringify(s.adapter_state, null, 1)),
+      el("pre", { id: "fold-adapter-state" }, withNames(JSON.stringify(s.adapter_state, null, 1))),
       el("div", {}, "context (knobs, labels)"),
       el("pre", { id: "fold-context" }, JSON.stringify({ knobs: s.knobs, labels: s.labels }, null, 1)),
       ...(s.error ? [el("div", { class: "banner violation", id: "fold-error" }, s.error)] : []));
