@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from tests.inspector._stores import register_pair
 from tests.inspector.conftest import TOKEN, Populated, Served, http, token_auth
 
+from hubbub.cli.serve import client_ssl_context
 from hubbub.inspector import offline_inspector, serve_inspector
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 from hubbub.network import Hub
@@ -150,3 +153,42 @@ async def test_the_offline_tail_shows_what_a_running_hub_appends(
         await client.close()
         await hub.close()
         await reader_store.close()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_with_the_hubs_certificate(
+    populated: Populated, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    store = SqliteKnowledgeStore(populated.db)
+    try:
+        app = offline_inspector(store, token_auth())
+        async with serve_inspector(
+            app, host="127.0.0.1", port=0, tls_files=(str(cert), str(key))
+        ) as url:
+            assert url.startswith("https://127.0.0.1:")
+            trust = client_ssl_context(str(cert))
+
+            def get() -> int:
+                request = urllib.request.Request(
+                    url + "/api/info", headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+                with urllib.request.urlopen(request, timeout=10, context=trust) as response:
+                    return int(response.status)
+
+            assert await asyncio.to_thread(get) == 200
+            with pytest.raises(urllib.error.URLError):  # the certificate is not trusted
+                await asyncio.to_thread(urllib.request.urlopen, url + "/api/info", timeout=10)
+    finally:
+        await store.close()

@@ -259,6 +259,8 @@ class StoreReader:
                     key=lambda s: (s.created_at, s.session_id),
                     reverse=True,
                 )
+                if any(p not in self._names for s in self._ordered for p in s.participants):
+                    self._names = {}  # an agent registered since: read the names again
             await self._read_audit_ends()
             live = await self._index_live()
             for sid, listed in self._sessions.items():

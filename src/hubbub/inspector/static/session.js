@@ -160,6 +160,9 @@
   }
 
   function markRows() {
+    for (const r of timeline.querySelectorAll(".close-marker")) {
+      r.classList.toggle("future", Number(r.dataset.afterSeq) > (position ? envelopes[position - 1].sequence : 0));
+    }
     for (const r of timeline.querySelectorAll(".row.envelope")) {
       const seq = Number(r.dataset.seq);
       const index = envelopes.findIndex((e) => e.sequence === seq);
