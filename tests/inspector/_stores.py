@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubbub import Agent
+from hubbub.knowledge import KnowledgeStore
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 from hubbub.network import (
     EV_SESSION_CLOSED,
@@ -106,10 +107,11 @@ async def register_pair(
     return client, agents
 
 
-async def populate(db: str, *, leave_open: bool = True) -> Facts:
-    """Write the sessions described in the module docstring into the SQLite file ``db``."""
+async def populate(db: str | KnowledgeStore, *, leave_open: bool = True) -> Facts:
+    """Write the sessions described in the module docstring into the SQLite file ``db``
+    (or into a store, which is closed at the end)."""
     clock = MockClock()
-    store = SqliteKnowledgeStore(db)
+    store = SqliteKnowledgeStore(db) if isinstance(db, str) else db
     hub = await Hub.open(store, clock=clock, ttl_sweep_interval=0, expectation_sweep_interval=0)
     facts = Facts()
     client, a = await register_pair(

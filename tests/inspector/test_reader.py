@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.inspector._stores import populate
 from tests.inspector.conftest import Populated
 
 from hubbub.inspector import StoreReader
+from hubbub.knowledge.disk import DiskKnowledgeStore
 from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 from hubbub.network import Hub
 
@@ -191,3 +194,23 @@ async def test_the_audit_log_of_one_session(reader: StoreReader, populated: Popu
     (violation,) = await reader.audit(session_id=sid, kind="expectation_violated")
     assert violation["expectation"] == "reply_within"
     assert violation["violators"] == [populated.facts.agents["mute"]]
+
+
+async def test_a_disk_store_reads_the_same(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    facts = await populate(DiskKnowledgeStore(str(root)))
+    store = DiskKnowledgeStore(str(root))
+    try:
+        reader = StoreReader(store)
+        total, rows = await reader.list_sessions()
+        assert total == 4
+        states = {r.session_id: (r.state, r.reason) for r in rows}
+        assert states[facts.sessions["chat"]] == ("closed", "explicit_close")
+        assert states[facts.sessions["open"]] == ("open", "")
+        sid = facts.sessions["chat"]
+        meta = await reader.creation(sid)
+        assert meta is not None
+        lines = await reader.wal_lines(sid)
+        assert reader.fold(meta, lines, 5)["adapter_state"]["turn_count"] == 2
+    finally:
+        await store.close()

@@ -174,6 +174,7 @@ class StoreReader:
         self._manifests: dict[str, SessionManifest] = {}
         self._audit_seen: dict[str, int] = {}  # audit segment path → lines read
         self._ends: dict[str, tuple[str, str, str]] = {}  # sid → (state, reason, at)
+        self._records: dict[str, list[dict[str, Any]]] = {}  # segment path → its records
         self._names: dict[str, str] = {}
         self._wal_usage: dict[str, tuple[int, dict[str, _Totals]]] = {}
         self._lock = asyncio.Lock()
@@ -282,14 +283,21 @@ class StoreReader:
         return set(live)
 
     async def _read_audit_ends(self) -> None:
-        for path in await self._audit_segments():
+        """Read the audit lines appended since the last call; note each session's end."""
+        segments = await self._audit_segments()
+        for gone in set(self._records) - set(segments):  # pruned meanwhile
+            del self._records[gone]
+            self._audit_seen.pop(gone, None)
+        for path in segments:
             start = self._audit_seen.get(path, 0)
             lines = await self.store.read_lines(path, start)
             self._audit_seen[path] = start + len(lines)
+            records = self._records.setdefault(path, [])
             for line in lines:
                 if not line:
                     continue
                 record = orjson.loads(line)
+                records.append(record)
                 kind = record.get("kind")
                 if kind in ("session_closed", "session_expired"):
                     state = "expired" if kind == "session_expired" else "closed"
@@ -395,13 +403,15 @@ class StoreReader:
     async def audit(
         self, *, session_id: str | None = None, kind: str | None = None
     ) -> list[dict[str, Any]]:
-        """Audit records, oldest first, optionally of one session or kind."""
+        """Audit records, oldest first, optionally of one session or kind.
+
+        The log is read incrementally: each call reads only the lines appended since.
+        """
+        async with self._lock:
+            await self._read_audit_ends()
         out: list[dict[str, Any]] = []
-        for path in await self._audit_segments():
-            for line in await self.store.read_lines(path):
-                if not line:
-                    continue
-                record = orjson.loads(line)
+        for path in sorted(self._records):
+            for record in self._records[path]:
                 if session_id is not None and record.get("session_id") != session_id:
                     continue
                 if kind is not None and record.get("kind") != kind:
