@@ -192,3 +192,25 @@ async def test_https_with_the_hubs_certificate(
                 await asyncio.to_thread(urllib.request.urlopen, url + "/api/info", timeout=10)
     finally:
         await store.close()
+
+
+async def test_an_unreadable_creation_record_is_listed_and_explained(
+    populated: Populated, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "broken.db")
+    shutil.copy(populated.db, db)
+    store = SqliteKnowledgeStore(db)
+    try:
+        await store.write("/sessions/01BROKENSESSION/metadata.json", "{not json")
+        async with serve_inspector(
+            offline_inspector(store, token_auth()), host="127.0.0.1", port=0
+        ) as url:
+            _, _, body = await http(url + "/api/sessions")
+            assert body["total"] == 5
+            (row,) = [r for r in body["sessions"] if r["session_id"] == "01BROKENSESSION"]
+            assert row["state"] == "unreadable" and "creation record" in row["reason"]
+            status, _, body = await http(url + "/api/sessions/01BROKENSESSION")
+            assert status == 400 and body["error"]["code"] == "replay_diverged"
+            assert "creation record does not load" in body["error"]["message"]
+    finally:
+        await store.close()

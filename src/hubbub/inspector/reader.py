@@ -246,7 +246,13 @@ class StoreReader:
                 for sid, raw in zip(new, raws, strict=True):
                     if raw is None:
                         continue
-                    meta = await self._metadata(sid, raw)
+                    try:
+                        meta = await self._metadata(sid, raw)
+                    except Exception as exc:  # listed, with why it cannot be read
+                        self._sessions[sid] = ListedSession(
+                            sid, "?", 0, [], "", {}, "unreadable", f"creation record: {exc}"
+                        )
+                        continue
                     self._sessions[sid] = ListedSession(
                         sid,
                         meta.manifest.type,
@@ -266,6 +272,8 @@ class StoreReader:
             live = await self._index_live()
             for sid, listed in self._sessions.items():
                 end = self._ends.get(sid)
+                if listed.state == "unreadable":
+                    continue
                 if end is not None:
                     listed.state, listed.reason, listed.closed_at = end
                 elif live is not None and sid not in live:
@@ -388,9 +396,22 @@ class StoreReader:
         return SessionMetadata.from_dict(data)
 
     async def creation(self, session_id: str) -> SessionMetadata | None:
-        """A session's metadata as created (None if there is no such session)."""
+        """A session's metadata as created (None if there is no such session).
+
+        Raises:
+            ReplayError: the creation record (or its manifest) does not load.
+        """
         raw = await self.store.read(layout.session_meta_path(session_id))
-        return None if raw is None else await self._metadata(session_id, raw)
+        if raw is None:
+            return None
+        try:
+            return await self._metadata(session_id, raw)
+        except ReplayError:
+            raise
+        except Exception as exc:
+            raise ReplayError(
+                f"session {session_id}: creation record does not load: {exc}"
+            ) from exc
 
     async def wal_lines(self, session_id: str, start: int = 0) -> list[str]:
         """The session's WAL lines from line ``start`` (0-based)."""
