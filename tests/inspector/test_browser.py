@@ -147,14 +147,12 @@ async def test_a_violation_is_marked_on_its_timeline(browser: Any, served: Serve
     banner = page.locator("[data-violation='reply_within']")
     assert await banner.count() == 1
     assert "expectation violated: reply_within by mute" in await banner.inner_text()
-    # after the question, before the close
+    # after the question, before the close it caused
     order = await page.eval_on_selector_all(
         "#timeline .row",
         "rows => rows.map(r => r.dataset.violation ? 'violation' : (r.dataset.seq || 'close'))",
     )
-    assert order.index("violation") > order.index("4") and order.index("violation") < order.index(
-        "close"
-    )
+    assert order == ["1", "2", "3", "4", "violation", "5", "close"]
     assert "expectation_violated:reply_within" in await page.inner_text(".close-marker")
     await page.screenshot(path=str(ARTIFACTS / "violation.png"), full_page=True)
 

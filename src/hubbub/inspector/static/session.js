@@ -121,7 +121,8 @@
       el("div", { class: "banner close" }, "■ session " + label + ": " + ((env.event_data || {}).reason || "")));
   }
 
-  // Violations go after the last envelope logged at or before them.
+  // Violations go after the last envelope logged before them (the close a violation causes
+  // is logged after its audit record, at the same time with a coarse or mock clock).
   function placeViolations() {
     timeline.querySelectorAll("[data-violation]").forEach((r) => r.remove());
     for (const v of violations) {
@@ -129,7 +130,7 @@
       let anchor = null;
       for (const r of timeline.querySelectorAll(".row.envelope")) {
         const env = envelopes[Number(r.dataset.seq) - 1];
-        if (env && env.created_at <= v.at) anchor = r;
+        if (env && env.created_at < v.at) anchor = r;
       }
       if (anchor) anchor.after(row);
       else timeline.prepend(row);
