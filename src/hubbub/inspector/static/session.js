@@ -44,13 +44,19 @@
     });
   }
 
+  // What a lifecycle event's data repeats (the session, its creator, empty knobs and labels).
+  const REPEATED = new Set(["session_id", "creator_id", "usage"]);
+
   function describe(env) {
     if (env.text !== null) return env.text;
     const d = env.event_data || {};
+    if (env.event_type === "ag2.session.invite") {
+      return "invite to " + (d.manifest_type || "?") + " v" + (d.manifest_version || 1);
+    }
     if (d.reason) return "reason: " + d.reason;
     if (d.message) return d.message;
-    const keys = Object.keys(d).filter((k) => k !== "usage");
-    return keys.length ? JSON.stringify(d) : "";
+    const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !REPEATED.has(k)));
+    return Object.keys(rest).length ? JSON.stringify(rest) : "";
   }
 
   function kindOf(env) {
