@@ -17,13 +17,13 @@ and shows the exact lifecycle state.
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from hubbub.inspector.usage import Totals, usage_by_sender, usage_of
 from hubbub.knowledge.base import KnowledgeStore, read_lines_many, read_many
 from hubbub.network.adapters import SessionAdapter, default_adapters
 from hubbub.network.envelope import EV_TEXT, Envelope
@@ -35,21 +35,11 @@ from hubbub.network.machine import SessionMachine, replay_lines
 from hubbub.network.session import SessionManifest, SessionMetadata, participant_role
 
 __all__ = [
-    "USAGE_FIELDS",
+    "LIST_STATES",
     "ListedSession",
     "StoreReader",
     "envelope_json",
-    "usage_of",
 ]
-
-#: The fields of ``event_data["usage"]`` the inspector adds up (None when absent).
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-)
 
 #: Listing states: what the index and the audit log tell without reading a WAL.
 LIST_STATES = ("open", "closed", "expired")
@@ -84,12 +74,6 @@ class ListedSession:
         }
 
 
-def usage_of(envelope: Envelope) -> dict[str, Any] | None:
-    """``event_data["usage"]`` of an envelope, if it carries one (a model reply)."""
-    usage = envelope.event_data.get("usage") if isinstance(envelope.event_data, dict) else None
-    return usage if isinstance(usage, dict) else None
-
-
 def envelope_json(envelope: Envelope) -> dict[str, Any]:
     """An envelope for the API: every field, plus its text (for a text) and its usage."""
     data = envelope.to_dict()
@@ -97,57 +81,6 @@ def envelope_json(envelope: Envelope) -> dict[str, Any]:
     data["text"] = text if isinstance(text, str) else None
     data["usage"] = usage_of(envelope)
     return data
-
-
-@dataclass(slots=True)
-class _Totals:
-    """Usage added up over replies (None fields: no reply reported that field)."""
-
-    replies: int = 0
-    sums: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS))
-    latencies: list[float] = field(default_factory=list)
-    models: set[str] = field(default_factory=set)
-
-    def add(self, usage: dict[str, Any]) -> None:
-        self.replies += 1
-        for name in USAGE_FIELDS:
-            value = usage.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.sums[name] = (self.sums[name] or 0) + value
-        latency = usage.get("latency_ms")
-        if isinstance(latency, int | float) and not isinstance(latency, bool):
-            self.latencies.append(float(latency))
-        model = usage.get("model")
-        if isinstance(model, str) and model:
-            self.models.add(model)
-
-    def merge(self, other: _Totals) -> None:
-        self.replies += other.replies
-        for name, value in other.sums.items():
-            if value is not None:
-                self.sums[name] = (self.sums[name] or 0) + value
-        self.latencies.extend(other.latencies)
-        self.models |= other.models
-
-    def to_json(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
-        return {
-            "replies": self.replies,
-            **self.sums,
-            "latency_ms_mean": sum(lat) / len(lat) if lat else None,
-            "latency_ms_p50": statistics.median(lat) if lat else None,
-            "latency_ms_max": lat[-1] if lat else None,
-            "models": sorted(self.models),
-        }
-
-
-def _usage_by_sender(envelopes: Iterable[Envelope]) -> dict[str, _Totals]:
-    out: dict[str, _Totals] = {}
-    for env in envelopes:
-        usage = usage_of(env)
-        if usage is not None:
-            out.setdefault(env.sender_id, _Totals()).add(usage)
-    return out
 
 
 class StoreReader:
@@ -176,7 +109,7 @@ class StoreReader:
         self._ends: dict[str, tuple[str, str, str]] = {}  # sid → (state, reason, at)
         self._records: dict[str, list[dict[str, Any]]] = {}  # segment path → its records
         self._names: dict[str, str] = {}
-        self._wal_usage: dict[str, tuple[int, dict[str, _Totals]]] = {}
+        self._wal_usage: dict[str, tuple[int, dict[str, Totals]]] = {}
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ agents
@@ -214,23 +147,23 @@ class StoreReader:
             for s in sessions
         ]
         tails = await read_lines_many(self.store, requests)
-        totals: dict[str, _Totals] = {}
+        totals: dict[str, Totals] = {}
         counts: dict[str, int] = {}
         for listed, (_, start), lines in zip(sessions, requests, tails, strict=True):
             sid = listed.session_id
             _, known = self._wal_usage.get(sid, (0, {}))
             if lines:
-                fresh = _usage_by_sender(_decode_lines(lines, sid))
+                fresh = usage_by_sender(_decode_lines(lines, sid))
                 for sender, part in fresh.items():
-                    known.setdefault(sender, _Totals()).merge(part)
+                    known.setdefault(sender, Totals()).merge(part)
                 self._wal_usage[sid] = (start + len(lines), known)
             for sender, part in known.items():
-                totals.setdefault(sender, _Totals()).merge(part)
+                totals.setdefault(sender, Totals()).merge(part)
             for pid in listed.participants:
                 counts[pid] = counts.get(pid, 0) + 1
         ids = set(totals) | set(counts)
         return {
-            aid: {"sessions": counts.get(aid, 0), **totals.get(aid, _Totals()).to_json()}
+            aid: {"sessions": counts.get(aid, 0), **totals.get(aid, Totals()).to_json()}
             for aid in ids
         }
 
@@ -496,8 +429,8 @@ class StoreReader:
     @staticmethod
     def usage(envelopes: list[Envelope]) -> dict[str, Any]:
         """Usage of a session's replies: in total and per sender."""
-        by_sender = _usage_by_sender(envelopes)
-        total = _Totals()
+        by_sender = usage_by_sender(envelopes)
+        total = Totals()
         for part in by_sender.values():
             total.merge(part)
         return {
