@@ -91,14 +91,19 @@ async def http(
     return await asyncio.to_thread(get)
 
 
+def require_chromium(path: str) -> None:
+    """Fail (never skip) the test when the browser is not installed."""
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: run bash scripts/setup (apt-get install chromium)")
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """A headless Chromium (Debian's /usr/bin/chromium) driven by playwright.
 
     A missing Chromium fails the test: ``bash scripts/setup`` installs it.
     """
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run bash scripts/setup (apt-get install chromium)")
+    require_chromium(CHROMIUM)
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

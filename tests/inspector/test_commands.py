@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.inspector.conftest import TOKEN, Populated, http
+from tests.inspector.conftest import CHROMIUM, TOKEN, Populated, http, require_chromium
 from tests.processes._children import READY, children
 
 from hubbub.cli import build_parser, main
@@ -98,3 +98,9 @@ async def test_serve_ui_and_the_hub_share_credentials(tmp_path: Path) -> None:
         assert (await http(ui + "/api/info", token="not-the-token"))[0] == 401
         hub.terminate()
         assert (await hub.wait()).returncode == 0, hub.describe()
+
+
+def test_the_browser_tests_fail_without_chromium(tmp_path: Path) -> None:
+    require_chromium(CHROMIUM)  # installed by scripts/setup: passes
+    with pytest.raises(pytest.fail.Exception, match="missing: run bash scripts/setup"):
+        require_chromium(str(tmp_path / "chromium"))
