@@ -3,6 +3,7 @@
 ``hubbub serve --store URL ...`` runs a hub in its own process (:mod:`hubbub.cli.serve`);
 ``agents``, ``sessions``, ``show``, ``wal``, ``audit`` and ``replay`` read a store
 offline or a running hub (:mod:`hubbub.cli.reads`).
+``hubbub inspect --store URL ...`` serves the web inspector over a store (:mod:`hubbub.cli.inspect`).
 Exit status: 0 done, 1 the command failed (the message says why), 2 bad usage.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from hubbub.cli import reads, serve
+from hubbub.cli import inspect, reads, serve
 from hubbub.cli._errors import CommandError, UsageError
 from hubbub.network.errors import NetworkError
 
@@ -30,6 +31,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], object]] = {
     "wal": reads.add_wal,
     "audit": reads.add_audit,
     "replay": reads.add_replay,
+    "inspect": inspect.add_parser,
 }
 
 

@@ -168,6 +168,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     tls = parser.add_argument_group("TLS (both or neither)")
     tls.add_argument("--tls-cert", metavar="FILE", help="certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="FILE", help="private key, PEM")
+    from hubbub.cli import serve_ui  # --ui: the web inspector alongside
+
+    serve_ui.add_ui_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -432,5 +435,9 @@ def run(args: argparse.Namespace) -> int:
         except InvalidValueError as exc:
             raise UsageError(exc.message) from None
     run_server = load_run_server()
+    if getattr(args, "ui", False):
+        from hubbub.cli import serve_ui
+
+        run_server = serve_ui.with_inspector(run_server, options, args.ui_port)
     asyncio.run(serve(options, auth, ssl_context, run_server))
     return 0
