@@ -42,6 +42,9 @@ EXPECTED = {
     "EventFrame", "RequestFrame", "ResponseFrame", "GoodbyeFrame",
     # across processes (issue 9)
     "WsLink", "serve_ws", "MockLink", "ServerAuth", "BearerTokens", "SignedTokens", "UnauthenticatedError",
+    # the hub's seams (spec §15) and the observers (§26)
+    "HubListener", "BaseHubListener", "HubArbiter", "BaseHubArbiter", "RuleBasedArbiter", "Allow", "Deny",
+    "LoopDetector", "TokenMonitor", "ObserverAlert", "Severity", "BaseObserver",
 }  # fmt: skip
 
 
