@@ -71,6 +71,9 @@ class Deny:
         error: the :class:`NetworkError` subclass raised (default ``AccessDeniedError``;
             ``authorize_inbox`` denials of the rule-based arbiter use ``InboxFull``).
         code: a stable code more specific than the error class's own (None: the class's).
+            A client (in-process or remote: both go through the protocol) rebuilds
+            the error from its code, so a code of your own arrives as a
+            ``NetworkError`` with that code; without one the error's class arrives.
     """
 
     reason: str
