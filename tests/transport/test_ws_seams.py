@@ -6,6 +6,7 @@ runs; the arbiter and the listener sit on the hub's side of the wire.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -17,6 +18,7 @@ from hubbub.knowledge.memory import MemoryKnowledgeStore
 from hubbub.network import (
     EV_SESSION_CLOSED,
     AccessDeniedError,
+    BaseHubListener,
     Deny,
     Envelope,
     Hub,
@@ -29,6 +31,7 @@ from hubbub.network import (
 from hubbub.network.auth import BearerTokens, ServerAuth
 from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.errors import NetworkError
+from hubbub.network.hub import ReportedTurnFailure
 from hubbub.network.transport.ws import WsLink, serve_ws
 from hubbub.testing import TestConfig
 
@@ -151,3 +154,40 @@ async def test_arbiter_denials_reach_a_remote_caller_with_their_code(
     assert texts(await hub.read_wal(session.session_id)) == ["What matters?", "The answer."]
     assert texts(await hub.read_wal(hidden.session_id)) == ["hidden"]
     assert (await hub.get_session(hidden.session_id)).state.value == "active"
+
+
+async def test_listeners_hear_a_remote_clients_run(hub: Hub, clients: list[HubClient]) -> None:
+    heard: list[tuple[str, str]] = []
+    failures: list[BaseException] = []
+
+    class Listener(BaseHubListener):
+        async def on_session_event(self, session_id: str, kind: str, payload: Any) -> None:
+            heard.append(("session", kind))
+
+        async def on_agent_event(self, agent_id: str, kind: str, payload: Any) -> None:
+            heard.append(("agent", kind))
+
+        async def on_turn_failed(self, session_id: str, agent_id: str, eid: str, exc: Any) -> None:
+            failures.append(exc)
+
+    hub.register_listener(Listener())
+    alice_hc, bob_hc = clients
+    alice = await register(alice_hc, "alice", "unused")
+    bob_agent = Agent("bob", config=TestConfig(RuntimeError("model down")))
+    await bob_hc.register(bob_agent, Passport(name="bob"), Resume())
+    session = await alice.open(type="consulting", target="bob")
+    await session.send("Are you there?")
+    for _ in range(int(DEADLINE / 0.01)):
+        await hub.flush_listeners()
+        if failures:
+            break
+        await asyncio.sleep(0.01)
+    [exc] = failures
+    assert isinstance(exc, ReportedTurnFailure)  # over the wire: type name and message
+    assert exc.error_type == "RuntimeError" and "model down" in str(exc)
+    assert heard == [
+        ("agent", "registered"),
+        ("agent", "registered"),
+        ("session", "created"),
+        ("session", "opened"),
+    ]

@@ -471,3 +471,24 @@ async def test_replace_audit_log_sends_every_record_to_the_new_sink(hub: Hub) ->
     assert hub.health()["audit_log_bytes"] == tee.bytes_written
     with pytest.raises(InvalidValueError, match="expected an AuditLog"):
         hub.replace_audit_log(object())  # type: ignore[arg-type]
+
+
+async def test_a_hung_listener_does_not_keep_the_hub_from_closing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hubbub.network.hub.core as core
+
+    monkeypatch.setattr(core, "_LISTENER_CLOSE_TIMEOUT", 0.2)
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
+    never = asyncio.Event()
+
+    class Hung(BaseHubListener):
+        async def on_agent_event(self, agent_id: str, kind: str, payload: dict[str, Any]) -> None:
+            await never.wait()
+
+    hub.register_listener(Hung())
+    await register(hub, "alice")
+    await register(hub, "bob")
+    await asyncio.wait_for(hub.close(), DEADLINE)
+    assert "did not finish" in caplog.text
+    assert hub._seam.pending == 0

@@ -255,7 +255,7 @@ class Hub:
         except Exception:
             log.exception("snapshots at close failed")
         self._pipeline.abort_handshakes()
-        await self._seam.flush()  # listeners hear everything up to the close
+        await self._seam.close(_LISTENER_CLOSE_TIMEOUT)  # listeners hear everything up to here
         await self._router.close()
         await self._lock.release()
         log.info("hub closed")
@@ -736,6 +736,9 @@ class Hub:
         for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
             await self._pipeline.terminate(live, state, reason)
 
+
+# Seconds the hub's close waits for its listeners to hear what is queued.
+_LISTENER_CLOSE_TIMEOUT = 10.0
 
 # Seconds between retries of opens/closes that were decided while the store was down.
 _RETRY_INTERVAL = 5.0

@@ -102,6 +102,26 @@ class HubSeam:
                 drainer = self._drainer = asyncio.get_running_loop().create_task(self._drain())
             await asyncio.wait((drainer,))
 
+    async def close(self, timeout: float) -> None:
+        """Deliver what is queued, waiting at most ``timeout`` seconds; then stop.
+
+        A listener still running after that is cancelled and the rest dropped
+        (logged): a hung listener cannot keep the hub from closing.
+        """
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            log.warning(
+                "hub listeners did not finish within %.1f s; %d event(s) dropped",
+                timeout,
+                len(self._queue),
+            )
+            self._queue.clear()
+            drainer = self._drainer
+            if drainer is not None:
+                drainer.cancel()
+                await asyncio.wait((drainer,))
+
     @property
     def pending(self) -> int:
         """Events reported and not yet delivered."""
