@@ -35,6 +35,7 @@ from hubbub.network.hub.connection import Connection
 from hubbub.network.hub.core import Hub
 from hubbub.network.hub.listeners import BaseHubListener, HubListener, ReportedTurnFailure
 from hubbub.network.hub.recovery import ReplayError
+from hubbub.network.hub.seam import PostInterceptor
 from hubbub.network.hub.violations import (
     AuditHandler,
     AutoCloseHandler,
@@ -71,6 +72,7 @@ __all__ = [
     "HubArbiter",
     "HubListener",
     "NotifySessionHandler",
+    "PostInterceptor",
     "ReplayError",
     "ReportedTurnFailure",
     "RuleBasedArbiter",

@@ -44,7 +44,7 @@ from hubbub.network.hub.pipeline import Pipeline
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.retention import prune_closed
 from hubbub.network.hub.router import Router
-from hubbub.network.hub.seam import HubSeam
+from hubbub.network.hub.seam import HubSeam, PostInterceptor
 from hubbub.network.hub.snapshots import write_due_snapshots
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
@@ -331,6 +331,25 @@ class Hub:
     async def flush_listeners(self) -> None:
         """Wait until every event so far has reached every listener."""
         await self._seam.flush()
+
+    def register_interceptor(self, interceptor: PostInterceptor) -> None:
+        """Run ``interceptor.intercept_post(envelope, call_next)`` around every post.
+
+        The first registered is outermost. For tracing and metrics that need the
+        post's duration or its outcome in the posting task (listeners hear of it later).
+
+        Raises:
+            InvalidValueError: it has no ``intercept_post``.
+        """
+        if not isinstance(interceptor, PostInterceptor):
+            raise InvalidValueError(
+                f"register_interceptor: {type(interceptor).__name__} has no intercept_post"
+            )
+        self._seam.add_interceptor(interceptor)
+
+    def unregister_interceptor(self, interceptor: PostInterceptor) -> None:
+        """Stop running an interceptor; unknown ones are ignored."""
+        self._seam.remove_interceptor(interceptor)
 
     def register_arbiter(self, arbiter: HubArbiter) -> HubArbiter:
         """Make ``arbiter`` take every access decision from now on; returns the one replaced.

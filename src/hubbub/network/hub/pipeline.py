@@ -127,9 +127,12 @@ class Pipeline:
 
         An envelope whose ``idempotency_key`` its sender already used in the session
         is not admitted again: the first admission's id, sequence and time come back.
-        A refusal is reported to the listeners (``on_envelope_rejected``).
+        Interceptors run around it; a refusal is reported to the listeners
+        (``on_envelope_rejected``).
         """
         try:
+            if self._seam.interceptors:
+                return await self._seam.intercept_post(env, lambda e: self._admit(e, internal))
             return await self._admit(env, internal)
         except NetworkError as exc:
             if self._seam.listeners and isinstance(env, Envelope):
