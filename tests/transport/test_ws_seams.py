@@ -185,9 +185,11 @@ async def test_listeners_hear_a_remote_clients_run(hub: Hub, clients: list[HubCl
     [exc] = failures
     assert isinstance(exc, ReportedTurnFailure)  # over the wire: type name and message
     assert exc.error_type == "RuntimeError" and "model down" in str(exc)
-    assert heard == [
+    # the consulting session may close on bob's posted turn failure meanwhile
+    assert heard[:4] == [
         ("agent", "registered"),
         ("agent", "registered"),
         ("session", "created"),
         ("session", "opened"),
     ]
+    assert heard[4:] in ([], [("session", "closed")])
