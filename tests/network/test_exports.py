@@ -52,6 +52,9 @@ EXPECTED = {
     "Transition", "TransitionGraph", "TransitionRegistry", "AgentTarget", "RoundRobinTarget", "StayTarget",
     "RevertToInitiatorTarget", "TerminateTarget", "Always", "FromSpeaker", "ToolCalled", "ContextEquals",
     "register_target", "register_condition", "Handoff", "make_handoff_tools", "set_context", "delete_context",
+    # the hub's seams (spec §15) and the observers (§26)
+    "HubListener", "BaseHubListener", "HubArbiter", "BaseHubArbiter", "RuleBasedArbiter", "Allow", "Deny",
+    "LoopDetector", "TokenMonitor", "ObserverAlert", "Severity", "BaseObserver",
 }  # fmt: skip
 
 

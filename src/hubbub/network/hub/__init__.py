@@ -1,4 +1,4 @@
-"""The hub: the Hub facade over its parts (registry, session table, pipeline, router, sweepers), audit, recovery."""
+"""The hub: the Hub facade over its parts (registry, session table, pipeline, router, sweepers), audit, recovery, and its seams (arbiters, listeners)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from hubbub.network.expectations import (
     ExpectationEvaluator,
     Violation,
     default_evaluators,
+)
+from hubbub.network.hub.arbiter import (
+    Allow,
+    BaseHubArbiter,
+    Deny,
+    HubArbiter,
+    RuleBasedArbiter,
 )
 from hubbub.network.hub.audit import (
     AUDIT_KIND_AGENT_REGISTERED,
@@ -26,7 +33,9 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.connection import Connection
 from hubbub.network.hub.core import Hub
+from hubbub.network.hub.listeners import BaseHubListener, HubListener, ReportedTurnFailure
 from hubbub.network.hub.recovery import ReplayError
+from hubbub.network.hub.seam import PostInterceptor
 from hubbub.network.hub.violations import (
     AuditHandler,
     AutoCloseHandler,
@@ -49,15 +58,24 @@ __all__ = [
     "AUDIT_KIND_TURN_FAILED",
     "RESUME_SOURCE_OBSERVED",
     "RESUME_SOURCE_TENANT",
+    "Allow",
     "AuditHandler",
     "AuditLog",
     "AutoCloseHandler",
+    "BaseHubArbiter",
+    "BaseHubListener",
     "Connection",
+    "Deny",
     "ExpectationContext",
     "ExpectationEvaluator",
     "Hub",
+    "HubArbiter",
+    "HubListener",
     "NotifySessionHandler",
+    "PostInterceptor",
     "ReplayError",
+    "ReportedTurnFailure",
+    "RuleBasedArbiter",
     "Violation",
     "ViolationHandler",
     "default_evaluators",

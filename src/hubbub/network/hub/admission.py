@@ -1,8 +1,10 @@
 """Admission: what a client's envelope must pass before the hub stamps it.
 
 The sender is a participant; the event type is not one only the hub writes;
-the sender's rule allows the rate, the delegation depth and the audience; no
-recipient's inbox is full. (The session machine then checks the lifecycle and
+the sender's rule allows the rate; the audience names participants (or the
+arbiter resolves the ones it does not); the hub's arbiter allows the send and
+every recipient's inbox (by default: the rules' delegation depth, ``outbound_to``
+and ``inbox.max_pending``). (The session machine then checks the lifecycle and
 the adapter's ``validate_send``.) What is logged and delivered is a JSON copy
 of the sender's data (:func:`logged_copy`).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -25,10 +28,12 @@ from hubbub.network.envelope import (
     EV_SESSION_OPENED,
     Envelope,
 )
-from hubbub.network.errors import AccessDeniedError, InboxFull, ProtocolError
+from hubbub.network.errors import AccessDeniedError, ProtocolError
+from hubbub.network.hub.arbiter import ALLOW, Deny
 from hubbub.network.hub.ratelimit import RateLimiter
-from hubbub.network.hub.registry import Registry, glob_match
+from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.jsonvalue import check_json_value
 
@@ -90,6 +95,8 @@ class Admission:
         registry: the senders' and recipients' rules and passports.
         inbox: the router's pending-inbox counts by agent id (only read here).
         now: the hub's current time as (ISO string, epoch seconds).
+        seam: its arbiter decides the access checks (``authorize_send``,
+            ``authorize_inbox``, ``resolve_unknown_audience``).
     """
 
     def __init__(
@@ -97,27 +104,33 @@ class Admission:
         registry: Registry,
         inbox: Mapping[str, int],
         now: StampClock,
+        seam: HubSeam,
     ) -> None:
         self._registry = registry
         self._inbox = inbox
         self._now = now
+        self._seam = seam
         self._rates = RateLimiter()
 
     def forget_rate(self, agent_id: str) -> None:
         """Start an agent's send rate afresh (its rule changed)."""
         self._rates.forget(agent_id)
 
-    def check_send(self, live: LiveSession, env: Envelope) -> None:
-        """Identity, participation, access, rate and inbox checks for a client's envelope.
+    def check_send(self, live: LiveSession, env: Envelope) -> Envelope:
+        """Identity, participation, rate, access and inbox checks for a client's envelope.
+
+        Returns the envelope to admit: ``env``, or a copy whose audience the arbiter
+        resolved (``resolve_unknown_audience``).
 
         Raises:
             ProtocolError: a hub-only event (``reserved_event``), an audience member
-                who is not a participant (``bad_envelope``), over the rate
-                (``rate_limited``, naming when to retry).
-            AccessDeniedError: not a participant, a recipient the rule's ``outbound_to``
-                does not allow; a depth over ``Rule.limits.delegation_depth`` (code
-                ``delegation_too_deep``; 0 disables the cap).
-            InboxFull: a recipient has ``inbox.max_pending`` envelopes unreceipted.
+                who is not a participant and that the arbiter does not resolve
+                (``bad_envelope``), over the rate (``rate_limited``, naming when to retry).
+            AccessDeniedError: not a participant; the arbiter's ``authorize_send``
+                refused (by default: too deep a delegation, a recipient the rule's
+                ``outbound_to`` does not allow) — or the Deny's own error.
+            InboxFull: the arbiter's ``authorize_inbox`` refused a recipient (by
+                default: it has ``inbox.max_pending`` envelopes unreceipted).
         """
         meta = live.machine.meta
         et = env.event_type
@@ -130,48 +143,69 @@ class Admission:
         if sender not in pids:
             raise AccessDeniedError(f"{sender} is not a participant of session {meta.session_id}")
         if et in (EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT):
-            return
+            return env
         reg = self._registry
-        rule = reg.rules[sender]
+        passports = reg.passports
+        rules = reg.rules
+        rule = rules[sender]
         if rule.limits.rate.per_minute:
             wait = self._rates.take(sender, rule.limits.rate, self._now()[1])
             if wait:
                 raise ProtocolError(
-                    f"{reg.passports[sender].name} is over its rate of "
+                    f"{passports[sender].name} is over its rate of "
                     f"{rule.limits.rate.per_minute} envelopes a minute; retry in {wait:.2f} s",
                     code="rate_limited",
                 )
-        depth_cap = rule.limits.delegation_depth
-        if depth_cap and env.depth > depth_cap:
-            raise AccessDeniedError(
-                f"delegation depth {env.depth} exceeds the limit of {depth_cap} for "
-                f"{reg.passports[sender].name} (Rule.limits.delegation_depth)",
-                code="delegation_too_deep",
-            )
         audience = env.audience
         if audience:
             for rid in audience:
-                if rid == sender:
-                    continue
-                if rid not in pids:
-                    raise ProtocolError(
-                        f"envelope.audience member {rid!r} is not a participant of session {meta.session_id}",
-                        code="bad_envelope",
-                    )
-                peer = reg.passports.get(rid)
-                if peer is not None and not glob_match(peer.name, rule.access.outbound_to):
-                    raise AccessDeniedError(
-                        f"{reg.passports[sender].name} may not send to {peer.name} (outbound_to)"
-                    )
+                if rid != sender and rid not in pids:
+                    env = self._resolve_audience(live, env)
+                    audience = env.audience
+                    break
+        recipients = [
+            passports[rid]
+            for rid in (pids if audience is None else audience)
+            if rid != sender and rid in passports
+        ]
+        arbiter = self._seam.arbiter
+        verdict = arbiter.authorize_send(env, passports[sender], rule, recipients)
+        if verdict is not ALLOW and isinstance(verdict, Deny):
+            raise verdict.exception()
         inbox = self._inbox
-        if not inbox:
-            return
-        for rid in audience if audience is not None else pids:
-            if rid == sender:
-                continue
-            pending = inbox.get(rid, 0)
-            if pending:
-                peer_rule = reg.rules.get(rid)
-                cap = peer_rule.limits.inbox.max_pending if peer_rule is not None else 0
-                if cap and pending >= cap:
-                    raise InboxFull(f"inbox of {rid} is full ({pending}/{cap} pending)")
+        for peer in recipients:
+            rid = peer.agent_id or ""
+            verdict = arbiter.authorize_inbox(env, peer, rules[rid], inbox.get(rid, 0))
+            if verdict is not ALLOW and isinstance(verdict, Deny):
+                raise verdict.exception()
+        return env
+
+    def _resolve_audience(self, live: LiveSession, env: Envelope) -> Envelope:
+        """``env`` with the arbiter's replacement for the audience members who are not
+        participants.
+
+        Raises:
+            ProtocolError: ``bad_envelope``: the arbiter resolves none (None), or its
+                replacement names a non-participant.
+        """
+        pids = live.machine.pids
+        session_id = live.machine.meta.session_id
+        audience = env.audience or []
+        unknown = [rid for rid in audience if rid != env.sender_id and rid not in pids]
+        resolved = self._seam.arbiter.resolve_unknown_audience(env, list(unknown))
+        if resolved is None:
+            raise ProtocolError(
+                f"envelope.audience member {unknown[0]!r} is not a participant of session "
+                f"{session_id}",
+                code="bad_envelope",
+            )
+        for rid in resolved:
+            if type(rid) is not str or rid not in pids:
+                raise ProtocolError(
+                    f"envelope.audience: the arbiter resolved {unknown!r} to {rid!r}, "
+                    f"not a participant of session {session_id}",
+                    code="bad_envelope",
+                )
+        kept = [rid for rid in audience if rid not in unknown]
+        new_audience = kept + [rid for rid in resolved if rid not in kept]
+        return replace(env, audience=new_audience)

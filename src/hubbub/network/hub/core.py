@@ -35,14 +35,17 @@ from hubbub.network.envelope import Envelope
 from hubbub.network.errors import InvalidValueError, ProtocolError
 from hubbub.network.expectations import ExpectationEvaluator, default_evaluators
 from hubbub.network.hub import recovery
+from hubbub.network.hub.arbiter import HubArbiter, RuleBasedArbiter
 from hubbub.network.hub.audit import AUDIT_KIND_TURN_FAILED, AuditLog
 from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.listeners import HubListener, ReportedTurnFailure
 from hubbub.network.hub.lock import StoreLock
 from hubbub.network.hub.opening import SessionOpener
 from hubbub.network.hub.pipeline import Pipeline
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.retention import prune_closed
 from hubbub.network.hub.router import Router
+from hubbub.network.hub.seam import HubSeam, PostInterceptor
 from hubbub.network.hub.snapshots import write_due_snapshots
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
@@ -105,12 +108,12 @@ class Hub:
         self.retention_seconds = retention_seconds
         self.retention_sweep_interval = retention_sweep_interval
         self.archive_store = archive_store
-        self._audit_log = AuditLog(store, clock=self._clock)
-        self._registry = Registry(store, self._clock, self._audit_log, self._auth)
-        self._table = SessionTable(store, self._audit_log, closed_cache_size=closed_cache_size)
+        self._seam = HubSeam(AuditLog(store, clock=self._clock), RuleBasedArbiter())
+        self._registry = Registry(store, self._clock, self._seam, self._auth)
+        self._table = SessionTable(store, self._seam, closed_cache_size=closed_cache_size)
         self._evaluators: dict[str, ExpectationEvaluator] = {}
         self._handlers: dict[str, ViolationHandler] = {}
-        self._router = Router(self._registry)
+        self._router = Router(self._registry, self._seam)
         self._registry.live = self._router.is_online  # a bound name is name_taken
         self._stamp_clock = StampClock(self._clock)
         self._pipeline = Pipeline(
@@ -119,18 +122,18 @@ class Hub:
             self._registry,
             self._table,
             self._router,
-            self._audit_log,
+            self._seam,
             max_envelope_bytes=max_envelope_bytes,
         )
         self._opener = SessionOpener(
             self._registry,
             self._table,
             self._pipeline,
-            self._audit_log,
+            self._seam,
             self._clock,
             invite_ack_timeout=invite_ack_timeout,
         )
-        self._tasks = TaskTable(store, self._clock, self._audit_log, self._registry, self._table)
+        self._tasks = TaskTable(store, self._clock, self._seam, self._registry, self._table)
         self._pipeline.on_terminated.append(self._tasks.session_ended)
         self._sweepers = Sweepers()
         self._closed_hub = False
@@ -257,6 +260,7 @@ class Hub:
         except Exception:
             log.exception("snapshots at close failed")
         self._pipeline.abort_handshakes()
+        await self._seam.close(_LISTENER_CLOSE_TIMEOUT)  # listeners hear everything up to here
         await self._router.close()
         await self._lock.release()
         log.info("hub closed")
@@ -287,8 +291,88 @@ class Hub:
 
     @property
     def audit_log(self) -> AuditLog:
-        """The hub's audit log."""
-        return self._audit_log
+        """The hub's audit log (the sink every audit record goes to)."""
+        return self._seam.audit
+
+    def replace_audit_log(self, audit_log: AuditLog) -> AuditLog:
+        """Send every audit record from now on to ``audit_log``; returns the one replaced.
+
+        ``audit_log`` is an :class:`AuditLog` (or a subclass: override ``append`` to
+        also write records elsewhere, calling ``super().append``). Records already
+        written stay where they are, and subscribers of the old log stay with it.
+        A log on a store that already holds audit segments should be opened
+        (``await audit_log.open()``) first, so it continues after its last segment.
+        Health's ``audit_log_bytes`` counts the new log's bytes.
+
+        Raises:
+            InvalidValueError: ``audit_log`` is not an AuditLog.
+        """
+        if not isinstance(audit_log, AuditLog):
+            raise InvalidValueError(
+                f"replace_audit_log: expected an AuditLog, got {type(audit_log).__name__}"
+            )
+        old, self._seam.audit = self._seam.audit, audit_log
+        return old
+
+    # ---------------------------------------------------------------- listeners, arbiter
+
+    def register_listener(self, listener: HubListener) -> None:
+        """Add a listener (spec §15): it hears every hub event after those registered before.
+
+        A listener's exceptions are logged and never reach the hub; events are
+        delivered in order by one task (:meth:`flush_listeners` waits for them).
+        """
+        self._seam.register(listener)
+
+    def unregister_listener(self, listener: HubListener) -> None:
+        """Remove a listener; unknown ones are ignored."""
+        self._seam.unregister(listener)
+
+    @property
+    def listeners(self) -> list[HubListener]:
+        """The registered listeners, in registration (and calling) order."""
+        return list(self._seam.listeners)
+
+    async def flush_listeners(self) -> None:
+        """Wait until every event so far has reached every listener."""
+        await self._seam.flush()
+
+    def register_interceptor(self, interceptor: PostInterceptor) -> None:
+        """Run ``interceptor.intercept_post(envelope, call_next)`` around every post.
+
+        The first registered is outermost. For tracing and metrics that need the
+        post's duration or its outcome in the posting task (listeners hear of it later).
+
+        Raises:
+            InvalidValueError: it has no ``intercept_post``.
+        """
+        if not isinstance(interceptor, PostInterceptor):
+            raise InvalidValueError(
+                f"register_interceptor: {type(interceptor).__name__} has no intercept_post"
+            )
+        self._seam.add_interceptor(interceptor)
+
+    def unregister_interceptor(self, interceptor: PostInterceptor) -> None:
+        """Stop running an interceptor; unknown ones are ignored."""
+        self._seam.remove_interceptor(interceptor)
+
+    def register_arbiter(self, arbiter: HubArbiter) -> HubArbiter:
+        """Make ``arbiter`` take every access decision from now on; returns the one replaced.
+
+        The default is a :class:`RuleBasedArbiter` (the agents' rules); subclass it
+        to add checks, or :class:`BaseHubArbiter` to decide everything yourself.
+        """
+        if not isinstance(arbiter, HubArbiter):
+            raise InvalidValueError(
+                f"register_arbiter: {type(arbiter).__name__} does not implement HubArbiter"
+            )
+        old, self._seam.arbiter = self._seam.arbiter, arbiter
+        return old
+
+    @property
+    def arbiter(self) -> HubArbiter:
+        """The arbiter taking the hub's access decisions."""
+        return self._seam.arbiter
 
     @property
     def store(self) -> KnowledgeStore:
@@ -420,7 +504,7 @@ class Hub:
         """Evaluate every live session's expectations once and run the handlers of new
         violations (what the ``expectations`` sweeper does every ``expectation_sweep_interval``)."""
         sessions = list(self._table.live.values())
-        await run_expectation_tick(self, sessions, self._evaluators, self._handlers)
+        await run_expectation_tick(self, sessions, self._evaluators, self._handlers, self._seam)
 
     async def write_snapshots(self, *, min_new: int | None = None) -> int:
         """Snapshot live sessions with at least ``min_new`` new envelopes since their last snapshot.
@@ -444,7 +528,7 @@ class Hub:
         """Archive (optionally) and delete sessions closed long enough ago (see ``retention``)."""
         return await prune_closed(
             self._table,
-            self._audit_log,
+            self._seam.audit,
             self._clock(),
             older_than=self.retention_seconds if older_than is None else older_than,
             archive=archive if archive is not None else self.archive_store,
@@ -523,7 +607,10 @@ class Hub:
         """
         if exc is not None:
             error_type, error_message = type(exc).__name__, str(exc)
-        await self._audit_log.append(
+        if self._seam.listeners:
+            failure = exc if exc is not None else ReportedTurnFailure(error_type, error_message)
+            self._seam.emit("on_turn_failed", session_id, agent_id, envelope_id, failure)
+        await self._seam.audit.append(
             {
                 "kind": AUDIT_KIND_TURN_FAILED,
                 "session_id": session_id,
@@ -546,7 +633,8 @@ class Hub:
             "pending_inbox_total": sum(inbox.values()),
             "max_pending_inbox_depth": max(inbox.values(), default=0),
             "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._table.adapters),
-            "audit_log_bytes": self._audit_log.bytes_written,
+            "audit_log_bytes": self._seam.audit.bytes_written,
+            "registered_listeners": len(self._seam.listeners),
         }
 
     # ================================================================ sessions
@@ -742,11 +830,14 @@ class Hub:
         self._table.clear()
         self._router.clear_inbox()
         await self._registry.load()
-        await self._audit_log.open()
+        await self._seam.audit.open()
         for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
             await self._pipeline.terminate(live, state, reason)
         await self._tasks.load()  # after the sessions: tasks of ended sessions expire
 
+
+# Seconds the hub's close waits for its listeners to hear what is queued.
+_LISTENER_CLOSE_TIMEOUT = 10.0
 
 # Seconds between retries of opens/closes that were decided while the store was down.
 _RETRY_INTERVAL = 5.0

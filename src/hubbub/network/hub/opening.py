@@ -20,7 +20,6 @@ from hubbub.network.adapters.base import SessionAdapter
 from hubbub.network.clock import Clock, iso_to_seconds
 from hubbub.network.envelope import EV_SESSION_INVITE, Envelope
 from hubbub.network.errors import (
-    AccessDeniedError,
     InvalidValueError,
     NotFoundError,
     ProtocolError,
@@ -28,10 +27,12 @@ from hubbub.network.errors import (
     StoreUnavailableError,
 )
 from hubbub.network.hub.admission import logged_copy
-from hubbub.network.hub.audit import AUDIT_KIND_SESSION_CREATED, AuditLog
+from hubbub.network.hub.arbiter import Deny
+from hubbub.network.hub.audit import AUDIT_KIND_SESSION_CREATED
 from hubbub.network.hub.pipeline import Pipeline
-from hubbub.network.hub.registry import Registry, glob_match
+from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.table import SessionTable, dumps_sorted, manifest_hash
 from hubbub.network.ids import make_id
 from hubbub.network.jsonvalue import check_json_value
@@ -55,7 +56,8 @@ class SessionOpener:
         registry: the creator's and participants' rules.
         table: where the new session is stored and made live.
         pipeline: what writes the invites and the open or close.
-        audit: where the creation is recorded.
+        seam: the arbiter (``authorize_session_open``), the audit sink where the
+            creation is recorded, the listeners told of it.
         clock: the hub's clock.
         invite_ack_timeout: seconds to wait for every invitee's ack.
     """
@@ -65,7 +67,7 @@ class SessionOpener:
         registry: Registry,
         table: SessionTable,
         pipeline: Pipeline,
-        audit: AuditLog,
+        seam: HubSeam,
         clock: Clock,
         *,
         invite_ack_timeout: float,
@@ -73,7 +75,7 @@ class SessionOpener:
         self._registry = registry
         self._table = table
         self._pipeline = pipeline
-        self._audit = audit
+        self._seam = seam
         self._clock = clock
         self.invite_ack_timeout = invite_ack_timeout
 
@@ -112,7 +114,7 @@ class SessionOpener:
         adapter = self._table.adapters.get((manifest_type, manifest_version))
         if adapter is None:
             raise NotFoundError(f"no adapter registered for {manifest_type!r}@v{manifest_version}")
-        creator_rule = self._check_access(ids, manifest_type)
+        creator_rule = self._check_access(ids, adapter)
         live, record = self._new_session(
             adapter, ids, creator_rule, required_acks, ttl, knobs, intent, labels
         )
@@ -137,30 +139,26 @@ class SessionOpener:
         await self._handshake(live, ids, invite_data)
         return meta.copy()
 
-    def _check_access(self, ids: list[str], manifest_type: str) -> Rule:
-        """The creator's rule, once every rule involved allows the session (all registered).
+    def _check_access(self, ids: list[str], adapter: SessionAdapter) -> Rule:
+        """The creator's rule, once the arbiter allows the session (everyone registered).
 
         Raises:
-            AccessDeniedError: a rule forbids it (or the creator is at its session cap).
+            AccessDeniedError: the arbiter refused (by default: a rule forbids it, or
+                the creator is at its session cap); or the Deny's own error.
         """
         reg = self._registry
         creator_id = ids[0]
-        creator = reg.passports[creator_id]
         creator_rule = reg.rules[creator_id]
-        if not glob_match(manifest_type, creator_rule.access.session_types.initiate):
-            raise AccessDeniedError(f"{creator.name} may not initiate {manifest_type!r} sessions")
-        for pid in ids[1:]:
-            rule = reg.rules[pid]
-            name = reg.passports[pid].name
-            if not glob_match(creator.name, rule.access.inbound_from):
-                raise AccessDeniedError(f"{name} does not accept sessions from {creator.name}")
-            if not glob_match(manifest_type, rule.access.session_types.accept):
-                raise AccessDeniedError(f"{name} does not accept {manifest_type!r} sessions")
-        cap = creator_rule.limits.max_concurrent_sessions
-        if cap and self._table.live_count.get(creator_id, 0) >= cap:
-            raise AccessDeniedError(
-                f"{creator.name} already has {cap} active sessions (max_concurrent_sessions)"
-            )
+        verdict = self._seam.arbiter.authorize_session_open(
+            adapter.manifest,
+            reg.passports[creator_id],
+            creator_rule,
+            [reg.passports[pid] for pid in ids[1:]],
+            [reg.rules[pid] for pid in ids[1:]],
+            self._table.live_count.get(creator_id, 0),
+        )
+        if isinstance(verdict, Deny):
+            raise verdict.exception()
         return creator_rule
 
     def _new_session(
@@ -242,16 +240,18 @@ class SessionOpener:
         session_id = meta.session_id
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            await self._audit.append(
-                {
-                    "kind": AUDIT_KIND_SESSION_CREATED,
-                    "session_id": session_id,
-                    "manifest_type": meta.manifest.type,
-                    "manifest_version": meta.manifest.version,
-                    "creator_id": ids[0],
-                    "participants": ids,
-                }
-            )
+            record: dict[str, Any] = {
+                "kind": AUDIT_KIND_SESSION_CREATED,
+                "session_id": session_id,
+                "manifest_type": meta.manifest.type,
+                "manifest_version": meta.manifest.version,
+                "creator_id": ids[0],
+                "participants": ids,
+            }
+            await self._seam.audit.append(record)
+            if self._seam.listeners:
+                payload = {k: v for k, v in record.items() if k not in ("kind", "session_id")}
+                self._seam.emit("on_session_event", session_id, "created", payload)
             if not meta.pending_acks:
                 await pipeline.activate(live)
                 return

@@ -53,11 +53,11 @@ from hubbub.network.hub.appends import Append, append_starter
 from hubbub.network.hub.audit import (
     AUDIT_KIND_SESSION_CLOSED,
     AUDIT_KIND_SESSION_EXPIRED,
-    AuditLog,
 )
 from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.router import Router
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.table import SessionTable
 from hubbub.network.ids import make_id
@@ -89,7 +89,9 @@ class Pipeline:
         registry: who may send (and whose rules apply).
         table: the sessions envelopes are admitted to.
         router: what dispatches a durable envelope; its inbox counts bound admission.
-        audit: where closes are recorded.
+        seam: the arbiter admission asks, the audit sink where closes are recorded,
+            and the listeners told of every durable or refused envelope and every
+            open and end.
         max_envelope_bytes: the largest admitted envelope (its WAL line), in bytes.
     """
 
@@ -100,7 +102,7 @@ class Pipeline:
         registry: Registry,
         table: SessionTable,
         router: Router,
-        audit: AuditLog,
+        seam: HubSeam,
         *,
         max_envelope_bytes: int,
     ) -> None:
@@ -109,9 +111,9 @@ class Pipeline:
         self._registry = registry
         self._table = table
         self._live = table.live  # the table's live sessions (it changes them; read on every post)
-        self._audit = audit
+        self._seam = seam
         self._dispatch = router.dispatch
-        self._admission = Admission(registry, router.pending_inbox, now)
+        self._admission = Admission(registry, router.pending_inbox, now, seam)
         self._check_send = self._admission.check_send
         self._start_append = append_starter(store)
         self.max_envelope_bytes = max_envelope_bytes
@@ -127,7 +129,19 @@ class Pipeline:
 
         An envelope whose ``idempotency_key`` its sender already used in the session
         is not admitted again: the first admission's id, sequence and time come back.
+        Interceptors run around it; a refusal is reported to the listeners
+        (``on_envelope_rejected``).
         """
+        try:
+            if self._seam.interceptors:
+                return await self._seam.intercept_post(env, lambda e: self._admit(e, internal))
+            return await self._admit(env, internal)
+        except NetworkError as exc:
+            if self._seam.listeners and isinstance(env, Envelope):
+                self._seam.emit("on_envelope_rejected", env, f"{exc.code}: {exc}")
+            raise
+
+    async def _admit(self, env: Envelope, internal: bool) -> Envelope:
         if not isinstance(env, Envelope):
             raise ProtocolError(
                 f"expected an Envelope, got {type(env).__name__}", code="bad_envelope"
@@ -154,7 +168,7 @@ class Pipeline:
                 done = machine.admitted(env.sender_id, key)
                 if done is not None:
                     return replace(env, envelope_id=done[0], sequence=done[1], created_at=done[2])
-            self._check_send(live, env)
+            env = self._check_send(live, env)
         machine.check(env)
         data = env.event_data if internal else logged_copy(env.event_data)
 
@@ -211,6 +225,8 @@ class Pipeline:
         live.durable = stamped.sequence
         et = stamped.event_type
         pids = live.machine.pids
+        if self._seam.listeners:  # queued: heard after this envelope's dispatch below
+            self._seam.emit("on_envelope_posted", stamped, live.meta.copy())
         if not et.startswith(PROTOCOL_PREFIXES):
             live.observe(stamped, at, pids)
         elif et == EV_SESSION_OPENED:
@@ -221,7 +237,11 @@ class Pipeline:
 
     def _opened(self, live: LiveSession) -> None:
         """The session's EV_SESSION_OPENED is durable: release the creator's open()."""
-        log.info("session %s opened (%s)", live.meta.session_id, live.meta.manifest.type)
+        meta = live.meta
+        log.info("session %s opened (%s)", meta.session_id, meta.manifest.type)
+        if self._seam.listeners:
+            payload = {"participants": meta.participant_ids()}
+            self._seam.emit("on_session_event", meta.session_id, "opened", payload)
         if live.waiter is not None and not live.waiter.done():
             live.waiter.set_result(None)
 
@@ -239,6 +259,9 @@ class Pipeline:
             waiter.set_exception(ProtocolError(msg, code="session_closed"))
             waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
         log.info("session %s %s: %s", meta.session_id, meta.state.value, reason)
+        if self._seam.listeners:
+            kind = "expired" if meta.state is SessionState.EXPIRED else "closed"
+            self._seam.emit("on_session_event", meta.session_id, kind, {"reason": reason})
 
     async def _follow(self, live: LiveSession, decision: Decision) -> None:
         """Carry out a durable envelope's decision; a store failure defers it (retried)."""
@@ -379,6 +402,8 @@ class Pipeline:
                 if env.created_at and not env.event_type.startswith(PROTOCOL_PREFIXES):
                     live.observe(env, iso_to_seconds(env.created_at), machine.pids)
                 self._dispatch(env, machine.pids)
+                if self._seam.listeners:
+                    self._seam.emit("on_envelope_posted", env, machine.meta.copy())
         except ReplayError as exc:
             corrupt = SessionCorruptError(f"session {live.meta.session_id} is quarantined: {exc}")
             await self._table.quarantine(live.meta.session_id, str(exc))
@@ -506,7 +531,7 @@ class Pipeline:
                 if new_state is SessionState.EXPIRED
                 else AUDIT_KIND_SESSION_CLOSED
             )
-            await self._audit.append(
+            await self._seam.audit.append(
                 {"kind": kind, "session_id": meta.session_id, "reason": reason}
             )
         except NetworkError as exc:  # the close itself is durable; the index is fixed at open

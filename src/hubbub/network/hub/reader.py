@@ -48,8 +48,10 @@ from hubbub.network.envelope import (
 )
 from hubbub.network.errors import NetworkError, NotFoundError, ReplayError
 from hubbub.network.hub import layout, recovery
+from hubbub.network.hub.arbiter import BaseHubArbiter
 from hubbub.network.hub.audit import AUDIT_KIND_SESSION_QUARANTINED, AuditLog
 from hubbub.network.hub.registry import Registry
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.table import SessionTable, check_session_id
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.session import SessionManifest, SessionMetadata
@@ -221,9 +223,10 @@ class StoreReader:
     ) -> None:
         self.store = store
         audit = AuditLog(store)  # read through only: nothing is ever appended
+        self._seam = HubSeam(audit, BaseHubArbiter())
         # A table of nobody's sessions: what recovery's readers need (store, adapters,
         # manifest cache). Nothing is added to it, quarantined or indexed.
-        self._table = SessionTable(store, audit, closed_cache_size=0)
+        self._table = SessionTable(store, self._seam, closed_cache_size=0)
         for adapter in default_adapters() if adapters is None else adapters:
             self._table.adapters[(adapter.manifest.type, adapter.manifest.version)] = adapter
         self._audit = audit
@@ -233,7 +236,7 @@ class StoreReader:
 
     async def agents(self) -> list[AgentRecord]:
         """Every registered agent, by name."""
-        registry = Registry(self.store, _no_clock, self._audit, AuthRegistry.default())
+        registry = Registry(self.store, _no_clock, self._seam, AuthRegistry.default())
         await registry.load()  # reads only
         out = [
             AgentRecord(p, registry.resumes[aid], registry.principals.get(aid, ""))

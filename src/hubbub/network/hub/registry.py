@@ -29,11 +29,10 @@ plus the owning ``principal``), ``resume.json``, ``rule.json``, optional ``SKILL
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,6 +46,7 @@ from hubbub.network.errors import (
     NotFoundError,
 )
 from hubbub.network.hub import layout
+from hubbub.network.hub.arbiter import Deny, glob_match
 from hubbub.network.hub.audit import (
     AUDIT_KIND_AGENT_REGISTERED,
     AUDIT_KIND_AGENT_UNREGISTERED,
@@ -55,11 +55,13 @@ from hubbub.network.hub.audit import (
     AUDIT_KIND_SKILL_SET,
     RESUME_SOURCE_OBSERVED,
     RESUME_SOURCE_TENANT,
-    AuditLog,
 )
 from hubbub.network.identity import ObservedStat, Passport, Resume
 from hubbub.network.ids import looks_like_id, make_id
 from hubbub.network.rule import Rule
+
+if TYPE_CHECKING:
+    from hubbub.network.hub.seam import HubSeam
 
 __all__ = ["OPERATOR", "Registration", "Registry", "glob_match"]
 
@@ -71,16 +73,18 @@ OPERATOR = "operator"
 #: The key of the owning principal in a stored ``passport.json`` (not a Passport field).
 _PRINCIPAL_KEY = "principal"
 
+#: Audit kind of an agent record change → the ``on_agent_event`` kind.
+_AGENT_EVENTS = {
+    AUDIT_KIND_AGENT_REGISTERED: "registered",
+    AUDIT_KIND_AGENT_UNREGISTERED: "unregistered",
+    AUDIT_KIND_RESUME_SET: "resume_set",
+    AUDIT_KIND_SKILL_SET: "skill_set",
+    AUDIT_KIND_RULE_SET: "rule_set",
+}
+
 
 def _dumps(value: dict[str, Any]) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def glob_match(name: str, patterns: list[str]) -> bool:
-    """Return True if ``name`` matches any fnmatch pattern."""
-    if "*" in patterns:  # the default rule: one C-level scan, no pattern matching
-        return True
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def _type_name(value: object) -> str:
@@ -132,7 +136,8 @@ class Registry:
     Args:
         store: where the identity records live.
         clock: time source for ``created_at`` / ``last_updated``.
-        audit: where registrations and changes are recorded.
+        seam: the arbiter (``authorize_register``), the audit sink where registrations
+            and changes are recorded, and the listeners that hear of them.
         auth: the credential schemes registration validates against.
         live: ``live(agent_id)`` is True while a live connection holds the agent
             (the hub passes "is bound to an attached endpoint"); None: never.
@@ -142,14 +147,14 @@ class Registry:
         self,
         store: KnowledgeStore,
         clock: Clock,
-        audit: AuditLog,
+        seam: HubSeam,
         auth: AuthRegistry,
         *,
         live: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._audit = audit
+        self._seam = seam
         self._auth = auth
         self.live = live
         self.passports: dict[str, Passport] = {}
@@ -337,6 +342,10 @@ class Registry:
             live = self.live
             if live is not None and live(existing):
                 raise NameTakenError(f"name {name!r} is held by a live connection")
+        governing = rule if rule is not None else (self.rules.get(existing or "") or Rule())
+        verdict = self._seam.arbiter.authorize_register(passport, governing, principal)
+        if isinstance(verdict, Deny):
+            raise verdict.exception()
         self._claims.add(name)
         try:
             if existing is None:
@@ -369,21 +378,21 @@ class Registry:
             if skill_md is not None:
                 await store.write(layout.skill_path(agent_id), skill_md)
             await store.write(layout.passport_path(agent_id), passport_text)
-            await self._audit.append(
-                {
-                    "kind": AUDIT_KIND_AGENT_REGISTERED,
-                    "agent_id": agent_id,
-                    "name": stamped.name,
-                    "owner": stamped.owner,
-                    "principal": principal,
-                }
-            )
+            record: dict[str, Any] = {
+                "kind": AUDIT_KIND_AGENT_REGISTERED,
+                "agent_id": agent_id,
+                "name": stamped.name,
+                "owner": stamped.owner,
+                "principal": principal,
+            }
+            await self._seam.audit.append(record)
         except BaseException as exc:
             await self._undo(lambda: store.delete(layout.agent_dir(agent_id)), agent_id)
             if isinstance(exc, Exception):
                 raise store_failure(store, exc) from exc
             raise
         self._insert(stamped, new_resume, new_rule, principal)
+        self._tell(record)
         log.info("agent %r registered as %s", stamped.name, agent_id)
         return _handed_out(stamped, new_resume, new_rule, existing=False)
 
@@ -453,17 +462,16 @@ class Registry:
             for write in writes:
                 await store.write(write[0], write[1])
                 done.append(write)
-            await self._audit.append(
-                {
-                    "kind": AUDIT_KIND_AGENT_REGISTERED,
-                    "agent_id": agent_id,
-                    "name": new_passport.name,
-                    "owner": new_passport.owner,
-                    "principal": principal,
-                    "reregistered": True,
-                    "changed": [path.rsplit("/", 1)[1] for path, _, _ in writes],
-                }
-            )
+            record: dict[str, Any] = {
+                "kind": AUDIT_KIND_AGENT_REGISTERED,
+                "agent_id": agent_id,
+                "name": new_passport.name,
+                "owner": new_passport.owner,
+                "principal": principal,
+                "reregistered": True,
+                "changed": [path.rsplit("/", 1)[1] for path, _, _ in writes],
+            }
+            await self._seam.audit.append(record)
         except BaseException as exc:
             for path, _, old_text in reversed(done):
                 await self._undo(_restore(store, path, old_text), agent_id)
@@ -471,6 +479,7 @@ class Registry:
                 raise store_failure(store, exc) from exc
             raise
         self._insert(new_passport, new_resume, new_rule, principal)
+        self._tell(record)
         log.info("agent %r re-registered as %s", new_passport.name, agent_id)
         return _handed_out(new_passport, new_resume, new_rule, existing=True)
 
@@ -605,13 +614,24 @@ class Registry:
         return new
 
     async def _audit_quietly(self, record: dict[str, Any]) -> None:
-        """Audit a change that already took effect (a failed audit append cannot undo it)."""
+        """Audit a change that already took effect (a failed audit append cannot undo it),
+        and tell the listeners."""
         try:
-            await self._audit.append(record)
+            await self._seam.audit.append(record)
         except Exception:
             log.warning(
                 "audit of %s for %s failed", record["kind"], record["agent_id"], exc_info=True
             )
+        self._tell(record)
+
+    def _tell(self, record: dict[str, Any]) -> None:
+        """``on_agent_event`` for the change an audit record describes."""
+        if self._seam.listeners:
+            kind = _AGENT_EVENTS[record["kind"]]
+            if kind == "resume_set" and record.get("source") == RESUME_SOURCE_OBSERVED:
+                kind = "observation_recorded"
+            payload = {k: v for k, v in record.items() if k not in ("kind", "agent_id")}
+            self._seam.emit("on_agent_event", record["agent_id"], kind, payload)
 
     # ------------------------------------------------------------------ queries
 

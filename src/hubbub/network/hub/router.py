@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.network.envelope import EV_SESSION_INVITE_ACK, EV_SESSION_INVITE_REJECT, Envelope
 from hubbub.network.errors import NotFoundError
-from hubbub.network.hub.registry import Registry, glob_match
-from hubbub.network.identity import Passport
-from hubbub.network.rule import Rule
+from hubbub.network.hub.arbiter import ALLOW, Deny
+from hubbub.network.hub.registry import Registry
+from hubbub.network.hub.seam import HubSeam
 
 if TYPE_CHECKING:
     from hubbub.network.hub.connection import Connection
@@ -30,20 +30,18 @@ __all__ = ["Router"]
 log = logging.getLogger("hubbub.hub")
 
 
-def _accepts(rule: Rule | None, sender: Passport | None) -> bool:
-    """Does a recipient with ``rule`` take envelopes from ``sender`` (``access.inbound_from``)?"""
-    return rule is None or sender is None or glob_match(sender.name, rule.access.inbound_from)
-
-
 class Router:
     """Endpoints, agent bindings, presence, inbox counts and observers.
 
     Args:
-        registry: the agents' rules and passports (whose envelopes a recipient accepts).
+        registry: the agents' rules and passports.
+        seam: its arbiter decides who gets an envelope (``authorize_dispatch``); its
+            listeners hear of failed deliveries and inbox pressure.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, seam: HubSeam) -> None:
         self._registry = registry
+        self._seam = seam
         self.endpoints: dict[str, Any] = {}  # endpoint id → endpoint
         self.connections: dict[str, Connection] = {}  # endpoint id → its Connection
         self.bound: dict[str, Any] = {}  # agent id → the endpoint its envelopes go to
@@ -152,9 +150,12 @@ class Router:
         """A durable envelope: deliver it to every connected recipient, offer it to the observers.
 
         Recipients are the audience (or every participant but the sender), each
-        if its rule accepts the sender; invite answers go to observers only. Every
-        delivery counts against the recipient's inbox until its client sends the
-        receipt. Never raises.
+        if the arbiter's ``authorize_dispatch`` allows (by default: its rule's
+        ``inbound_from`` accepts the sender); invite answers go to observers only.
+        Every delivery counts against the recipient's inbox until its client sends
+        the receipt. Never raises; a denied or failed delivery is reported to the
+        listeners (``on_dispatch_failed``), and so is an inbox reaching its
+        high-water mark (``on_inbox_pressure``).
         """
         et = env.event_type
         if et != EV_SESSION_INVITE_ACK and et != EV_SESSION_INVITE_REJECT:
@@ -164,18 +165,33 @@ class Router:
             inbox = self.pending_inbox
             registry = self._registry
             rules = registry.rules
-            sender_p = registry.passports.get(sender)
+            passports = registry.passports
+            sender_p = passports.get(sender)
+            seam = self._seam
+            authorize = seam.arbiter.authorize_dispatch
             for rid in pids if audience is None else audience:
                 if audience is None and rid == sender:
                     continue
                 endpoint = bound.get(rid)
-                if endpoint is None or not _accepts(rules.get(rid), sender_p):
+                if endpoint is None:
                     continue
-                inbox[rid] = inbox.get(rid, 0) + 1
+                rule = rules.get(rid)
+                verdict = authorize(env, sender_p, passports.get(rid), rule)
+                if verdict is not ALLOW and isinstance(verdict, Deny):
+                    if seam.listeners:
+                        seam.emit("on_dispatch_failed", env, rid, verdict.exception())
+                    continue
+                pending = inbox[rid] = inbox.get(rid, 0) + 1
                 try:
                     endpoint.deliver(rid, env)
-                except Exception:
+                except Exception as exc:
                     log.exception("dispatch of %s to %s failed", env.envelope_id, rid)
+                    if seam.listeners:
+                        seam.emit("on_dispatch_failed", env, rid, exc)
+                if seam.listeners and rule is not None:
+                    high_water = rule.limits.inbox.effective_high_water()
+                    if high_water and pending == high_water:
+                        seam.emit("on_inbox_pressure", rid, pending, high_water)
         if self.observers:
             for observer in list(self.observers.values()):
                 observer.offer(env)
@@ -193,8 +209,11 @@ class Router:
                 return False
         elif rid not in env.audience:
             return False
-        registry = self._registry
-        return _accepts(registry.rules.get(rid), registry.passports.get(env.sender_id))
+        passports = self._registry.passports
+        verdict = self._seam.arbiter.authorize_dispatch(
+            env, passports.get(env.sender_id), passports.get(rid), self._registry.rules.get(rid)
+        )
+        return not isinstance(verdict, Deny)
 
     # ------------------------------------------------------------------ observers
 

@@ -29,9 +29,10 @@ from hubbub.network.errors import (
     SessionCorruptError,
 )
 from hubbub.network.hub import layout, recovery
-from hubbub.network.hub.audit import AUDIT_KIND_SESSION_QUARANTINED, AuditLog
+from hubbub.network.hub.audit import AUDIT_KIND_SESSION_QUARANTINED
 from hubbub.network.hub.index import SessionIndex
 from hubbub.network.hub.runtime import LiveSession
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.session import SessionManifest, SessionMetadata, SessionState
 
 __all__ = ["SessionTable", "check_session_id", "manifest_hash"]
@@ -72,14 +73,14 @@ class SessionTable:
 
     Args:
         store: where the sessions are stored.
-        audit: where quarantines are recorded.
+        seam: its audit sink is where quarantines are recorded.
         closed_cache_size: closed sessions kept in memory; older ones are read
             back from the store on demand.
     """
 
-    def __init__(self, store: KnowledgeStore, audit: AuditLog, *, closed_cache_size: int) -> None:
+    def __init__(self, store: KnowledgeStore, seam: HubSeam, *, closed_cache_size: int) -> None:
         self.store = store
-        self._audit = audit
+        self._seam = seam
         self.closed_cache_size = closed_cache_size
         self.adapters: dict[tuple[str, int], SessionAdapter] = {}
         self.live: dict[str, LiveSession] = {}
@@ -233,7 +234,7 @@ class SessionTable:
         self._unlist(session_id)
         self.quarantined[session_id] = reason
         log.warning("session %s quarantined: %s", session_id, reason)
-        await self._audit.append(
+        await self._seam.audit.append(
             {"kind": AUDIT_KIND_SESSION_QUARANTINED, "session_id": session_id, "reason": reason}
         )
 

@@ -51,8 +51,9 @@ from hubbub.network.errors import (
     NotFoundError,
     ProtocolError,
 )
-from hubbub.network.hub.audit import AUDIT_KIND_TASK_TERMINATED, AuditLog
+from hubbub.network.hub.audit import AUDIT_KIND_TASK_TERMINATED
 from hubbub.network.hub.checkpoints import Checkpoints
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.identity import Resume
 from hubbub.network.session import SessionMetadata
 from hubbub.network.task_records import (
@@ -114,7 +115,7 @@ class TaskTable:
     Args:
         store: where the records live.
         clock: the hub clock (stamps ``created_at``, ``completed_at`` ...).
-        audit: where terminal tasks and observations are recorded.
+        seam: its audit log is where terminal tasks and observations are recorded.
         registry: the agents (owners must be registered; track records live in resumes).
         sessions: the session table (a task's session must exist and hold its owner).
         terminal_cache_size: terminal tasks kept in memory.
@@ -124,7 +125,7 @@ class TaskTable:
         self,
         store: KnowledgeStore,
         clock: Clock,
-        audit: AuditLog,
+        seam: HubSeam,
         registry: Registry,
         sessions: SessionTable,
         *,
@@ -132,7 +133,7 @@ class TaskTable:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._audit = audit
+        self._seam = seam
         self._registry = registry
         self._sessions = sessions
         self.terminal_cache_size = terminal_cache_size
@@ -455,7 +456,7 @@ class TaskTable:
     async def _terminated(self, md: TaskMetadata, reason: str) -> None:
         latency = _latency_ms(md)
         try:
-            await self._audit.append(
+            await self._seam.audit.append(
                 {
                     "kind": AUDIT_KIND_TASK_TERMINATED,
                     "task_id": md.task_id,

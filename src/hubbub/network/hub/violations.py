@@ -19,6 +19,7 @@ from hubbub.network.session import SessionState
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
     from hubbub.network.hub.runtime import LiveSession
+    from hubbub.network.hub.seam import HubSeam
 
 __all__ = [
     "AuditHandler",
@@ -98,10 +99,12 @@ async def run_expectation_tick(
     sessions: list[LiveSession],
     evaluators: dict[str, ExpectationEvaluator],
     handlers: dict[str, ViolationHandler],
+    seam: HubSeam | None = None,
 ) -> None:
     """One sweep over ``sessions`` (the live ones; see the module docstring).
 
-    Handlers act through ``hub`` (the operator API: post a violation, close).
+    Handlers act through ``hub`` (the operator API: post a violation, close); the
+    ``seam``'s listeners hear of every new violation (``on_expectation_fired``).
     """
     if not evaluators or not handlers:
         return
@@ -149,6 +152,8 @@ async def run_expectation_tick(
                     "detail": dict(violation.detail),
                 }
             )
+            if seam is not None and seam.listeners:
+                seam.emit("on_expectation_fired", meta.session_id, expectation, violation)
             try:
                 await handler.handle(hub, meta.session_id, violation)
             except Exception:
