@@ -57,11 +57,30 @@ logging.disable(logging.WARNING)
 REPLY = "ok, noted."
 
 
+def _interceptors() -> list[Any]:
+    """BENCH_TRACING=1: trace everything (README "Tracing"), spans kept in memory."""
+    if os.environ.get("BENCH_TRACING") != "1":
+        return []
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from hubbub.network.tracing import TracingInterceptor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return [TracingInterceptor(tracer_provider=provider)]
+
+
+INTERCEPTORS = _interceptors()
+
+
 async def open_hub(store: Any = None) -> Hub:
     return await Hub.open(
         store if store is not None else MemoryKnowledgeStore(),
         ttl_sweep_interval=0,
         expectation_sweep_interval=0,
+        interceptors=INTERCEPTORS,
     )
 
 
@@ -72,8 +91,8 @@ async def two_agents(hub: Hub) -> tuple[Any, Any, Any, Any]:
     from hubbub.testing import TestConfig
 
     link = LocalLink(hub)
-    alice_hc = HubClient(link, hub=hub)
-    bob_hc = HubClient(link, hub=hub)
+    alice_hc = HubClient(link, hub=hub, interceptors=INTERCEPTORS)
+    bob_hc = HubClient(link, hub=hub, interceptors=INTERCEPTORS)
     # TestConfig.create() is called per ask, so one scripted string answers every turn.
     alice = await alice_hc.register(
         Agent("alice", prompt="Reply briefly.", config=TestConfig(REPLY)),

@@ -18,6 +18,7 @@ from hubbub.events import (
     ToolCallsEvent,
     ToolErrorEvent,
     ToolResultsEvent,
+    Usage,
 )
 from hubbub.exceptions import ScriptExhaustedError
 from hubbub.tool_schema import FunctionToolSchema
@@ -87,13 +88,18 @@ class TestClient:
                 self._consumed += 1
                 message = ModelMessage(item)
                 await context.send(message)
-                return ModelResponse(message)
+                config = self.config
+                return ModelResponse(message, usage=config.usage, model=config._model)
             if isinstance(item, ModelResponse):
                 self._consumed += 1
                 return dataclasses.replace(item)
             if isinstance(item, ToolCallEvent):
                 self._consumed += 1
-                return ModelResponse(tool_calls=ToolCallsEvent([dataclasses.replace(item)]))
+                return ModelResponse(
+                    tool_calls=ToolCallsEvent([dataclasses.replace(item)]),
+                    usage=self.config.usage,
+                    model=self.config._model,
+                )
             if isinstance(item, BaseException):
                 self._consumed += 1
                 raise item
@@ -102,7 +108,9 @@ class TestClient:
                 continue
             calls = [dataclasses.replace(c) for c in item]
             self._consumed += 1
-            return ModelResponse(tool_calls=ToolCallsEvent(calls))
+            return ModelResponse(
+                tool_calls=ToolCallsEvent(calls), usage=self.config.usage, model=self.config._model
+            )
         raise ScriptExhaustedError(
             f"TestConfig script exhausted: all {self._consumed} scripted model turn(s) were "
             "consumed and the agent asked for another model call"
@@ -123,6 +131,9 @@ class TestConfig:
         provider: Value of ``provider`` (else the property raises NotImplementedError).
         model: Value of ``model`` (else the property raises NotImplementedError).
         raise_tool_errors: Re-raise the first ToolErrorEvent found in the history.
+        usage: Token usage every scripted model call reports (text and tool-call
+            items; a scripted ``ModelResponse`` carries its own), as a provider's
+            would — so usage accounting can be tested offline. Default: none.
     """
 
     __test__ = False
@@ -133,8 +144,10 @@ class TestConfig:
         provider: ModelProvider | str | None = None,
         model: str | None = None,
         raise_tool_errors: bool = True,
+        usage: Usage | None = None,
     ) -> None:
         self.events: tuple[Turn, ...] = events
+        self.usage: Usage = usage if usage is not None else Usage()
         self._provider = provider
         self._model = model
         self.raise_tool_errors = raise_tool_errors

@@ -372,3 +372,25 @@ async def test_each_failed_store_call_at_open_raises_store_unavailable(
     live = net.sessions[0]
     assert (await net.post(live, "after-open")).envelope_id
     await net.verify()
+
+
+async def test_a_failed_usage_count_reaches_the_caller_and_the_next_call_retries(
+    faulty: FaultyStore,
+) -> None:
+    """The usage already in the WALs is counted on first demand, not at open: a read
+    failure then raises ``StoreUnavailableError`` from ``hub.usage()`` (the hub stays
+    open and serving), nothing of the failed pass is kept, and the next call counts."""
+    net = await populate(faulty)
+    net.hub = await open_hub(faulty)
+    net.closed = False
+    assert net.hub.health()["usage"]["complete"] is False
+    faulty.fail_read(1, path_contains="wal.jsonl")
+    with pytest.raises(StoreUnavailableError) as info:
+        await net.hub.usage()
+    faulty.disarm()
+    assert_unavailable(info.value)
+    assert net.hub.health()["usage"]["complete"] is False
+    assert (await net.post(net.sessions[0], "still-serving")).envelope_id
+    assert (await net.hub.usage())["turns"] == 0  # the posts carry no usage record
+    assert net.hub.health()["usage"]["complete"] is True
+    await net.verify()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hubbub.cli._errors import CommandError, UsageError
+from hubbub.cli.logs import LOG_LEVELS, configure_logging
 from hubbub.network.auth import (
     BearerTokens,
     ConnectionAuth,
@@ -98,6 +99,8 @@ class ServeOptions:
     tls_key: str | None = None
     operator_tokens: tuple[str, ...] = ()
     operator_token_file: str | None = None
+    log_level: str = "WARNING"
+    log_json: bool = False
 
 
 def _port(text: str) -> int:
@@ -171,6 +174,18 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     from hubbub.cli import serve_ui  # --ui: the web inspector alongside
 
     serve_ui.add_ui_arguments(parser)
+    logs = parser.add_argument_group("logging (to stderr)")
+    logs.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="WARNING",
+        help="the least severe hubbub.* records written (default WARNING; INFO adds the "
+        "lifecycle: hub open/close, sessions created/opened/ended, connections)",
+    )
+    logs.add_argument(
+        "--log-json", action="store_true", help="one JSON object per line instead of text"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -205,6 +220,8 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         tls_key=args.tls_key,
         operator_tokens=tuple(getattr(args, "operator_token", ()) or ()),
         operator_token_file=getattr(args, "operator_token_file", None),
+        log_level=getattr(args, "log_level", "WARNING"),
+        log_json=getattr(args, "log_json", False),
     )
     if not options.host:
         raise UsageError("--host is empty")
@@ -382,6 +399,7 @@ async def serve(
     """
     from hubbub.knowledge.urls import open_store
     from hubbub.network import Hub
+    from hubbub.network.hub.metrics import HubMetrics
 
     try:
         store = open_store(options.store)
@@ -395,7 +413,7 @@ async def serve(
         ready(address)
 
     try:
-        hub = await Hub.open(store)
+        hub = await Hub.open(store, interceptors=[HubMetrics()])
         try:
             await run_server(
                 hub,
@@ -427,6 +445,7 @@ def run(args: argparse.Namespace) -> int:
         NetworkError: the store cannot be opened.
     """
     options = options_from_args(args)
+    configure_logging(options.log_level, json=options.log_json)
     auth = build_auth(options)
     ssl_context: ssl.SSLContext | None = None
     if options.tls_cert is not None and options.tls_key is not None:

@@ -35,6 +35,7 @@ CORE_MODULES: tuple[str, ...] = (
     "skills.py",
     "expectations.py",
     "jsonvalue.py",
+    "usage.py",
     "protocol/frames.py",
     "task_records.py",
     # Later: "transitions.py" (workflow vocabulary).

@@ -260,6 +260,7 @@ OWN_PARAM_REQUESTS = [
     ("can_send", {"session_id": "s1", "sender_id": "B"}),
     ("adapter_state", {"session_id": "s1", "caller_id": "B"}),
     ("turn_probe", {"session_id": "s1", "caller_id": "B"}),
+    ("usage", {"agent_id": "B", "session_id": None}),
     (
         "report_turn_failure",
         {"session_id": "s1", "agent_id": "B", "envelope_id": "e", "error_type": "X"},

@@ -30,6 +30,7 @@ from hubbub.network.client.handlers import (
     default_handler,
     turn_failure_data,
 )
+from hubbub.network.client.intercept import intercept_post
 from hubbub.network.client.session import Predicate, Session, _SessionRecord, _Waiter
 from hubbub.network.envelope import EV_TURN_FAILED, Envelope, is_protocol_event
 from hubbub.network.errors import AccessDeniedError, InvalidValueError, SessionTimeoutError
@@ -342,6 +343,16 @@ class AgentClient:
         )
         return self._load_state(session_id, adapter, data)
 
+    async def usage(self, session_id: str | None = None) -> dict[str, Any]:
+        """This agent's summed token usage, latency and cost as the hub counts them
+        (``Hub.usage``): over all its turns, or in ``session_id`` only."""
+        if session_id is not None:
+            _check_session_id("usage", session_id)
+        result: dict[str, Any] = await self.connection.call(
+            "usage", agent_id=self.agent_id, session_id=session_id
+        )
+        return result
+
     async def turn_probe(
         self, session_id: str, envelope: Envelope | None = None
     ) -> tuple[bool, Any]:
@@ -504,7 +515,11 @@ class AgentClient:
             raise AccessDeniedError(
                 f"agent {me} cannot post as {envelope.sender_id}", code="access_denied"
             )
-        stamped = await conn.post(envelope)
+        interceptors = self.hub_client.interceptors
+        if interceptors:
+            stamped = await intercept_post(interceptors, envelope, conn.post)
+        else:
+            stamped = await conn.post(envelope)
         record = self._records.get(stamped.session_id)
         if record is not None:
             record.posts += 1

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from hubbub.config.errors import ProviderError
@@ -59,12 +60,15 @@ from hubbub.network.envelope import (
 from hubbub.network.errors import NetworkError, SessionTimeoutError
 from hubbub.network.policies import AGENT_CLIENT_DEP, HUB_DEP, SESSION_DEP, SESSION_STATE_DEP
 from hubbub.network.session import SessionMetadata, SessionState
+from hubbub.network.usage import turn_usage
+from hubbub.plugin import Observer
 from hubbub.stream import MemoryStream
 from hubbub.tools import Tool, is_cancellation, tool
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
-    from hubbub.network.client.session import Session
+    from hubbub.network.client.intercept import ClientInterceptor, TurnNext
+    from hubbub.network.client.session import Session, _SessionRecord
     from hubbub.network.views import ViewPolicy
 
 __all__ = [
@@ -198,24 +202,61 @@ async def _substantive(envelope: Envelope, client: AgentClient) -> None:
 
 
 async def _turn(envelope: Envelope, client: AgentClient) -> None:
-    """One model turn answering ``envelope`` (raises whatever fails; see ``_substantive``)."""
+    """One model turn answering ``envelope`` (raises whatever fails; see ``_substantive``).
+
+    Once the turn is sure to run, :func:`_answer` runs it — through the client's
+    interceptors when it has any (``HubClient(interceptors=...)``).
+    """
     session_id = envelope.session_id
     record = await client._turn_record(session_id)
     if record is None or record.state is not SessionState.ACTIVE:
         return
     adapter = record.adapter
-    metadata = record.metadata
-    session = record.handle
-    if adapter is None or metadata is None or session is None:
+    if adapter is None or record.metadata is None or record.handle is None:
         return
     turn_input = adapter.extract_turn_input(envelope)
     if turn_input is None or turn_input == "":
         return
-    me = client.agent_id
     # The turn probe: never pay for a model call the hub would refuse to post.
     can_send, state = await client.turn_probe(session_id, envelope)
     if not can_send:
         return
+    interceptors = client.hub_client.interceptors
+    if not interceptors:
+        await _answer(envelope, client, record, turn_input, state, ())
+        return
+
+    def bind(interceptor: ClientInterceptor, inner: TurnNext) -> TurnNext:
+        async def call(observers: tuple[Observer, ...]) -> Envelope | None:
+            return await interceptor.intercept_turn(envelope, client, observers, inner)
+
+        return call
+
+    async def innermost(observers: tuple[Observer, ...]) -> Envelope | None:
+        return await _answer(envelope, client, record, turn_input, state, observers)
+
+    chain: TurnNext = innermost
+    for interceptor in reversed(interceptors):
+        chain = bind(interceptor, chain)
+    await chain(())
+
+
+async def _answer(
+    envelope: Envelope,
+    client: AgentClient,
+    record: _SessionRecord,
+    turn_input: Any,
+    state: Any,
+    observers: tuple[Observer, ...],
+) -> Envelope | None:
+    """Run the model turn and post its reply (with its usage); returns the reply posted.
+
+    ``observers`` watch the turn's stream (an interceptor's spans, for instance).
+    """
+    session_id = envelope.session_id
+    adapter, metadata, session = record.adapter, record.metadata, record.handle
+    assert adapter is not None and metadata is not None and session is not None
+    me = client.agent_id
     posts = record.posts
     projection = record.projection
     view = record.view or resolve_view_policy(client, metadata)
@@ -246,6 +287,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
     # agent.task(..., context=ctx) in a tool of this turn is mirrored onto the hub
     mirror = TaskMirror(hub_client=client, owner_id=me, session_id=session_id)
     mirrored = mirror.attach(stream)
+    started = time.perf_counter()
     try:
         async with deadline:
             reply = await client.agent.ask(
@@ -253,6 +295,7 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
                 stream=stream,
                 dependencies=await stamp_dependencies(client, session, state=state),
                 tools=adapter_tools,
+                observers=observers,
             )
     except TimeoutError as exc:
         if not deadline.expired():
@@ -263,25 +306,43 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         ) from exc
     finally:
         mirror.detach(stream, mirrored)
+    latency_ms = (time.perf_counter() - started) * 1000.0
     if record.terminal:
-        return  # the turn closed the session (e.g. an end-conversation tool)
+        return None  # the turn closed the session (e.g. an end-conversation tool)
     if client._said_in_turn(session_id):
-        return  # the turn spoke through ``say``: its final text is not posted a second time
+        return None  # the turn spoke through ``say``: its final text is not posted a second time
     events = (await stream.history.get_events())[len(history) :]
     await resolve_handoffs(client, metadata, events)
     if record.posts != posts:  # the turn's tools posted (e.g. set context): read it back
         state = await client.adapter_state(session_id)
     out = adapter.build_round_envelope(metadata, me, reply, events, state, client)
     if out is None:
-        return  # empty reply: send nothing, which halts an auto-driven chain
+        return None  # empty reply: send nothing, which halts an auto-driven chain
     out.causation_id = envelope.envelope_id
+    if "usage" not in out.event_data:  # the turn's tokens, latency and cost (hubbub.network.usage)
+        out.event_data["usage"] = turn_usage(
+            events,
+            latency_ms=latency_ms,
+            model=_model_name(client.agent.config),
+            profile=client.passport.cost,
+        )
     try:
         await client.send_envelope(out)
     except NetworkError as exc:
         if await _closed_meanwhile(client, session_id):
             log.debug("reply in session %s dropped: the session ended first (%s)", session_id, exc)
-            return
+            return None
         raise
+    return out
+
+
+def _model_name(config: Any) -> str | None:
+    """The model a config names, or None (a scripted config may name none)."""
+    try:
+        model = getattr(config, "model", None)
+    except NotImplementedError:
+        return None
+    return model if isinstance(model, str) else None
 
 
 async def _adapter_tools(

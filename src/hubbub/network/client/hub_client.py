@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hubbub.network.adapters import default_adapters
 from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.client.human_client import HumanClient
+from hubbub.network.client.intercept import ClientInterceptor
 from hubbub.network.client.plugin import NetworkPlugin
 from hubbub.network.client.session import Predicate
 from hubbub.network.envelope import Envelope
@@ -84,9 +85,12 @@ class HubClient:
         *,
         hub: Hub | None = None,
         adapters: list[SessionAdapter] | None = None,
+        interceptors: Sequence[ClientInterceptor] = (),
     ) -> None:
         del hub  # the operator surface stays with the code that created the hub
         self._link = link
+        #: code around every turn and post of this client's agents (``client.intercept``)
+        self.interceptors: tuple[ClientInterceptor, ...] = tuple(interceptors)
         self._adapters: dict[tuple[str, int], SessionAdapter] = {
             (a.manifest.type, a.manifest.version): a for a in adapters or ()
         }

@@ -332,6 +332,11 @@ class Connection:
         state = self.adapter_state(session_id, caller_id=caller_id)
         return {"can_send": self.can_send(session_id, caller_id), "state": state}
 
+    async def usage(self, *, agent_id: str, session_id: str | None = None) -> dict[str, Any]:
+        """An own agent's usage totals (``Hub.usage``), in one session or overall."""
+        self._own(agent_id)
+        return await self.hub.usage(agent_id=agent_id, session_id=session_id)
+
     def adapter_state(self, session_id: str, *, caller_id: str) -> Any:
         """A session's adapter state as its adapter dumps it (JSON-ready), for a participant."""
         self._own(caller_id)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hubbub.knowledge import KnowledgeStore
@@ -38,6 +38,7 @@ from hubbub.network.hub import recovery
 from hubbub.network.hub.arbiter import HubArbiter, RuleBasedArbiter
 from hubbub.network.hub.audit import AUDIT_KIND_TURN_FAILED, AuditLog
 from hubbub.network.hub.connection import Connection
+from hubbub.network.hub.intercept import HubInterceptor
 from hubbub.network.hub.listeners import HubListener, ReportedTurnFailure
 from hubbub.network.hub.lock import StoreLock
 from hubbub.network.hub.opening import SessionOpener
@@ -51,6 +52,7 @@ from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
 from hubbub.network.hub.table import SessionTable
 from hubbub.network.hub.tasks import TaskTable
+from hubbub.network.hub.usage import HubUsage
 from hubbub.network.hub.violations import ViolationHandler, default_handlers, run_expectation_tick
 from hubbub.network.identity import Passport, Resume
 from hubbub.network.rule import Rule
@@ -78,6 +80,8 @@ class Hub:
             ones are read back from the store on demand.
         strict: raise ``ReplayError`` at open for a session whose WAL does not
             replay, instead of quarantining it.
+        interceptors: code on the pipeline seam around every admitted envelope
+            (``hubbub.network.hub.intercept``; e.g. tracing), the first outermost.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class Hub:
         retention_sweep_interval: float = 3600.0,
         archive_store: KnowledgeStore | None = None,
         strict: bool = False,
+        interceptors: Sequence[HubInterceptor] = (),
     ) -> None:
         self._store = store
         self._clock: Clock = clock or system_clock
@@ -135,6 +140,15 @@ class Hub:
         )
         self._tasks = TaskTable(store, self._clock, self._seam, self._registry, self._table)
         self._pipeline.on_terminated.append(self._tasks.session_ended)
+        self._usage = HubUsage(store)
+        self._pipeline.durable_hooks.append(self._usage.on_durable)
+        self.interceptors: tuple[HubInterceptor, ...] = tuple(interceptors)
+        for interceptor in reversed(self.interceptors):
+            if interceptor.overrides("intercept_admit"):
+                self._pipeline.intercept(interceptor.intercept_admit)
+        for interceptor in self.interceptors:
+            if interceptor.overrides("on_durable"):
+                self._pipeline.durable_hooks.append(interceptor.on_durable)
         self._sweepers = Sweepers()
         self._closed_hub = False
         self._owns_store = False
@@ -254,6 +268,7 @@ class Hub:
             return
         self._closed_hub = True
         await self._sweepers.stop()
+        await self._usage.stop()
         await self._pipeline.drain()  # tails finishing posts for callers that went away
         try:
             await self.write_snapshots(min_new=1)
@@ -635,7 +650,48 @@ class Hub:
             "adapters_loaded": sorted(f"{t}@v{v}" for t, v in self._table.adapters),
             "audit_log_bytes": self._seam.audit.bytes_written,
             "registered_listeners": len(self._seam.listeners),
+            "usage": {**self._usage.query(), "complete": self._usage.complete},
         }
+
+    async def usage(
+        self, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """Summed token usage, latency and cost of the turns posted so far (operator).
+
+        Every reply carrying ``event_data["usage"]`` (``hubbub.network.usage``) counts,
+        those logged before the hub opened included (rebuilt from the WALs). With
+        ``agent_id`` and/or ``session_id`` only that agent's / session's turns count.
+        Returns ``{"turns", "input_tokens", "output_tokens", "cache_read_tokens",
+        "cache_write_tokens", "latency_ms", "cost_usd", "unpriced_turns"}``
+        (``cost_usd`` None while no counted turn had a price).
+
+        Raises:
+            InvalidValueError: ``agent_id`` or ``session_id`` is not a string or None.
+            StoreUnavailableError: counting the WALs that existed at open failed (the
+                next call tries again).
+        """
+        for name, value in (("agent_id", agent_id), ("session_id", session_id)):
+            if value is not None and type(value) is not str:
+                raise InvalidValueError(f"usage: {name} must be a string or None, got {value!r}")
+        await self._usage.ready()
+        return self._usage.query(agent_id=agent_id, session_id=session_id)
+
+    def live_session_states(self) -> dict[str, int]:
+        """How many live sessions are in each lifecycle state (``"pending"``, ``"active"``)."""
+        out: dict[str, int] = {}
+        for live in self._table.live.values():
+            state = live.meta.state.value
+            out[state] = out.get(state, 0) + 1
+        return out
+
+    def agent_name(self, agent_id: str) -> str:
+        """A registered agent's name ("" for an unknown id)."""
+        passport = self._registry.passports.get(agent_id)
+        return passport.name if passport is not None else ""
+
+    def usage_by_agent(self) -> dict[str, dict[str, Any]]:
+        """Usage totals per agent id, as counted so far (for metrics; no waiting)."""
+        return {aid: t.to_dict() for aid, t in self._usage.ledger.by_agent().items()}
 
     # ================================================================ sessions
 
@@ -831,7 +887,10 @@ class Hub:
         self._router.clear_inbox()
         await self._registry.load()
         await self._seam.audit.open()
-        for live, state, reason in await recovery.hydrate(self._table, strict=self.strict):
+        finish = await recovery.hydrate(self._table, strict=self.strict)
+        # usage totals are derived: the WALs up to here are counted on demand, live from here on
+        await self._usage.start_rebuild({sid: live.seq for sid, live in self._table.live.items()})
+        for live, state, reason in finish:
             await self._pipeline.terminate(live, state, reason)
         await self._tasks.load()  # after the sessions: tasks of ended sessions expire
 

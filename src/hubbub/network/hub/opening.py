@@ -10,6 +10,7 @@ ends it when a rejection is durable), ``invite_failed`` (the store failed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,8 @@ from hubbub.network.session import (
 )
 
 __all__ = ["SessionOpener", "creation_record"]
+
+log = logging.getLogger("hubbub.hub")
 
 
 class SessionOpener:
@@ -136,6 +139,13 @@ class SessionOpener:
                 code="payload_too_large",
             )
         await self._table.create(live, record)
+        log.info(
+            "session %s created (%s) by %s",
+            meta.session_id,
+            meta.manifest.type,
+            meta.creator_id,
+            extra={"session_id": meta.session_id, "session_type": meta.manifest.type},
+        )
         await self._handshake(live, ids, invite_data)
         return meta.copy()
 

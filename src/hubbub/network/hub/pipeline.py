@@ -54,6 +54,7 @@ from hubbub.network.hub.audit import (
     AUDIT_KIND_SESSION_CLOSED,
     AUDIT_KIND_SESSION_EXPIRED,
 )
+from hubbub.network.hub.intercept import AdmitFn
 from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.router import Router
 from hubbub.network.hub.runtime import LiveSession
@@ -123,6 +124,13 @@ class Pipeline:
         self.tails: set[asyncio.Task[None]] = set()
         # run once a session's end is durable (the task table expires its open tasks)
         self.on_terminated: list[Callable[[SessionMetadata], Awaitable[object]]] = []
+        # called with every durable envelope, after its dispatch (usage totals, interceptors)
+        self.durable_hooks: list[Callable[[Envelope], None]] = []
+
+    def intercept(self, wrap: Callable[[AdmitFn], AdmitFn]) -> None:
+        """Route every admission through ``wrap(admit)`` (a hub interceptor; see
+        ``hub/intercept.py``). Call before connections attach: they keep ``admit``."""
+        self.admit = wrap(self.admit)  # type: ignore[method-assign,assignment]
 
     async def admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
         """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable.
@@ -234,11 +242,18 @@ class Pipeline:
         elif et in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED):
             self._ended(live)
         self._dispatch(stamped, pids)
+        for hook in self.durable_hooks:
+            hook(stamped)
 
     def _opened(self, live: LiveSession) -> None:
         """The session's EV_SESSION_OPENED is durable: release the creator's open()."""
         meta = live.meta
-        log.info("session %s opened (%s)", meta.session_id, meta.manifest.type)
+        log.info(
+            "session %s opened (%s)",
+            meta.session_id,
+            meta.manifest.type,
+            extra={"session_id": meta.session_id, "session_type": meta.manifest.type},
+        )
         if self._seam.listeners:
             payload = {"participants": meta.participant_ids()}
             self._seam.emit("on_session_event", meta.session_id, "opened", payload)
@@ -258,7 +273,13 @@ class Pipeline:
                 msg = f"session {meta.session_id} rejected by {', '.join(meta.rejected_by)}"
             waiter.set_exception(ProtocolError(msg, code="session_closed"))
             waiter.exception()  # the opener may be gone (timeout); don't log "never retrieved"
-        log.info("session %s %s: %s", meta.session_id, meta.state.value, reason)
+        log.info(
+            "session %s %s: %s",
+            meta.session_id,
+            meta.state.value,
+            reason,
+            extra={"session_id": meta.session_id, "state": meta.state.value, "reason": reason},
+        )
         if self._seam.listeners:
             kind = "expired" if meta.state is SessionState.EXPIRED else "closed"
             self._seam.emit("on_session_event", meta.session_id, kind, {"reason": reason})
@@ -402,6 +423,8 @@ class Pipeline:
                 if env.created_at and not env.event_type.startswith(PROTOCOL_PREFIXES):
                     live.observe(env, iso_to_seconds(env.created_at), machine.pids)
                 self._dispatch(env, machine.pids)
+                for hook in self.durable_hooks:
+                    hook(env)
                 if self._seam.listeners:
                     self._seam.emit("on_envelope_posted", env, machine.meta.copy())
         except ReplayError as exc:

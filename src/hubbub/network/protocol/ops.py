@@ -136,6 +136,7 @@ OPS: dict[str, OpSpec] = {
     ),
     "adapter_state": OpSpec({"session_id": _p("str"), "caller_id": _p("own")}, "json"),
     "turn_probe": OpSpec({"session_id": _p("str"), "caller_id": _p("own")}, "json"),
+    "usage": OpSpec({"agent_id": _p("own"), "session_id": _p("str?", None)}, "json"),
     "report_turn_failure": OpSpec(
         {
             "session_id": _p("str"),
@@ -219,6 +220,7 @@ READ_ONLY = frozenset(
         "get_task",
         "list_tasks",
         "load_checkpoint",
+        "usage",
     }
 )
 

@@ -44,7 +44,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.http11 import Request, Response
 
-from hubbub.network.errors import NetworkError, ProtocolError
+from hubbub.network.errors import NetworkError, ProtocolError, StoreUnavailableError
+from hubbub.network.hub.metrics import CONTENT_TYPE, HubMetrics
 from hubbub.network.protocol.frames import Frame, decode_frame, encode_frame
 from hubbub.network.transport.server import ServerConnection
 
@@ -165,6 +166,13 @@ class _Writer:
 # ============================================================================ server
 
 
+def _peer(ws: WsServerConnection) -> str:
+    address = ws.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
 class _Served:
     """One client socket: the writer and the hub-side protocol connection."""
 
@@ -249,19 +257,32 @@ class _Hosting:
         self.max_queued = max_queued
         self.close_timeout = close_timeout
         self.served: set[_Served] = set()
+        self.metrics = next((i for i in hub.interceptors if isinstance(i, HubMetrics)), None)
 
     async def handler(self, ws: WsServerConnection) -> None:
         served = _Served(
             self.hub, ws, self.auth, self.max_frame_bytes, self.max_queued, self.close_timeout
         )
         self.served.add(served)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.connection_opened()
+        log.info("connection %s accepted from %s", served.conn.endpoint_id, _peer(ws))
         try:
             await served.run()
         finally:
             self.served.discard(served)
+            if metrics is not None:
+                metrics.connection_closed()
+            log.info("connection %s closed", served.conn.endpoint_id)
 
     def health(self, ws: WsServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] != "/healthz":
+        path = request.path.split("?", 1)[0]
+        if path == "/metrics" and self.metrics is not None:
+            text = self.metrics.render(self.hub).encode()
+            headers = Headers([("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(text)))])
+            return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, text)
+        if path != "/healthz":
             return None
         health = self.hub.health()
         health["connections"] = len(self.served)
@@ -346,11 +367,21 @@ async def run_server(
     try:
         async with serve_ws(hub, host=host, port=port, auth=auth, ssl=ssl) as url:
             ready(url)
+            # count the usage already in the WALs now, so /metrics shows it from the start
+            counting = loop.create_task(_count_usage(hub), name="hubbub-usage-count")
             await stop.wait()
+            counting.cancel()
             log.info("stopping: finishing in-flight operations")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def _count_usage(hub: Hub) -> None:
+    try:
+        await hub.usage()
+    except StoreUnavailableError:
+        pass  # logged by the hub; the next hub.usage() retries
 
 
 # ============================================================================ client
