@@ -89,13 +89,16 @@ async def test_metrics_after_a_real_run_and_json_logs(tmp_path: Path) -> None:
                     Envelope(sid, alice.agent_id, [bob.agent_id], EV_TEXT, {"text": "late"})
                 )
             # bob's post returns after its session's close, which alice may see first:
-            # scrape until its admission is timed too (texts + acks + invites = 8)
+            # scrape until its admission is timed too (texts + acks + invites = 8), and
+            # until the clients' receipts for the last deliveries are in (inbox empty)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 10
             while True:
                 content_type, text = await scrape(url)
-                timed = samples(text)[("hubbub_append_latency_seconds_count", ())]
-                if timed == 8 or loop.time() > deadline:
+                now = samples(text)
+                timed = now[("hubbub_append_latency_seconds_count", ())]
+                pending = now[("hubbub_inbox_pending", ())]
+                if (timed == 8 and pending == 0) or loop.time() > deadline:
                     break
                 await asyncio.sleep(0.02)
             status, health = await get_json(http_url(url, "/healthz"))
