@@ -15,6 +15,7 @@ import enum
 import inspect
 import sys
 import typing
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -191,6 +192,52 @@ def _classify(annotation: Any, default: Any) -> tuple[ParamKind, Any, Any]:
     return ParamKind.VISIBLE, None, annotation
 
 
+#: Analyses of plain functions and of bound methods' functions (the same for every
+#: instance): a callable made per call, e.g. a subscription's bound method, is analysed
+#: once, not per call (resolving string annotations compiles them).
+_FUNCTIONS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Param, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_METHODS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Param, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _analysis(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
+    """(is async, parameters) of ``fn``, cached for functions and bound methods."""
+    if inspect.isfunction(fn):
+        cache, key = _FUNCTIONS, fn
+    elif inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
+        cache, key = _METHODS, fn.__func__
+    else:
+        return _analyse(fn)  # partials, callable objects: as they are
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _analyse(fn)
+    return found
+
+
+def _analyse(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004
+    )
+    hints = _type_hints(fn)
+    sig = inspect.signature(fn)
+    params: list[Param] = []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = hints.get(p.name, p.annotation)
+        if ann is inspect.Parameter.empty:
+            ann = Any
+        default = MISSING if p.default is inspect.Parameter.empty else p.default
+        kind, marker, bare = _classify(ann, default)
+        if kind is not ParamKind.VISIBLE and isinstance(default, (Inject, Depends)):
+            default = MISSING
+        params.append(Param(p.name, kind, bare, default, marker, p.kind is p.POSITIONAL_ONLY))
+    return is_async, tuple(params)
+
+
 class CallPlan:
     """The analysed signature of a callable: visible and hidden parameters, sync/async.
 
@@ -201,24 +248,8 @@ class CallPlan:
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004
-        )
-        hints = _type_hints(fn)
-        sig = inspect.signature(fn)
-        params: list[Param] = []
-        for p in sig.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            ann = hints.get(p.name, p.annotation)
-            if ann is inspect.Parameter.empty:
-                ann = Any
-            default = MISSING if p.default is inspect.Parameter.empty else p.default
-            kind, marker, bare = _classify(ann, default)
-            if kind is not ParamKind.VISIBLE and isinstance(default, (Inject, Depends)):
-                default = MISSING
-            params.append(Param(p.name, kind, bare, default, marker, p.kind is p.POSITIONAL_ONLY))
-        self.params: tuple[Param, ...] = tuple(params)
+        self.is_async, params = _analysis(fn)
+        self.params: tuple[Param, ...] = params
         self.visible: tuple[Param, ...] = tuple(p for p in params if p.kind is ParamKind.VISIBLE)
         self.hidden: tuple[Param, ...] = tuple(p for p in params if p.kind is not ParamKind.VISIBLE)
         self.has_positional_only = any(p.positional_only for p in params)
