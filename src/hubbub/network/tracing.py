@@ -64,7 +64,7 @@ from hubbub.events import (
 from hubbub.network.client.intercept import ClientInterceptor, PostNext, TurnNext
 from hubbub.network.envelope import EV_TURN_FAILED, Envelope, is_protocol_event
 from hubbub.network.errors import NetworkError
-from hubbub.network.hub.intercept import AdmitFn, HubInterceptor
+from hubbub.network.hub.intercept import AdmitCall, HubInterceptor
 from hubbub.plugin import Observer
 
 if TYPE_CHECKING:
@@ -111,35 +111,30 @@ class TracingInterceptor(HubInterceptor, ClientInterceptor):
 
     # ---------------------------------------------------------------- hub side
 
-    def intercept_admit(self, nxt: AdmitFn) -> AdmitFn:
+    async def intercept_admit(self, envelope: Envelope, call_next: AdmitCall) -> Envelope:
         """A SERVER span around every admission, a child of the envelope's trace."""
-        tracer = self.tracer
-
-        async def admit(env: Envelope, *, internal: bool = False) -> Envelope:
-            attributes = {
-                "gen_ai.conversation.id": env.session_id,
-                "hubbub.event_type": env.event_type,
-                "hubbub.sender_id": env.sender_id,
-            }
-            with tracer.start_as_current_span(
-                f"hubbub.admit {env.event_type}",
-                context=context_of(env.trace_id) if env.trace_id else None,
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    stamped = await nxt(env, internal=internal)
-                except NetworkError as exc:
-                    span.set_attribute("hubbub.error.code", exc.code)
-                    span.set_status(Status(StatusCode.ERROR, exc.code))
-                    raise
-                span.set_attribute("hubbub.sequence", stamped.sequence)
-                span.set_attribute("hubbub.envelope_id", stamped.envelope_id)
-                return stamped
-
-        return admit
+        attributes = {
+            "gen_ai.conversation.id": envelope.session_id,
+            "hubbub.event_type": envelope.event_type,
+            "hubbub.sender_id": envelope.sender_id,
+        }
+        with self.tracer.start_as_current_span(
+            f"hubbub.admit {envelope.event_type}",
+            context=context_of(envelope.trace_id) if envelope.trace_id else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                stamped = await call_next(envelope)
+            except NetworkError as exc:
+                span.set_attribute("hubbub.error.code", exc.code)
+                span.set_status(Status(StatusCode.ERROR, exc.code))
+                raise
+            span.set_attribute("hubbub.sequence", stamped.sequence)
+            span.set_attribute("hubbub.envelope_id", stamped.envelope_id)
+            return stamped
 
     # ---------------------------------------------------------------- client side
 

@@ -41,6 +41,7 @@ from hubbub.network import (
 )
 from hubbub.network.client.agent_client import AgentClient
 from hubbub.network.errors import InvalidValueError, NetworkError
+from hubbub.network.hub import HubInterceptor
 from hubbub.network.identity import Passport as PassportT
 from hubbub.network.rule import Rule as RuleT
 from hubbub.network.session import SessionManifest
@@ -504,7 +505,7 @@ async def test_interceptors_run_around_every_post_outermost_first(hub: Hub) -> N
         def __init__(self, tag: str) -> None:
             self.tag = tag
 
-        async def intercept_post(self, envelope: Envelope, call_next: Any) -> Envelope:
+        async def intercept_admit(self, envelope: Envelope, call_next: Any) -> Envelope:
             trail.append(f"{self.tag}>")
             try:
                 logged = await call_next(envelope)
@@ -532,5 +533,44 @@ async def test_interceptors_run_around_every_post_outermost_first(hub: Hub) -> N
     eid = await session.send("question")
     [logged] = [e for e in await hub.read_wal(session.session_id) if e.envelope_id == eid]
     assert trail[:2] == ["outer>", f"outer<{logged.sequence}"]
-    with pytest.raises(InvalidValueError, match="has no intercept_post"):
+    with pytest.raises(InvalidValueError, match="has neither intercept_admit nor on_durable"):
         hub.register_interceptor(object())  # type: ignore[arg-type]
+
+
+async def test_one_interceptor_seam_for_admissions_and_durable_envelopes(hub: Hub) -> None:
+    """``HubInterceptor`` subclasses and ``register_interceptor`` share one list: a hook
+    left as the base has it is not run, ``on_durable`` hears every durable envelope in
+    WAL order, and unregistering stops both hooks."""
+
+    class Durable(HubInterceptor):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_durable(self, envelope: Envelope) -> None:
+            self.seen.append(envelope.sequence)
+
+    class Refuse(HubInterceptor):
+        async def intercept_admit(self, envelope: Envelope, call_next: Any) -> Envelope:
+            if envelope.event_data.get("text") == "forbidden":
+                raise InvalidValueError("envelope.event_data.text is forbidden here")
+            return await call_next(envelope)
+
+    durable, refuse = Durable(), Refuse()
+    alice = await register(hub, "alice", "unused")
+    await register(hub, "bob", "")
+    session = await alice.open(type="conversation", target="bob")
+    hub.register_interceptor(durable)
+    hub.register_interceptor(refuse)
+    assert hub.interceptors == (durable, refuse)
+    await session.send("one")
+    with pytest.raises(InvalidValueError, match="forbidden"):
+        await session.send("forbidden")
+    await session.send("two")
+    texts = [e.sequence for e in await hub.read_wal(session.session_id) if e.event_type == EV_TEXT]
+    assert durable.seen[-2:] == texts and len(texts) == 2  # nothing of the refused one
+    hub.unregister_interceptor(durable)
+    hub.unregister_interceptor(refuse)
+    assert hub.interceptors == ()
+    seen = list(durable.seen)
+    await session.send("forbidden")  # no longer refused
+    assert durable.seen == seen

@@ -33,9 +33,9 @@ from hubbub.network.hub.audit import (
 )
 from hubbub.network.hub.connection import Connection
 from hubbub.network.hub.core import Hub
+from hubbub.network.hub.intercept import HubInterceptor
 from hubbub.network.hub.listeners import BaseHubListener, HubListener, ReportedTurnFailure
 from hubbub.network.hub.recovery import ReplayError
-from hubbub.network.hub.seam import PostInterceptor
 from hubbub.network.hub.violations import (
     AuditHandler,
     AutoCloseHandler,
@@ -69,10 +69,10 @@ __all__ = [
     "ExpectationContext",
     "ExpectationEvaluator",
     "Hub",
+    "HubInterceptor",
     "HubArbiter",
     "HubListener",
     "NotifySessionHandler",
-    "PostInterceptor",
     "ReplayError",
     "ReportedTurnFailure",
     "RuleBasedArbiter",

@@ -38,7 +38,7 @@ from hubbub.network.hub import recovery
 from hubbub.network.hub.arbiter import HubArbiter, RuleBasedArbiter
 from hubbub.network.hub.audit import AUDIT_KIND_TURN_FAILED, AuditLog
 from hubbub.network.hub.connection import Connection
-from hubbub.network.hub.intercept import HubInterceptor
+from hubbub.network.hub.intercept import HubInterceptor, hooks_of
 from hubbub.network.hub.listeners import HubListener, ReportedTurnFailure
 from hubbub.network.hub.lock import StoreLock
 from hubbub.network.hub.opening import SessionOpener
@@ -46,7 +46,7 @@ from hubbub.network.hub.pipeline import Pipeline
 from hubbub.network.hub.registry import OPERATOR, Registry
 from hubbub.network.hub.retention import prune_closed
 from hubbub.network.hub.router import Router
-from hubbub.network.hub.seam import HubSeam, PostInterceptor
+from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.snapshots import write_due_snapshots
 from hubbub.network.hub.stamps import StampClock
 from hubbub.network.hub.sweepers import Sweepers
@@ -142,13 +142,9 @@ class Hub:
         self._pipeline.on_terminated.append(self._tasks.session_ended)
         self._usage = HubUsage(store)
         self._pipeline.durable_hooks.append(self._usage.on_durable)
-        self.interceptors: tuple[HubInterceptor, ...] = tuple(interceptors)
-        for interceptor in reversed(self.interceptors):
-            if interceptor.overrides("intercept_admit"):
-                self._pipeline.intercept(interceptor.intercept_admit)
-        for interceptor in self.interceptors:
-            if interceptor.overrides("on_durable"):
-                self._pipeline.durable_hooks.append(interceptor.on_durable)
+        self._interceptors: tuple[Any, ...] = ()
+        for interceptor in interceptors:
+            self.register_interceptor(interceptor)
         self._sweepers = Sweepers()
         self._closed_hub = False
         self._owns_store = False
@@ -352,24 +348,43 @@ class Hub:
         """Wait until every event so far has reached every listener."""
         await self._seam.flush()
 
-    def register_interceptor(self, interceptor: PostInterceptor) -> None:
-        """Run ``interceptor.intercept_post(envelope, call_next)`` around every post.
+    @property
+    def interceptors(self) -> tuple[HubInterceptor, ...]:
+        """The interceptors, outermost first (``hubbub.network.hub.intercept``)."""
+        return self._interceptors
 
-        The first registered is outermost. For tracing and metrics that need the
-        post's duration or its outcome in the posting task (listeners hear of it later).
+    def register_interceptor(self, interceptor: HubInterceptor) -> None:
+        """Run ``interceptor`` around every admission from now on, inside those before it
+        (``await interceptor.intercept_admit(envelope, call_next)``), and/or tell it of
+        every durable envelope (``interceptor.on_durable(envelope)``). Adding one twice
+        is a no-op. For tracing and metrics that need an admission's duration or its
+        outcome in the posting task (listeners hear of it later).
 
         Raises:
-            InvalidValueError: it has no ``intercept_post``.
+            InvalidValueError: it has neither ``intercept_admit`` nor ``on_durable``.
         """
-        if not isinstance(interceptor, PostInterceptor):
+        admit, durable = hooks_of(interceptor)
+        if not (admit or durable):
             raise InvalidValueError(
-                f"register_interceptor: {type(interceptor).__name__} has no intercept_post"
+                f"register_interceptor: {type(interceptor).__name__} has neither "
+                "intercept_admit nor on_durable"
             )
-        self._seam.add_interceptor(interceptor)
+        if interceptor in self._interceptors:
+            return
+        self._interceptors = (*self._interceptors, interceptor)
+        if admit:
+            self._seam.add_interceptor(interceptor)
+        if durable:
+            self._pipeline.durable_hooks.append(interceptor.on_durable)
 
-    def unregister_interceptor(self, interceptor: PostInterceptor) -> None:
+    def unregister_interceptor(self, interceptor: HubInterceptor) -> None:
         """Stop running an interceptor; unknown ones are ignored."""
+        if interceptor not in self._interceptors:
+            return
+        self._interceptors = tuple(x for x in self._interceptors if x is not interceptor)
         self._seam.remove_interceptor(interceptor)
+        hooks = self._pipeline.durable_hooks
+        hooks[:] = [h for h in hooks if getattr(h, "__self__", None) is not interceptor]
 
     def register_arbiter(self, arbiter: HubArbiter) -> HubArbiter:
         """Make ``arbiter`` take every access decision from now on; returns the one replaced.

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.network.envelope import EV_SESSION_CLOSED, EV_SESSION_EXPIRED, Envelope
 from hubbub.network.errors import NetworkError
-from hubbub.network.hub.intercept import AdmitFn, HubInterceptor
+from hubbub.network.hub.intercept import AdmitCall, HubInterceptor
 
 if TYPE_CHECKING:
     from hubbub.network.hub.core import Hub
@@ -98,20 +98,16 @@ class HubMetrics(HubInterceptor):
 
     # ---------------------------------------------------------------- the seam
 
-    def intercept_admit(self, nxt: AdmitFn) -> AdmitFn:
+    async def intercept_admit(self, envelope: Envelope, call_next: AdmitCall) -> Envelope:
         """Time each admission until durable; count refusals by code."""
-
-        async def admit(env: Envelope, *, internal: bool = False) -> Envelope:
-            started = time.perf_counter()
-            try:
-                stamped = await nxt(env, internal=internal)
-            except NetworkError as exc:
-                self.refusals[exc.code] = self.refusals.get(exc.code, 0) + 1
-                raise
-            self.observe_latency(time.perf_counter() - started)
-            return stamped
-
-        return admit
+        started = time.perf_counter()
+        try:
+            stamped = await call_next(envelope)
+        except NetworkError as exc:
+            self.refusals[exc.code] = self.refusals.get(exc.code, 0) + 1
+            raise
+        self.observe_latency(time.perf_counter() - started)
+        return stamped
 
     def on_durable(self, envelope: Envelope) -> None:
         """Count a durable envelope by type (and a session's end)."""

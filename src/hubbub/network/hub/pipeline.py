@@ -54,7 +54,6 @@ from hubbub.network.hub.audit import (
     AUDIT_KIND_SESSION_CLOSED,
     AUDIT_KIND_SESSION_EXPIRED,
 )
-from hubbub.network.hub.intercept import AdmitFn
 from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.router import Router
 from hubbub.network.hub.runtime import LiveSession
@@ -127,11 +126,6 @@ class Pipeline:
         # called with every durable envelope, after its dispatch (usage totals, interceptors)
         self.durable_hooks: list[Callable[[Envelope], None]] = []
 
-    def intercept(self, wrap: Callable[[AdmitFn], AdmitFn]) -> None:
-        """Route every admission through ``wrap(admit)`` (a hub interceptor; see
-        ``hub/intercept.py``). Call before connections attach: they keep ``admit``."""
-        self.admit = wrap(self.admit)  # type: ignore[method-assign,assignment]
-
     async def admit(self, env: Envelope, *, internal: bool = False) -> Envelope:
         """Steps 1-5 of the pipeline for one envelope; returns it as logged, once durable.
 
@@ -142,7 +136,7 @@ class Pipeline:
         """
         try:
             if self._seam.interceptors:
-                return await self._seam.intercept_post(env, lambda e: self._admit(e, internal))
+                return await self._seam.intercept_admit(env, lambda e: self._admit(e, internal))
             return await self._admit(env, internal)
         except NetworkError as exc:
             if self._seam.listeners and isinstance(env, Envelope):

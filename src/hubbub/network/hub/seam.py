@@ -5,8 +5,8 @@ One :class:`HubSeam` per hub holds the things a deployment may swap or add:
 * ``arbiter`` — every access decision (:mod:`hubbub.network.hub.arbiter`);
 * ``audit`` — the audit sink (an :class:`AuditLog` or a subclass writing elsewhere too);
 * the listeners — code that hears what the hub did (:mod:`hubbub.network.hub.listeners`);
-* the interceptors — code around every post (:class:`PostInterceptor`: a tracing span
-  from admission to durability, a latency histogram), outermost first.
+* the interceptors — code around every admission (:mod:`hubbub.network.hub.intercept`:
+  a tracing span from admission to durability, a latency histogram), outermost first.
 
 The hub's parts (registry, session opener, pipeline, router) are handed the seam
 and report through it; nothing else in the core knows about listeners. Reporting
@@ -24,37 +24,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hubbub.network.envelope import Envelope
     from hubbub.network.hub.arbiter import HubArbiter
     from hubbub.network.hub.audit import AuditLog
+    from hubbub.network.hub.intercept import AdmitCall
 
-__all__ = ["HubSeam", "PostCall", "PostInterceptor"]
-
-PostCall = Callable[["Envelope"], Awaitable["Envelope"]]
-
-
-@runtime_checkable
-class PostInterceptor(Protocol):
-    """Code around every post: it calls ``call_next(envelope)`` and returns what that returns.
-
-    ``call_next`` runs the rest of the chain and then the pipeline: it returns the
-    envelope as logged (stamped, durable) or raises the error the sender gets. An
-    interceptor may time it, trace it or refuse it (raise a ``NetworkError``); it
-    runs in the posting task, so it should be quick.
-    """
-
-    async def intercept_post(self, envelope: Envelope, call_next: PostCall) -> Envelope:
-        """Post ``envelope`` through ``call_next``."""
-        ...
+__all__ = ["HubSeam"]
 
 
-def _link(interceptor: PostInterceptor, call_next: PostCall) -> PostCall:
+def _link(interceptor: Any, call_next: AdmitCall) -> AdmitCall:
     async def call(envelope: Envelope) -> Envelope:
-        return await interceptor.intercept_post(envelope, call_next)
+        result: Envelope = await interceptor.intercept_admit(envelope, call_next)
+        return result
 
     return call
 
@@ -75,7 +59,7 @@ class HubSeam:
         self.arbiter = arbiter
         # A tuple: an event keeps the listeners registered when it was reported.
         self.listeners: tuple[Any, ...] = ()
-        self.interceptors: tuple[PostInterceptor, ...] = ()
+        self.interceptors: tuple[Any, ...] = ()  # those with an intercept_admit
         self._queue: deque[tuple[tuple[Any, ...], str, tuple[Any, ...]]] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
@@ -88,16 +72,16 @@ class HubSeam:
         """Remove a listener; unknown ones are ignored (events already queued still reach it)."""
         self.listeners = tuple(x for x in self.listeners if x is not listener)
 
-    def add_interceptor(self, interceptor: PostInterceptor) -> None:
+    def add_interceptor(self, interceptor: Any) -> None:
         """Add an interceptor inside those added before (adding one twice is a no-op)."""
         if interceptor not in self.interceptors:
             self.interceptors = (*self.interceptors, interceptor)
 
-    def remove_interceptor(self, interceptor: PostInterceptor) -> None:
+    def remove_interceptor(self, interceptor: Any) -> None:
         """Remove an interceptor; unknown ones are ignored."""
         self.interceptors = tuple(x for x in self.interceptors if x is not interceptor)
 
-    async def intercept_post(self, envelope: Envelope, innermost: PostCall) -> Envelope:
+    async def intercept_admit(self, envelope: Envelope, innermost: AdmitCall) -> Envelope:
         """Run ``innermost(envelope)`` inside every interceptor, the first added outermost."""
         call = innermost
         for interceptor in reversed(self.interceptors):
