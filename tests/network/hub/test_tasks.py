@@ -374,3 +374,27 @@ async def test_an_open_task_past_its_expiry_expires_at_the_ttl_sweep(
     await hub.expire_due()
     assert (await hub.get_task("later")).state is TaskState.EXPIRED
     assert (await hub.get_task("forever")).state is TaskState.RUNNING
+
+
+async def test_listeners_hear_every_task_change(hub: Hub, peers: Any) -> None:
+    from hubbub.network import BaseHubListener
+
+    heard: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    class Tasks(BaseHubListener):
+        async def on_task_event(self, task_id: str, kind: str, payload: dict[str, Any]) -> None:
+            heard.append((task_id, kind, payload["state"], payload.get("progress", {})))
+
+    hub.register_listener(Tasks())
+    bob = await peers("bob")
+    await hub.observe_task(task(bob.agent_id))
+    await hub.update_task("t1", progress={"pages": 1})
+    await hub.update_task("t1", state="completed", result={"answer": 42})
+    await hub.update_task("t1", state="failed", error="late")  # terminal: nothing changes
+    await hub.flush_listeners()
+    assert heard == [
+        ("t1", "observed", "running", {}),
+        ("t1", "updated", "running", {"pages": 1}),
+        ("t1", "updated", "completed", {"pages": 1}),
+        ("t1", "terminated", "completed", {"pages": 1}),
+    ]

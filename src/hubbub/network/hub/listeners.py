@@ -25,7 +25,8 @@ Events and their ``kind`` values:
 * ``on_expectation_fired(session_id, expectation, violation)``;
 * ``on_turn_failed(session_id, agent_id, envelope_id, exc)`` — a client reported a
   crashed turn (over the wire ``exc`` is a :class:`ReportedTurnFailure`);
-* ``on_task_event(task_id, kind, payload)`` — reserved for the hub's task mirror;
+* ``on_task_event(task_id, kind, payload)`` — a task was ``observed`` (new),
+  ``updated`` or ``terminated``; ``payload`` is its record (``TaskMetadata.to_dict()``);
 * ``on_inbox_pressure(agent_id, pending, cap)`` — a delivery brought an agent's
   unreceipted envelopes up to its ``Rule.limits.inbox`` high-water mark (``cap``).
 """

@@ -346,9 +346,16 @@ class TaskTable:
                 md.completed_at = now
             await self._write(md)
             self._put(md)
+        self._report(md, "observed" if old is None else "updated")
         if md.state in TERMINAL_TASK_STATES:
             await self._terminated(md, md.error)
         return copy_task(md)
+
+    def _report(self, md: TaskMetadata, kind: str) -> None:
+        """``on_task_event(task_id, kind, task record)`` to the listeners: ``observed``
+        (a new task), ``updated`` (state, progress or result changed), ``terminated``."""
+        if self._seam.listeners:
+            self._seam.emit("on_task_event", md.task_id, kind, md.to_dict())
 
     async def _find_or_none(self, task_id: str) -> TaskMetadata | None:
         try:
@@ -404,6 +411,7 @@ class TaskTable:
                 return copy_task(old)
             await self._write(new)
             self._put(new)
+        self._report(new, "updated")
         if new.state in TERMINAL_TASK_STATES:
             await self._terminated(new, reason or new.error)
         return copy_task(new)
@@ -454,6 +462,7 @@ class TaskTable:
         return expired
 
     async def _terminated(self, md: TaskMetadata, reason: str) -> None:
+        self._report(md, "terminated")
         latency = _latency_ms(md)
         try:
             await self._seam.audit.append(
