@@ -138,32 +138,37 @@ class Children:
     def __init__(self) -> None:
         self.started: list[Child] = []
 
-    async def start(self, name: str, *argv: str | Path) -> Child:
-        """Start ``argv`` (``sys.executable`` is prepended) with stdout and stderr piped."""
+    async def start(self, name: str, *argv: str | Path, env: dict[str, str] | None = None) -> Child:
+        """Start ``argv`` (``sys.executable`` is prepended) with stdout and stderr piped
+        (``env``: variables to set on top of :func:`child_env`)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *map(str, argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             cwd=ROOT,
         )
         child = Child(name, proc)
         self.started.append(child)
         return child
 
-    async def serve(self, store: str, *args: str, tokens: bool = True) -> Child:
+    async def serve(
+        self, store: str, *args: str, tokens: bool = True, env: dict[str, str] | None = None
+    ) -> Child:
         """Start ``hubbub serve`` on ``store`` with ``args`` (and alice's and bob's tokens)."""
         argv = ["-m", "hubbub.cli", "serve", "--store", store, *args]
         if tokens:
             for subject, token in TOKENS.items():
                 argv += ["--token", f"{subject}:{token}"]
-        return await self.start("hubbub serve", *argv)
+        return await self.start("hubbub serve", *argv, env=env)
 
-    async def hub(self, store: str, *args: str) -> tuple[Child, str]:
+    async def hub(
+        self, store: str, *args: str, env: dict[str, str] | None = None
+    ) -> tuple[Child, str]:
         """A serving hub on ``store`` (a free port) and its URL, once it said it serves."""
-        hub = await self.serve(store, "--port", "0", *args)
+        hub = await self.serve(store, "--port", "0", *args, env=env)
         line = await hub.readline()
         assert line.startswith(READY), f"unexpected first line {line!r} of {hub.describe()}"
         return hub, line.removeprefix(READY)

@@ -2,10 +2,12 @@
 
 Alice runs here (spans in an ``InMemorySpanExporter``); bob is
 ``tests/processes/traced_agent.py`` in its own process (spans written to a file);
-the hub is ``hubbub serve`` in a third. The trace context crosses both process
+the hub is ``hubbub serve --trace`` in a third (its spans on stderr, one JSON line
+each: ``OTEL_TRACES_EXPORTER=console``). The trace context crosses both process
 boundaries inside the envelopes (``Envelope.trace_id`` = W3C traceparent), so
-every span of the exchange has alice's trace id and bob's turn is a child of the
-post that delivered alice's question.
+every span of the exchange has alice's trace id, the hub's admission of each text
+is a child of the post that sent it, and bob's turn is a child of the post that
+delivered alice's question.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ async def test_two_agents_in_two_processes_make_one_trace(tmp_path: Path) -> Non
     tracing = TracingInterceptor(tracer_provider=provider)
     spans_file = tmp_path / "bob-spans.jsonl"
     async with children() as kids:
-        hub, url = await kids.hub("memory:")
+        hub, url = await kids.hub("memory:", "--trace", env={"OTEL_TRACES_EXPORTER": "console"})
         bob = await kids.start(
             "bob",
             CHILD,
@@ -63,7 +65,8 @@ async def test_two_agents_in_two_processes_make_one_trace(tmp_path: Path) -> Non
         exited = await bob.wait()
         assert exited.returncode == 0, bob.describe()
         hub.terminate()
-        await hub.wait()
+        hub_exit = await hub.wait()
+        assert hub_exit.returncode == 0, hub.describe()
 
     mine = list(exporter.get_finished_spans())
     (question,) = [s for s in mine if s.name == f"post {EV_TEXT}"]
@@ -83,3 +86,15 @@ async def test_two_agents_in_two_processes_make_one_trace(tmp_path: Path) -> Non
     # what the hub logged carries the same trace
     texts = [e for e in wal if e.event_type == EV_TEXT]
     assert [e.trace_id.split("-")[1] for e in texts if e.trace_id] == [trace_id, trace_id]
+    # the hub's spans: an admission per envelope, the texts' in the same trace
+    hub_spans = [
+        json.loads(line) for line in hub_exit.stderr.splitlines() if line.startswith('{"name"')
+    ]
+    admits = [s for s in hub_spans if s["name"] == f"hubbub.admit {EV_TEXT}"]
+    assert len(admits) == 2, [s["name"] for s in hub_spans]
+    assert {s["context"]["trace_id"] for s in admits} == {f"0x{trace_id}"}
+    assert all(s["kind"] == "SpanKind.SERVER" for s in admits)
+    parents = {s["parent_id"] for s in admits}
+    assert parents == {f"0x{question.context.span_id:016x}", f"0x{reply['span_id']}"}
+    sequences = sorted(s["attributes"]["hubbub.sequence"] for s in admits)
+    assert sequences == [e.sequence for e in texts]

@@ -101,6 +101,7 @@ class ServeOptions:
     operator_token_file: str | None = None
     log_level: str = "WARNING"
     log_json: bool = False
+    trace: bool = False
 
 
 def _port(text: str) -> int:
@@ -186,6 +187,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     logs.add_argument(
         "--log-json", action="store_true", help="one JSON object per line instead of text"
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="OpenTelemetry spans of every admission (hubbub[otel]) to the global tracer "
+        "provider; OTEL_TRACES_EXPORTER=console writes them to stderr, one JSON line each, "
+        "=otlp sends them to OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -222,6 +230,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         operator_token_file=getattr(args, "operator_token_file", None),
         log_level=getattr(args, "log_level", "WARNING"),
         log_json=getattr(args, "log_json", False),
+        trace=getattr(args, "trace", False),
     )
     if not options.host:
         raise UsageError("--host is empty")
@@ -405,6 +414,13 @@ async def serve(
         store = open_store(options.store)
     except InvalidValueError as exc:
         raise UsageError(f"--store: {exc.message}") from None
+    interceptors: list[Any] = [HubMetrics()]
+    flush_spans: Callable[[], None] = lambda: None  # noqa: E731
+    if options.trace:
+        from hubbub.cli.serve_trace import hub_tracing
+
+        tracing, flush_spans = hub_tracing()
+        interceptors.append(tracing)
     listening = False
 
     def announce(address: str) -> None:
@@ -413,7 +429,7 @@ async def serve(
         ready(address)
 
     try:
-        hub = await Hub.open(store, interceptors=[HubMetrics()])
+        hub = await Hub.open(store, interceptors=interceptors)
         try:
             await run_server(
                 hub,
@@ -434,6 +450,7 @@ async def serve(
             await hub.close()
     finally:
         await store.close()
+        flush_spans()
 
 
 def run(args: argparse.Namespace) -> int:
