@@ -459,14 +459,40 @@ async def test_context_search_and_quote(net, tap) -> None:
     assert "speaker=" in await err(action="quote", session_id=sid)
     assert "nobody" in await err(action="quote", speaker="nobody", session_id=sid)
     assert "recent_n" in await err(action="quote", speaker="bob", recent_n=0, session_id=sid)
-    assert "scope='knowledge'" in await err(
-        action="search", query="x", scope="knowledge", session_id=sid
-    )
+    assert "scope=" in await err(action="search", query="x", scope="everything", session_id=sid)
     carol = await net.agent("carol")
     denied = await tools_of(carol)["context"].fn(
         action="search", query="budget", session_id=sid, session=None, client=carol
     )
     assert denied.startswith("Error:")
+
+
+async def test_context_knowledge_scope_searches_every_own_session(net, tap, clock) -> None:
+    alice = await net.agent("alice")
+    bob = await net.agent("bob")
+    carol = await net.agent("carol")
+    tap(bob, quiet=True)
+    tap(carol, quiet=True)
+    first = await alice.open(type="conversation", target="bob")
+    await first.send("the budget is 10k")
+    await first.close()
+    clock.advance(1)  # the second session is created later: the order is defined
+    second = await alice.open(type="conversation", target="bob")
+    await second.send("budget approved")
+    elsewhere = await alice.open(type="conversation", target="carol")
+    await elsewhere.send("carol's budget is secret")  # bob is not in it
+    context = tools_of(bob)["context"]
+    found = await context.fn(
+        action="search", query="budget", scope="knowledge", session=None, client=bob
+    )
+    assert [(r["session_id"], r["text"]) for r in found] == [
+        (first.session_id, "the budget is 10k"),
+        (second.session_id, "budget approved"),
+    ]
+    quoted = await context.fn(
+        action="quote", speaker="alice", scope="knowledge", recent_n=5, session=None, client=bob
+    )
+    assert [r["text"] for r in quoted] == ["the budget is 10k", "budget approved"]
 
 
 async def test_context_inside_a_turn_defaults_to_the_current_session(net, tap) -> None:
