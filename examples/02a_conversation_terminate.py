@@ -4,43 +4,61 @@
 (spec §10.7): ``on_accepted`` returns CLOSED with ``terminate_keyword:<KEYWORD>``
 when an accepted text contains the keyword. It is pure — the decision is re-derived
 from the WAL on hydrate — and the keyword message is on the WAL before the close.
-Registering it under the same (type, version) replaces the built-in.
+Registering it under the same (type, version) replaces the built-in: that is the
+hub's side (:func:`open_hub`); the agents' side (``ROLES``, ``drive``) is plain
+client code.
 
 Runs offline with scripted models; set ANTHROPIC_API_KEY to use Claude.
 
-    python examples/02a_conversation_terminate.py
+    python examples/02a_conversation_terminate.py   # one process
+
+The adapter has to live in the hub, and ``hubbub serve`` registers only the
+built-in adapters (it has no option to load another), so this example does not
+run with ``--processes``; its test runs the agents over WebSocket instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
+import sys
 from typing import Any
 
+import harness
+
 from hubbub import Agent
-from hubbub.config import AnthropicConfig
 from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
-    EV_SESSION_CLOSED,
     EV_TEXT,
     AdapterResult,
+    AgentClient,
     ConversationAdapter,
     Envelope,
     Hub,
-    HubClient,
-    LocalLink,
-    Passport,
-    Resume,
     SessionMetadata,
     SessionState,
 )
-from hubbub.testing import TestConfig
+
+KEYWORD = "TERMINATE"
+QUESTION = "Hi bob, what's a good first ML concept to learn?"
+PROMPTS = {
+    "alice": f"Curious novice. Once you have an answer, thank bob and end with {KEYWORD}.",
+    "bob": "Patient expert. One short sentence.",
+}
+OFFLINE = {
+    "alice": f"Thanks, that is all I needed. {KEYWORD}",
+    "bob": "Linear regression: loss, gradients and overfitting in one small model.",
+}
+NOT_ACROSS_PROCESSES = (
+    "--processes: the sentinel adapter has to be registered in the hub, and hubbub serve "
+    "registers only the built-in adapters"
+)
 
 
 class TerminatingConversationAdapter(ConversationAdapter):
     """A conversation that closes when an accepted text contains ``keyword``."""
 
-    def __init__(self, keyword: str = "TERMINATE") -> None:
+    def __init__(self, keyword: str = KEYWORD) -> None:
         super().__init__()  # keeps the conversation manifest: this replaces the built-in
         self.keyword = keyword
 
@@ -53,57 +71,40 @@ class TerminatingConversationAdapter(ConversationAdapter):
         return super().on_accepted(metadata, envelope, state)
 
 
-def pick_configs() -> tuple[Any, Any]:
-    """Claude when a key is configured, otherwise a scripted offline model per agent."""
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        config = AnthropicConfig(model=os.environ.get("HUBBUB_MODEL", "claude-sonnet-4-6"))
-        return config, config
-    return (
-        TestConfig("Thanks, that is all I needed. TERMINATE"),
-        TestConfig("Linear regression: loss, gradients and overfitting in one small model."),
-    )
-
-
-async def main(alice_config: Any = None, bob_config: Any = None) -> None:
-    if alice_config is None or bob_config is None:
-        alice_config, bob_config = pick_configs()
+async def open_hub() -> Hub:
+    """The hub side (operator code): an in-memory hub whose conversations are sentinel ones."""
     hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    hub.register_adapter(TerminatingConversationAdapter(keyword="TERMINATE"))
-    link = LocalLink(hub)
-    alice_hc = HubClient(link, hub=hub)
-    bob_hc = HubClient(link, hub=hub)
-    alice = await alice_hc.register(
-        Agent(
-            "alice",
-            prompt="Curious novice. Once you have an answer, thank bob and end with TERMINATE.",
-            config=alice_config,
-        ),
-        Passport(name="alice"),
-        Resume(),
-    )
-    bob = await bob_hc.register(
-        Agent("bob", prompt="Patient expert. One short sentence.", config=bob_config),
-        Passport(name="bob"),
-        Resume(),
-    )
+    hub.register_adapter(TerminatingConversationAdapter(keyword=KEYWORD))
+    return hub
 
+
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    return Agent(name, prompt=PROMPTS[name], config=harness.model(OFFLINE[name]))
+
+
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in PROMPTS]
+DRIVER = "alice"
+
+
+async def drive(alice: AgentClient) -> harness.Outcome:
+    """Ask bob, wait until the hub closes the conversation; the close reason and the texts."""
     session = await alice.open(type="conversation", target="bob")
-    await session.send("Hi bob, what's a good first ML concept to learn?")
-    closed = await bob.wait_for_session_event(
-        session_id=session.session_id,
-        predicate=lambda e: e.event_type == EV_SESSION_CLOSED,
-        timeout=60.0,
-    )
-    print(f"closed: {closed.event_data.get('reason')!r}")
-    for env in await hub.read_wal(session.session_id):
-        if env.event_type == EV_TEXT:
-            speaker = "alice" if env.sender_id == alice.agent_id else "bob"
-            print(f"{speaker}: {env.event_data['text']}")
+    await session.send(QUESTION)
+    reason = await harness.wait_closed(alice, session.session_id)
+    return harness.Outcome(reason, await harness.transcript(alice, session.session_id))
 
-    await alice_hc.close()
-    await bob_hc.close()
-    await hub.close()
+
+async def main() -> None:
+    hub = await open_hub()
+    try:
+        outcome = await harness.run(sys.modules[__name__], hub=hub)
+    finally:
+        await hub.close()
+    outcome.show()
 
 
 if __name__ == "__main__":
+    if "--processes" in sys.argv[1:]:
+        sys.exit(f"{sys.argv[0]}: {NOT_ACROSS_PROCESSES}")
     asyncio.run(main())

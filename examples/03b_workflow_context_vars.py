@@ -6,34 +6,28 @@ The user seeds the question; triage's ``classify`` tool calls
 security, whose answer ends the session (``security_review_complete``). Runs offline
 with scripted models; set ANTHROPIC_API_KEY to use Claude.
 
-    python examples/03b_workflow_context_vars.py
+    python examples/03b_workflow_context_vars.py              # one process
+    python examples/03b_workflow_context_vars.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-from collections.abc import Callable
 from typing import Any
+
+import harness
 
 from hubbub import Agent
 from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
-from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
     EV_PACKET,
-    EV_SESSION_CLOSED,
-    EV_SESSION_EXPIRED,
     EV_TEXT,
     AgentClient,
     AgentTarget,
     ContextEquals,
     FromSpeaker,
-    Hub,
-    HubClient,
-    LocalLink,
-    Passport,
-    Resume,
     SessionInject,
     TerminateTarget,
     Transition,
@@ -91,12 +85,12 @@ def graph(ids: dict[str, str]) -> TransitionGraph:
     )
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
-    """One line per turn: ``name: text`` (a packet's handoff line first, if any)."""
+def transcript(wal: list[Any], names: dict[str, str]) -> list[tuple[str, str]]:
+    """One ``(name, text)`` per turn (a packet's handoff line first, if any)."""
     lines = []
     for e in wal:
         if e.event_type == EV_TEXT:
-            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
+            lines.append((names[e.sender_id], e.event_data["text"]))
         elif e.event_type == EV_PACKET:
             routing = e.event_data.get("routing", {})
             via = (
@@ -104,67 +98,38 @@ def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
                 if routing.get("kind") == "handoff"
                 else ""
             )
-            lines.append(f"{names[e.sender_id]}: {via}{e.event_data.get('body', '')}".rstrip())
+            lines.append((names[e.sender_id], f"{via}{e.event_data.get('body', '')}".rstrip()))
     return lines
 
 
-async def run(
-    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Run the workflow; return the close reason, the transcript and the final context."""
-    configs = configs or pick_configs()
-    made: list[HubClient] = []
-    try:
-        agents: dict[str, AgentClient] = {}
-        for name, prompt in PROMPTS.items():
-            hc = connect()
-            made.append(hc)
-            agents[name] = await hc.register(
-                Agent(
-                    name,
-                    prompt=prompt,
-                    config=configs[name],
-                    tools=[classify] if name == "triage" else [],
-                ),
-                Passport(name=name),
-                Resume(),
-            )
-        ids = {name: client.agent_id for name, client in agents.items()}
-        user = agents["user"]
-        session = await user.open(
-            type="workflow",
-            target=["triage", "security", "general"],
-            knobs={"graph": graph(ids).to_dict()},
-        )
-        await session.send(QUESTION)
-        closed = await user.wait_for_session_event(
-            session_id=session.session_id,
-            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
-            timeout=120.0,
-        )
-        names = {agent_id: name for name, agent_id in ids.items()}
-        state = await user.adapter_state(session.session_id)
-        return {
-            "reason": closed.event_data.get("reason"),
-            "transcript": transcript(await user.read_wal(session.session_id), names),
-            "context": dict(state.context_vars),
-        }
-    finally:
-        for hc in made:
-            await hc.close()
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    tools = [classify] if name == "triage" else []
+    return Agent(name, prompt=PROMPTS[name], config=pick_configs()[name], tools=tools)
 
 
-async def main() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    try:
-        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
-    finally:
-        await hub.close()
-    print(f"closed: {out['reason']!r}")
-    print(f"context: {out['context']}")
-    for line in out["transcript"]:
-        print(line)
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in PROMPTS]
+DRIVER = "user"
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+async def drive(user: AgentClient) -> harness.Outcome:
+    """Open the workflow, seed the question, wait for the end; the close reason, the
+    transcript and the final context."""
+    ids = await harness.agent_ids(user, list(PROMPTS))
+    session = await user.open(
+        type="workflow",
+        target=["triage", "security", "general"],
+        knobs={"graph": graph(ids).to_dict()},
+    )
+    await session.send(QUESTION)
+    reason = await harness.wait_closed(user, session.session_id)
+    names = {agent_id: name for name, agent_id in ids.items()}
+    state = await user.adapter_state(session.session_id)
+    return harness.Outcome(
+        reason,
+        transcript(await user.read_wal(session.session_id), names),
+        {"context": dict(state.context_vars)},
+    )
+
+
+harness.main(__name__)

@@ -5,32 +5,21 @@ the next; after the editor no rule fires and the default target closes the sessi
 with ``sequence_complete``. Runs offline with scripted models; set ANTHROPIC_API_KEY
 to use Claude.
 
-    python examples/05_workflow_sequence.py
+    python examples/05_workflow_sequence.py              # one process
+    python examples/05_workflow_sequence.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-from collections.abc import Callable
 from typing import Any
+
+import harness
 
 from hubbub import Agent
 from hubbub.config import AnthropicConfig
-from hubbub.knowledge import MemoryKnowledgeStore
-from hubbub.network import (
-    EV_PACKET,
-    EV_SESSION_CLOSED,
-    EV_SESSION_EXPIRED,
-    EV_TEXT,
-    AgentClient,
-    Hub,
-    HubClient,
-    LocalLink,
-    Passport,
-    Resume,
-    TransitionGraph,
-)
+from hubbub.network import AgentClient, TransitionGraph
 from hubbub.testing import TestConfig
 
 SEED = "Brief: a 3-sentence note on why our API moved to cursor pagination."
@@ -61,63 +50,27 @@ def pick_configs() -> dict[str, Any]:
     return {name: TestConfig(text) for name, text in OFFLINE.items()}
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
-    """One line per turn: ``name: text``."""
-    lines = []
-    for e in wal:
-        if e.event_type == EV_TEXT:
-            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
-        elif e.event_type == EV_PACKET:
-            lines.append(f"{names[e.sender_id]}: {e.event_data.get('body', '')}")
-    return lines
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    return Agent(name, prompt=PROMPTS[name], config=pick_configs()[name])
 
 
-async def run(
-    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Register the agents (one HubClient each from ``connect``), run the workflow to its
-    end; return the close reason and the transcript."""
-    configs = configs or pick_configs()
-    made: list[HubClient] = []
-    try:
-        agents: dict[str, AgentClient] = {}
-        for name, prompt in PROMPTS.items():
-            hc = connect()
-            made.append(hc)
-            agents[name] = await hc.register(
-                Agent(name, prompt=prompt, config=configs[name]), Passport(name=name), Resume()
-            )
-        ids = [client.agent_id for client in agents.values()]
-        opener = next(iter(agents.values()))
-        session = await opener.open(
-            type="workflow", target=list(agents)[1:], knobs={"graph": graph(ids).to_dict()}
-        )
-        await session.send(SEED)
-        closed = await opener.wait_for_session_event(
-            session_id=session.session_id,
-            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
-            timeout=120.0,
-        )
-        names = {client.agent_id: name for name, client in agents.items()}
-        return {
-            "reason": closed.event_data.get("reason"),
-            "transcript": transcript(await opener.read_wal(session.session_id), names),
-        }
-    finally:
-        for hc in made:
-            await hc.close()
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in PROMPTS]
+DRIVER = "user"
 
 
-async def main() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    try:
-        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
-    finally:
-        await hub.close()
-    print(f"closed: {out['reason']!r}")
-    for line in out["transcript"]:
-        print(line)
+async def drive(user: AgentClient) -> harness.Outcome:
+    """Open the workflow, seed the brief, wait for the end; the close reason and the
+    transcript."""
+    ids = await harness.agent_ids(user, list(PROMPTS))
+    session = await user.open(
+        type="workflow",
+        target=["researcher", "writer", "editor"],
+        knobs={"graph": graph(list(ids.values())).to_dict()},
+    )
+    await session.send(SEED)
+    reason = await harness.wait_closed(user, session.session_id)
+    return harness.Outcome(reason, await harness.transcript(user, session.session_id))
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+harness.main(__name__)

@@ -3,44 +3,43 @@
 alice consults bob; bob's ``survey`` tool runs its work inside
 ``agent.task(..., capability="research", context=ctx)``. The default handler mirrors
 the task onto the hub (observe → progress → completed) and records the outcome in
-bob's track record, so after the session closes
-``hub.get_resume(bob).observed["research"]`` shows completed=1, n=1 and a latency.
+bob's track record, so after the session closes the task is listed in the session
+(completed, with its progress and result) and ``get_resume(bob).observed["research"]``
+shows completed=1, n=1 and a latency. (The hub also audits ``task_terminated``; the
+audit log is the operator's, so the test reads it from the in-process hub.)
 
-Runs offline with scripted models:
+Runs offline with scripted models; set ANTHROPIC_API_KEY to use Claude.
 
-    python examples/06_task_mirror.py
+    python examples/06_task_mirror.py              # one process
+    python examples/06_task_mirror.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import harness
 
 from hubbub import Agent, Context
 from hubbub.events import ToolCallEvent
-from hubbub.knowledge import MemoryKnowledgeStore
-from hubbub.network import EV_SESSION_CLOSED, Hub, HubClient, LocalLink, Passport, Resume
-from hubbub.testing import TestConfig
+from hubbub.network import AgentClient
+
+QUESTION = "Which consensus protocol should we use?"
 
 
-async def main() -> dict[str, Any]:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    link = LocalLink(hub)
-    alice_hc, bob_hc = HubClient(link, hub=hub), HubClient(link, hub=hub)
-
-    bob_agent = Agent(
+def make_bob() -> Agent:
+    """bob, whose ``survey`` tool runs as a hub-observed task."""
+    bob = Agent(
         "bob",
         prompt="Survey the topic with your tool, then answer in one sentence.",
-        config=TestConfig(
+        config=harness.model(
             ToolCallEvent("survey", arguments='{"topic": "consensus protocols"}'),
             "Raft and Paxos dominate; Raft is easier to teach.",
         ),
     )
 
-    @bob_agent.tool
+    @bob.tool
     async def survey(topic: str, ctx: Context) -> str:
         """Survey a topic and summarise the sources."""
-        async with bob_agent.task(
+        async with bob.task(
             f"survey {topic}", capability="research", payload={"topic": topic}, context=ctx
         ) as task:
             sources = ["raft.pdf", "paxos-made-simple.pdf"]
@@ -48,41 +47,44 @@ async def main() -> dict[str, Any]:
             await task.complete({"sources": sources})
         return f"read {len(sources)} sources on {topic}"
 
-    alice = await alice_hc.register(
-        Agent("alice", config=TestConfig("unused")), Passport(name="alice"), Resume()
-    )
-    bob = await bob_hc.register(bob_agent, Passport(name="bob"), Resume())
+    return bob
 
+
+def make_alice() -> Agent:
+    return Agent("alice", config=harness.model("unused"))
+
+
+ROLES = [harness.Role("alice", make_alice), harness.Role("bob", make_bob)]
+DRIVER = "alice"
+
+
+async def drive(alice: AgentClient) -> harness.Outcome:
+    """Consult bob, wait for the close; the transcript, bob's tasks in the session and
+    his research track record."""
+    ids = await harness.agent_ids(alice, ["bob"])
     session = await alice.open(type="consulting", target="bob")
-    await session.send("Which consensus protocol should we use?", audience=[bob.agent_id])
-    closed = await alice.wait_for_session_event(
-        session_id=session.session_id,
-        predicate=lambda e: e.event_type == EV_SESSION_CLOSED,
-        timeout=30,
+    await session.send(QUESTION, audience=[ids["bob"]])
+    reason = await harness.wait_closed(alice, session.session_id)
+    # alice participates in the session, so she may read the tasks recorded there
+    tasks = await alice.list_tasks(session_id=session.session_id, owner_id=ids["bob"])
+    resume = await alice.hub_client.get_resume(ids["bob"])
+    return harness.Outcome(
+        reason,
+        await harness.transcript(alice, session.session_id),
+        {
+            "tasks": [
+                {
+                    "title": t.spec.title,
+                    "capability": t.spec.capability,
+                    "state": t.state.value,
+                    "progress": t.progress,
+                    "result": t.result,
+                }
+                for t in tasks
+            ],
+            "research": resume.observed.get("research"),
+        },
     )
-    print(f"closed: {closed.event_data['reason']!r}")
-
-    (task,) = await hub.list_tasks(owner_id=bob.agent_id)
-    print(f"task {task.spec.title!r}: {task.state.value}, progress {task.progress}")
-    research = (await hub.get_resume(bob.agent_id)).observed["research"]
-    print(
-        f"bob research: completed={research.completed} n={research.n} "
-        f"p50_latency_ms={research.p50_latency_ms}"
-    )
-    audit = [r for r in await hub.audit_log.read_all() if r["kind"] == "task_terminated"]
-    print(f"audit: task_terminated outcome={audit[0]['outcome']}")
-
-    outcome = {
-        "reason": closed.event_data["reason"],
-        "task": task,
-        "research": research,
-        "audit": audit,
-    }
-    await alice_hc.close()
-    await bob_hc.close()
-    await hub.close()
-    return outcome
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+harness.main(__name__)

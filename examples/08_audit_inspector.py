@@ -5,26 +5,58 @@ session creation and ends, expectation violations, turn failures), one JSON line
 per record with ``at`` and ``kind``. Sends are in the WALs, not the audit log.
 A custom sink can take over with ``hub.replace_audit_log(...)``.
 
-    python examples/08_audit_inspector.py
+The audit log is the operator's. Alice reads it over the protocol the way
+``hubbub audit --hub URL --token OPERATOR_TOKEN`` does (the ``store_*`` read
+operations), which the hub answers only for the operator principal: in one
+process her LocalLink is the operator's; over WebSocket with an agent's token
+(``--processes``) the hub answers ``access_denied``, and she prints instead what
+any participant may read of the same trail (the passports and the session record).
+
+    python examples/08_audit_inspector.py              # one process
+    python examples/08_audit_inspector.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from typing import Any
 
+import harness
+
 from hubbub import Agent
-from hubbub.knowledge import MemoryKnowledgeStore
+from hubbub.cli.remote import RemoteStore
 from hubbub.network import (
-    EV_SESSION_CLOSED,
-    Hub,
-    HubClient,
-    LocalLink,
-    MockClock,
-    Passport,
-    Resume,
+    AUDIT_KIND_AGENT_REGISTERED,
+    AUDIT_KIND_SESSION_CLOSED,
+    AUDIT_KIND_SESSION_CREATED,
+    AccessDeniedError,
+    AgentClient,
 )
-from hubbub.testing import TestConfig
+from hubbub.network.hub.reader import StoreReader
+
+QUESTION = "What's the most important property of a distributed system?"
+OFFLINE = {"alice": "unused", "bob": "Fault tolerance."}
+
+
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    return Agent(name, config=harness.model(OFFLINE[name]))
+
+
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in OFFLINE]
+DRIVER = "alice"
+
+
+class Trail(harness.Outcome):
+    """The outcome, shown with its trail one record a line (``extra``: trail, source)."""
+
+    def show(self) -> None:
+        for name, text in self.transcript:
+            print(f"{name}: {text}")
+        print(f"{len(self.extra['trail'])} {self.extra['source']}")
+        for line in self.extra["trail"]:
+            print(line)
+        print(f"closed: {self.reason!r}")
 
 
 def describe(record: dict[str, Any], names: dict[str, str]) -> str:
@@ -41,35 +73,61 @@ def describe(record: dict[str, Any], names: dict[str, str]) -> str:
     return f"{record['at']} {record['kind']:<17} {fields}".rstrip()
 
 
-async def main() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), clock=MockClock(), ttl_sweep_interval=0)
-    link = LocalLink(hub)
-    alice_hc = HubClient(link, hub=hub)
-    bob_hc = HubClient(link, hub=hub)
-    alice = await alice_hc.register(
-        Agent("alice", config=TestConfig("unused")), Passport(name="alice"), Resume()
+async def audit_log(me: AgentClient) -> list[dict[str, Any]]:
+    """Every audit record, read over ``me``'s connection (operator only: else access_denied)."""
+    records, _ = await StoreReader(RemoteStore(me.hub_client, "the hub")).audit()
+    return records
+
+
+async def seen_trail(me: AgentClient, session_id: str) -> list[dict[str, Any]]:
+    """The same trail from what a participant may read: each participant's passport
+    (stamped at registration) and the session's record (created, closed)."""
+    meta = await me.get_session(session_id)
+    trail: list[dict[str, Any]] = []
+    for agent_id in meta.participant_ids():
+        passport = await me.hub_client.get_agent(agent_id)
+        trail.append(
+            {
+                "at": passport.created_at,
+                "kind": AUDIT_KIND_AGENT_REGISTERED,
+                "agent_id": agent_id,
+                "name": passport.name,
+                "owner": passport.owner,
+            }
+        )
+    trail.append(
+        {
+            "at": meta.created_at,
+            "kind": AUDIT_KIND_SESSION_CREATED,
+            "creator_id": meta.creator_id,
+            "manifest_type": meta.manifest.type,
+            "manifest_version": meta.manifest.version,
+            "participants": meta.participant_ids(),
+        }
     )
-    bob = await bob_hc.register(
-        Agent("bob", config=TestConfig("Fault tolerance.")), Passport(name="bob"), Resume()
+    trail.append(
+        {"at": meta.closed_at, "kind": AUDIT_KIND_SESSION_CLOSED, "reason": meta.close_reason}
     )
+    return trail
+
+
+async def drive(alice: AgentClient) -> harness.Outcome:
+    """Ask bob one question, wait for the end; then the audit log (or what alice sees)."""
     session = await alice.open(type="consulting", target="bob")
-    await session.send("What's the most important property of a distributed system?")
-    await alice.wait_for_session_event(
-        session_id=session.session_id,
-        predicate=lambda e: e.event_type == EV_SESSION_CLOSED,
-        timeout=60.0,
+    await session.send(QUESTION)
+    reason = await harness.wait_closed(alice, session.session_id)
+    ids = await harness.agent_ids(alice, list(OFFLINE))
+    names = {agent_id: name for name, agent_id in ids.items()}
+    try:
+        records, source = await audit_log(alice), "audit records"
+    except AccessDeniedError:
+        records, source = await seen_trail(alice, session.session_id), "records alice sees"
+        source += " (the audit log is the operator's: access_denied)"
+    return Trail(
+        reason,
+        await harness.transcript(alice, session.session_id),
+        {"trail": [describe(r, names) for r in records], "source": source},
     )
 
-    names = {alice.agent_id: "alice", bob.agent_id: "bob"}
-    records = await hub.audit_log.read_all()
-    print(f"{len(records)} audit records")
-    for record in records:
-        print(describe(record, names))
 
-    await alice_hc.close()
-    await bob_hc.close()
-    await hub.close()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+harness.main(__name__)

@@ -68,7 +68,7 @@ RUN_TIMEOUT = 60.0  # seconds for the driver's whole flow
 STOP_TIMEOUT = 15.0  # seconds for a process to exit once told to
 
 
-def model(*script: str) -> Any:
+def model(*script: Any) -> Any:
     """The model config of an example agent: Claude when a key is set, else ``script``
     (the scripted offline model answers each turn with the next reply)."""
     if os.environ.get("ANTHROPIC_API_KEY"):
@@ -123,6 +123,17 @@ async def wait_closed(me: AgentClient, session_id: str, timeout: float = RUN_TIM
     return str(envelope.event_data.get("reason", ""))
 
 
+async def agent_ids(me: AgentClient, names: Iterator[str] | list[str]) -> dict[str, str]:
+    """The agent id of each name (looked up in the hub's registry, as any client may)."""
+    ids: dict[str, str] = {}
+    for name in names:
+        agent_id = await me.hub_client.find_agent_id(name)
+        if agent_id is None:
+            raise LookupError(f"no agent named {name!r} is registered")
+        ids[name] = agent_id
+    return ids
+
+
 async def transcript(me: AgentClient, session_id: str) -> list[tuple[str, str]]:
     """The session's texts and packet bodies as ``(sender name, text)``, as ``me`` sees them."""
     names: dict[str, str] = {}
@@ -169,19 +180,35 @@ async def _register(hc: HubClient, role: Role) -> AgentClient:
     )
 
 
-async def run(example: ModuleType, *, hub: Hub | None = None) -> Outcome:
-    """Run the example in this process on ``hub`` (a fresh in-memory hub if None)."""
+async def run(
+    example: ModuleType,
+    *,
+    hub: Hub | None = None,
+    connect: Callable[[], HubClient] | None = None,
+) -> Outcome:
+    """Run the example in this process, every role on its own ``HubClient``: from
+    ``connect()`` (e.g. a ``WsLink`` to a server) or else a ``LocalLink`` to ``hub``
+    (a fresh in-memory hub if None)."""
     roles = _roles(example)
-    own = hub is None
-    hub = hub if hub is not None else await Hub.open(MemoryKnowledgeStore())
-    hc = HubClient(LocalLink(hub), hub=hub)
+    own = hub is None and connect is None
+    if own:
+        hub = await Hub.open(MemoryKnowledgeStore())
+    if connect is None:
+        assert hub is not None
+        local = hub
+        connect = lambda: HubClient(LocalLink(local), hub=local)  # noqa: E731
+    made: list[HubClient] = []
     try:
-        clients = {name: await _register(hc, role) for name, role in roles.items()}
+        clients: dict[str, AgentClient] = {}
+        for name, role in roles.items():
+            made.append(hc := connect())
+            clients[name] = await _register(hc, role)
         outcome: Outcome = await example.drive(clients[example.DRIVER])
         return outcome
     finally:
-        await hc.close()
-        if own:
+        for hc in made:
+            await hc.close()
+        if own and hub is not None:
             await hub.close()
 
 

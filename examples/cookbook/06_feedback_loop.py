@@ -5,34 +5,30 @@ The reviewer's ``approve`` tool calls ``set_context(session, "done", True)``;
 ``max_turns`` caps the loop (``max_turns`` if it is hit). Offline by default; set
 ANTHROPIC_API_KEY to use Claude.
 
-    python examples/cookbook/06_feedback_loop.py
+    python examples/cookbook/06_feedback_loop.py              # one process
+    python examples/cookbook/06_feedback_loop.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-from collections.abc import Callable
+import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import harness
 
 from hubbub import Agent
 from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
-from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
-    EV_PACKET,
-    EV_SESSION_CLOSED,
-    EV_SESSION_EXPIRED,
-    EV_TEXT,
     AgentClient,
     AgentTarget,
     ContextEquals,
     FromSpeaker,
-    Hub,
-    HubClient,
-    LocalLink,
-    Passport,
-    Resume,
     SessionInject,
     TerminateTarget,
     Transition,
@@ -96,74 +92,31 @@ def pick_configs() -> dict[str, Any]:
     return offline_configs()
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
-    """One line per turn: ``name: text``, a tool-routed packet with its handoff line."""
-    lines = []
-    for e in wal:
-        if e.event_type == EV_TEXT:
-            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
-        elif e.event_type == EV_PACKET:
-            routing = e.event_data.get("routing", {})
-            via = ""
-            if routing.get("kind") == "handoff":
-                via = f"[Handed off via {routing.get('tool')}] {routing.get('reason', '')}".rstrip()
-                via += " | "
-            lines.append(f"{names[e.sender_id]}: {via}{e.event_data.get('body', '')}")
-    return lines
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    prompt, tools = AGENTS[name]
+    return Agent(name, prompt=prompt, config=pick_configs()[name], tools=tools)
 
 
-async def run(
-    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Register the agents (one HubClient each from ``connect``), run the workflow to its
-    end; return the close reason, the transcript and the final context variables."""
-    configs = configs or pick_configs()
-    made: list[HubClient] = []
-    try:
-        agents: dict[str, AgentClient] = {}
-        for name, (prompt, tools) in AGENTS.items():
-            hc = connect()
-            made.append(hc)
-            agents[name] = await hc.register(
-                Agent(name, prompt=prompt, config=configs[name], tools=tools),
-                Passport(name=name),
-                Resume(),
-            )
-        ids = {name: client.agent_id for name, client in agents.items()}
-        opener = next(iter(agents.values()))
-        session = await opener.open(
-            type="workflow", target=list(agents)[1:], knobs={"graph": graph(ids).to_dict()}
-        )
-        await session.send(SEED)
-        closed = await opener.wait_for_session_event(
-            session_id=session.session_id,
-            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
-            timeout=120.0,
-        )
-        names = {agent_id: name for name, agent_id in ids.items()}
-        state = await opener.adapter_state(session.session_id)
-        return {
-            "reason": closed.event_data.get("reason"),
-            "transcript": transcript(await opener.read_wal(session.session_id), names),
-            "context": dict(state.context_vars),
-        }
-    finally:
-        for hc in made:
-            await hc.close()
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in AGENTS]
+DRIVER = "user"
 
 
-async def main() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    try:
-        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
-    finally:
-        await hub.close()
-    print(f"closed: {out['reason']!r}")
-    if out["context"]:
-        print(f"context: {out['context']}")
-    for line in out["transcript"]:
-        print(line)
+async def drive(user: AgentClient) -> harness.Outcome:
+    """Open the workflow, seed the request, wait for the end; the close reason, the
+    transcript and the final context variables."""
+    ids = await harness.agent_ids(user, list(AGENTS))
+    session = await user.open(
+        type="workflow", target=list(AGENTS)[1:], knobs={"graph": graph(ids).to_dict()}
+    )
+    await session.send(SEED)
+    reason = await harness.wait_closed(user, session.session_id)
+    state = await user.adapter_state(session.session_id)
+    return harness.Outcome(
+        reason,
+        await harness.transcript(user, session.session_id),
+        {"context": dict(state.context_vars)},
+    )
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+harness.main(__name__)

@@ -9,35 +9,26 @@ records one task per (specialist, ticket) in the session and counts each outcome
 specialist's track record (``Resume.observed``). Offline by default; set
 ANTHROPIC_API_KEY to use Claude.
 
-    python examples/cookbook/08_triage_with_tasks.py
+    python examples/cookbook/08_triage_with_tasks.py              # one process
+    python examples/cookbook/08_triage_with_tasks.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-from collections.abc import Callable
+import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import harness
 
 from hubbub import Agent, Context
 from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
-from hubbub.knowledge import MemoryKnowledgeStore
-from hubbub.network import (
-    EV_PACKET,
-    EV_SESSION_CLOSED,
-    EV_SESSION_EXPIRED,
-    EV_TEXT,
-    WORKFLOW_TYPE,
-    AgentClient,
-    Hub,
-    HubClient,
-    LocalLink,
-    Passport,
-    Resume,
-    SessionStateInject,
-    TransitionGraph,
-)
+from hubbub.network import WORKFLOW_TYPE, AgentClient, SessionStateInject, TransitionGraph
 from hubbub.testing import TestConfig
 
 QUEUE = ["refund-policy", "shipping-delay", "login-bug"]
@@ -85,17 +76,6 @@ def offline_configs() -> dict[str, Any]:
     }
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[str]:
-    """One line per turn: ``name: text`` (a workflow packet's body)."""
-    lines = []
-    for e in wal:
-        if e.event_type == EV_TEXT:
-            lines.append(f"{names[e.sender_id]}: {e.event_data['text']}")
-        elif e.event_type == EV_PACKET:
-            lines.append(f"{names[e.sender_id]}: {e.event_data.get('body', '')}")
-    return lines
-
-
 def pick_configs() -> dict[str, Any]:
     """Claude when a key is configured, otherwise the scripted offline models."""
     if os.environ.get("ANTHROPIC_API_KEY"):
@@ -104,76 +84,51 @@ def pick_configs() -> dict[str, Any]:
     return offline_configs()
 
 
-async def run(
-    connect: Callable[[], HubClient], configs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Register triage and the specialists (one HubClient each from ``connect``), run the
-    workflow to its end; return the close reason, the transcript, the final context, the
-    tasks the hub recorded in the session and each specialist's track record."""
-    configs = configs or pick_configs()
-    made: list[HubClient] = []
-    try:
-        agents: dict[str, AgentClient] = {}
-        for name in ["triage", *SPECIALISTS]:
-            hc = connect()
-            made.append(hc)
-            agent = (
-                Agent("triage", prompt="You only seed the plan.", config=configs["triage"])
-                if name == "triage"
-                else specialist(name, configs[name])
-            )
-            agents[name] = await hc.register(agent, Passport(name=name), Resume())
-        ids = {name: client.agent_id for name, client in agents.items()}
-        triage = agents["triage"]
-        graph = TransitionGraph.sequence([ids["triage"], *(ids[n] for n in SPECIALISTS)])
-        session = await triage.open(
-            type=WORKFLOW_TYPE,
-            target=list(SPECIALISTS),
-            knobs={"graph": graph.to_dict(), "context_vars": {"queue": list(QUEUE)}},
-        )
-        await session.send(PLAN)
-        closed = await triage.wait_for_session_event(
-            session_id=session.session_id,
-            predicate=lambda e: e.event_type in (EV_SESSION_CLOSED, EV_SESSION_EXPIRED),
-            timeout=120.0,
-        )
-        names = {agent_id: name for name, agent_id in ids.items()}
-        # triage participates in the session, so it may read every task recorded there
-        tasks = await triage.list_tasks(session_id=session.session_id, limit=100)
-        observed = {}
-        for name, (_prompt, _tool, capability) in SPECIALISTS.items():
-            resume = await triage.hub_client.get_resume(ids[name])
-            observed[name] = resume.observed.get(capability)
-        state = await triage.adapter_state(session.session_id)
-        return {
-            "reason": closed.event_data.get("reason"),
-            "transcript": transcript(await triage.read_wal(session.session_id), names),
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    config = pick_configs()[name]
+    if name == "triage":
+        return Agent("triage", prompt="You only seed the plan.", config=config)
+    return specialist(name, config)
+
+
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in ["triage", *SPECIALISTS]]
+DRIVER = "triage"
+
+
+async def drive(triage: AgentClient) -> harness.Outcome:
+    """Open the workflow with the queue seeded, post the plan, wait for the end; the
+    close reason, the transcript, the final context, the tasks the hub recorded in the
+    session (owner, ticket, state; oldest first) and each specialist's track record."""
+    ids = await harness.agent_ids(triage, ["triage", *SPECIALISTS])
+    graph = TransitionGraph.sequence([ids["triage"], *(ids[n] for n in SPECIALISTS)])
+    session = await triage.open(
+        type=WORKFLOW_TYPE,
+        target=list(SPECIALISTS),
+        knobs={"graph": graph.to_dict(), "context_vars": {"queue": list(QUEUE)}},
+    )
+    await session.send(PLAN)
+    reason = await harness.wait_closed(triage, session.session_id)
+    names = {agent_id: name for name, agent_id in ids.items()}
+    # triage participates in the session, so it may read every task recorded there
+    tasks = await triage.list_tasks(session_id=session.session_id, limit=100)
+    observed = {}
+    for name, (_prompt, _tool, capability) in SPECIALISTS.items():
+        resume = await triage.hub_client.get_resume(ids[name])
+        observed[name] = resume.observed.get(capability)
+    state = await triage.adapter_state(session.session_id)
+    return harness.Outcome(
+        reason,
+        await harness.transcript(triage, session.session_id),
+        {
             "context": dict(getattr(state, "context_vars", {})),
             "tasks": [
                 (names[t.owner_id], t.spec.payload.get("ticket"), t.state.value)
                 for t in sorted(tasks, key=lambda t: (t.created_at, t.task_id))
             ],
             "observed": observed,
-        }
-    finally:
-        for hc in made:
-            await hc.close()
+        },
+    )
 
 
-async def main() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    try:
-        out = await run(lambda: HubClient(LocalLink(hub), hub=hub))
-    finally:
-        await hub.close()
-    print(f"closed: {out['reason']!r}")
-    for line in out["transcript"]:
-        print(line)
-    for owner, ticket, state in out["tasks"]:
-        print(f"task {owner}/{ticket}: {state}")
-    for name, stat in out["observed"].items():
-        print(f"{name}: completed={stat.completed} n={stat.n} p50_latency_ms={stat.p50_latency_ms}")
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+harness.main(__name__)

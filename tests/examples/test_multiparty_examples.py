@@ -1,17 +1,18 @@
-"""The discussion/workflow examples and the pattern cookbook, run as tests: each
-example's ``run(connect)`` against an in-process hub (LocalLink) and against a real
-WebSocket server on 127.0.0.1 (``serve_ws`` + ``WsLink``, one socket per agent),
-checked on the close reason, who spoke in which order, and the final context."""
+"""The discussion/workflow examples and the pattern cookbook, run as tests through
+``examples/harness.py``: every role on its own client against an in-process hub
+(LocalLink), against a real WebSocket server on 127.0.0.1 (``serve_ws`` + ``WsLink``,
+one socket per agent), and with ``hubbub serve`` and every agent in its own process
+(``harness.run_processes``) — checked on the close reason, who spoke in which order,
+how tool-routed turns were routed, and the final context."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import harness
 import pytest
 
 from hubbub.knowledge import MemoryKnowledgeStore
@@ -109,15 +110,6 @@ ROUTED: dict[str, list[str]] = {
 TOKEN = "example-token"
 
 
-def load(rel: str) -> ModuleType:
-    path = EXAMPLES / rel
-    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -144,23 +136,28 @@ async def connect(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], 
         await hub.close()
 
 
-def speaker(line: str) -> str:
-    return line.split(":", 1)[0]
+def check(rel: str, outcome: harness.Outcome) -> None:
+    reason, speakers, context = CASES[rel]
+    assert outcome.reason == reason
+    transcript = outcome.transcript
+    if rel == "03_discussion_3way.py":
+        transcript = transcript[: len(speakers)]  # the discussion may run on until the close
+    assert [name for name, _ in transcript] == speakers
+    lines = [f"{name}: {text}" for name, text in transcript]
+    for line in ROUTED.get(rel, []):
+        assert line in lines
+    for key, value in context.items():
+        assert outcome.extra["context"][key] == value
 
 
 @pytest.mark.parametrize("rel", sorted(CASES))
 async def test_example(rel: str, connect: Callable[[], HubClient]) -> None:
-    reason, speakers, context = CASES[rel]
-    out = await load(rel).run(connect)
-    assert out["reason"] == reason
-    transcript = out["transcript"]
-    if rel == "03_discussion_3way.py":
-        transcript = transcript[: len(speakers)]  # the discussion may run on until the close
-    assert [speaker(line) for line in transcript] == speakers
-    for line in ROUTED.get(rel, []):
-        assert line in transcript
-    for key, value in context.items():
-        assert out["context"][key] == value
+    check(rel, await harness.run(harness.load(EXAMPLES / rel), connect=connect))
+
+
+@pytest.mark.parametrize("rel", sorted(CASES))
+def test_example_with_every_agent_in_its_own_process(rel: str) -> None:
+    check(rel, harness.run_processes(EXAMPLES / rel))
 
 
 def test_every_example_file_is_covered() -> None:
