@@ -8,7 +8,14 @@ network the same way and ends with ``harness.main(__name__)``:
 * ``DRIVER`` — the name of the role whose flow the script runs (the opener: it opens
   the session and waits for its end; the others answer with their default handlers);
 * ``async def drive(me: AgentClient) -> Outcome`` — that flow, written only against
-  the client API (no operator ``Hub``), so it runs unchanged in both modes.
+  the client API (no operator ``Hub``), so it runs unchanged in both modes;
+* optionally ``async def setup_hub(hub)`` — the hub's side (custom adapters,
+  evaluators, settings): run on the in-process hub, and given to ``hubbub serve
+  --setup SCRIPT:setup_hub`` with ``--processes``; and ``def adapters()`` — the
+  example's own session adapters, which every client of it gets too;
+* optionally ``OPERATOR = True`` — the driver's connection is the operator's (it may
+  read the audit log and every session): with ``--processes`` its token is an
+  ``--operator-token`` of ``hubbub serve``.
 
 Then::
 
@@ -193,10 +200,11 @@ async def run(
     own = hub is None and connect is None
     if own:
         hub = await Hub.open(MemoryKnowledgeStore())
+        await setup(example, hub)
     if connect is None:
         assert hub is not None
         local = hub
-        connect = lambda: HubClient(LocalLink(local), hub=local)  # noqa: E731
+        connect = lambda: HubClient(LocalLink(local), hub=local, adapters=adapters(example))  # noqa: E731
     made: list[HubClient] = []
     try:
         clients: dict[str, AgentClient] = {}
@@ -212,11 +220,24 @@ async def run(
             await hub.close()
 
 
+def adapters(example: ModuleType) -> list[Any]:
+    """The example's own session adapters (``adapters()``), which its clients need too."""
+    make = getattr(example, "adapters", None)
+    return list(make()) if make is not None else []
+
+
+async def setup(example: ModuleType, hub: Hub) -> None:
+    """Run the example's ``setup_hub(hub)``, if it has one, on a hub of this process."""
+    setup_hub = getattr(example, "setup_hub", None)
+    if setup_hub is not None:
+        await setup_hub(hub)
+
+
 async def run_remote(example: ModuleType, url: str, token: str | None) -> Outcome:
     """Run the example's driver over WebSocket against a hub whose other agents run
     elsewhere (what ``--processes`` does in the driver's process)."""
     roles = _roles(example)
-    hc = HubClient(WsLink(url, token=token))
+    hc = HubClient(WsLink(url, token=token), adapters=adapters(example))
     try:
         me = await _register(hc, roles[example.DRIVER])
         outcome: Outcome = await example.drive(me)
@@ -233,7 +254,7 @@ async def serve_agent(example: ModuleType, role_name: str, url: str, token: str 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    hc = HubClient(WsLink(url, token=token))
+    hc = HubClient(WsLink(url, token=token), adapters=adapters(example))
     try:
         client = await _register(hc, role)
         print(f"ready: {role.name} {client.agent_id}", flush=True)
@@ -304,12 +325,22 @@ def network_processes(example: ModuleType, script: Path) -> Iterator[tuple[str, 
     tokens = {name: secrets.token_urlsafe(24) for name in roles}
     with tempfile.TemporaryDirectory(prefix="hubbub-example-") as tmp:
         token_file = Path(tmp) / "tokens"
+        operator = bool(getattr(example, "OPERATOR", False))
+        agents = {n: t for n, t in tokens.items() if not (operator and n == example.DRIVER)}
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(f"{name}:{token}\n" for name, token in tokens.items())
+            fh.writelines(f"{name}:{token}\n" for name, token in agents.items())
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         store = f"sqlite:///{Path(tmp) / 'hub.db'}"
         serve = ["serve", "--store", store, "--port", "0", "--token-file", str(token_file)]
+        if operator:
+            operator_file = Path(tmp) / "operator"
+            fd = os.open(operator_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(tokens[example.DRIVER] + "\n")
+            serve += ["--operator-token-file", str(operator_file)]
+        if hasattr(example, "setup_hub"):
+            serve += ["--setup", f"{script}:setup_hub"]
         children = [_Child("the hub", [sys.executable, "-m", "hubbub.cli", *serve], env)]
         try:
             url = children[0].expect("hubbub: serving ", START_TIMEOUT).split()[-1]

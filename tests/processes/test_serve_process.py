@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.knowledge._services import (
@@ -230,6 +231,24 @@ async def test_a_refused_credential_leaves_the_hub_serving() -> None:
         pytest.param(
             ["--store", "bogus:"], True, "unknown store URL scheme 'bogus:'", id="bogus-store"
         ),
+        pytest.param(
+            ["--store", "memory:", "--setup", "no_such_module_xyz:setup"],
+            True,
+            "--setup 'no_such_module_xyz:setup': cannot import 'no_such_module_xyz'",
+            id="setup-import",
+        ),
+        pytest.param(
+            ["--store", "memory:", "--setup", "json:no_such_function"],
+            True,
+            "'json' has no function 'no_such_function'",
+            id="setup-function",
+        ),
+        pytest.param(
+            ["--store", "memory:", "--setup", "json"],
+            True,
+            "expected MODULE:FUNCTION",
+            id="setup-spec",
+        ),
     ],
 )
 async def test_refuses_to_start(args: list[str], tokens: bool, says: str) -> None:
@@ -287,3 +306,57 @@ async def test_a_call_after_the_hub_shut_down_raises_its_network_error() -> None
             assert ended.value.code == "hub_shutdown"
         finally:
             await alice_hc.close()
+
+
+SETUP = """
+from hubbub.network import ConversationAdapter, SessionManifest
+
+
+class Shouting(ConversationAdapter):
+    \"\"\"A conversation type only this hub knows: 'shouting'.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.manifest = SessionManifest(
+            type="shouting", version=1, participants=self.manifest.participants
+        )
+
+
+async def setup(hub):
+    hub.register_adapter(Shouting())
+"""
+
+
+async def test_setup_registers_hub_side_code_before_serving(tmp_path: Path) -> None:
+    """``--setup FILE.py:FUNCTION`` runs in the hub process before it serves: here it
+    registers a session type the built-in hub does not have (its clients know the
+    adapter too: they run its pure logic for their own turns)."""
+    script = tmp_path / "hub_setup.py"
+    script.write_text(SETUP, encoding="utf-8")
+    namespace: dict[str, Any] = {}
+    exec(compile(SETUP, str(script), "exec"), namespace)
+    shouting = namespace["Shouting"]
+    async with children() as kids:
+        hub, url = await kids.hub("memory:", "--setup", f"{script}:setup")
+        alice_hc = HubClient(WsLink(url, token=TOKENS["alice"], reconnect=0), adapters=[shouting()])
+        bob_hc = HubClient(WsLink(url, token=TOKENS["bob"], reconnect=0), adapters=[shouting()])
+        try:
+            alice = await alice_hc.register(
+                Agent("alice", config=TestConfig("")), Passport(name="alice"), Resume()
+            )
+            await bob_hc.register(
+                Agent("bob", config=TestConfig(ANSWER)), Passport(name="bob"), Resume()
+            )
+            session = await alice.open(type="shouting", target="bob")
+            assert (await alice.get_session(session.session_id)).manifest.type == "shouting"
+            await session.send(QUESTION)
+            reply = await alice.wait_for_session_event(
+                session_id=session.session_id,
+                predicate=lambda e: e.event_type == EV_TEXT and e.sender_id != alice.agent_id,
+                timeout=10,
+            )
+            assert reply.event_data["text"] == ANSWER
+        finally:
+            await alice_hc.close()
+            await bob_hc.close()
+        await stop(hub)

@@ -16,11 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
+import inspect
 import ipaddress
 import os
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hubbub.cli._errors import CommandError, UsageError
@@ -102,6 +106,7 @@ class ServeOptions:
     log_level: str = "WARNING"
     log_json: bool = False
     trace: bool = False
+    setup: tuple[str, ...] = ()
 
 
 def _port(text: str) -> int:
@@ -188,6 +193,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--log-json", action="store_true", help="one JSON object per line instead of text"
     )
     parser.add_argument(
+        "--setup",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="call FUNCTION(hub) (sync or async) once the hub is open, before serving: "
+        "register custom adapters, evaluators, listeners, interceptors; MODULE is a dotted "
+        "module name or a path to a .py file (repeatable, in order)",
+    )
+    parser.add_argument(
         "--trace",
         action="store_true",
         help="OpenTelemetry spans of every admission (hubbub[otel]) to the global tracer "
@@ -231,6 +245,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         log_level=getattr(args, "log_level", "WARNING"),
         log_json=getattr(args, "log_json", False),
         trace=getattr(args, "trace", False),
+        setup=tuple(getattr(args, "setup", ()) or ()),
     )
     if not options.host:
         raise UsageError("--host is empty")
@@ -410,6 +425,7 @@ async def serve(
     from hubbub.network import Hub
     from hubbub.network.hub.metrics import HubMetrics
 
+    setups = [load_setup(spec) for spec in options.setup]  # a bad one: before the store opens
     try:
         store = open_store(options.store)
     except InvalidValueError as exc:
@@ -431,6 +447,10 @@ async def serve(
     try:
         hub = await Hub.open(store, interceptors=interceptors)
         try:
+            for setup in setups:
+                result = setup(hub)
+                if inspect.isawaitable(result):
+                    await result
             await run_server(
                 hub,
                 host=options.host,
@@ -451,6 +471,41 @@ async def serve(
     finally:
         await store.close()
         flush_spans()
+
+
+def load_setup(spec: str) -> Callable[[Any], Any]:
+    """The function ``MODULE:FUNCTION`` names (``MODULE`` dotted, or a ``.py`` path whose
+    directory goes on ``sys.path`` first, as when that file runs as a script).
+
+    Raises:
+        UsageError: a malformed spec, a module that does not import, a missing or
+            uncallable function.
+    """
+    module_name, sep, function = spec.rpartition(":")
+    if not sep or not module_name or not function:
+        raise UsageError(f"--setup {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).resolve()
+            if not path.is_file():
+                raise UsageError(f"--setup {spec!r}: no such file {str(path)!r}")
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
+            loaded = importlib.util.spec_from_file_location(f"hubbub_setup_{path.stem}", path)
+            if loaded is None or loaded.loader is None:
+                raise UsageError(f"--setup {spec!r}: cannot load {str(path)!r}")
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"--setup {spec!r}: cannot import {module_name!r}: {exc}") from None
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise UsageError(f"--setup {spec!r}: {module_name!r} has no function {function!r}")
+    return cast("Callable[[Any], Any]", fn)
 
 
 def run(args: argparse.Namespace) -> int:
