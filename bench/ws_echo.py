@@ -123,7 +123,9 @@ class Control:
 
 
 def run_child(
-    role: Callable[[argparse.Namespace, Control], Awaitable[None]], args: argparse.Namespace
+    role: Callable[[argparse.Namespace, Control], Awaitable[None]],
+    args: argparse.Namespace,
+    run_loop: Callable[[Any], None] = asyncio.run,
 ) -> None:
     """Run one role until stdin closes (or the role ends); profile it if asked."""
     if args.timeout:
@@ -149,7 +151,7 @@ def run_child(
     if prof is not None:
         prof.enable()
     try:
-        asyncio.run(main())
+        run_loop(main())
     finally:
         if prof is not None:
             prof.disable()
@@ -329,6 +331,7 @@ def main(
     workloads: dict[str, Callable[[argparse.Namespace], Awaitable[Metrics]]],
     roles: dict[str, Callable[[argparse.Namespace, Control], Awaitable[None]]],
     role_args: Callable[[argparse.ArgumentParser], None] | None = None,
+    loops: dict[str, Callable[[Any], None]] | None = None,
 ) -> None:
     """``<script> role NAME ...`` runs a child; anything else runs a workload (RESULT line)."""
     if len(sys.argv) > 1 and sys.argv[1] == "role":
@@ -336,7 +339,7 @@ def main(
         if role_args is not None:
             role_args(ap)
         args = ap.parse_args()
-        run_child(roles[args.name], args)
+        run_child(roles[args.name], args, (loops or {}).get(args.name, asyncio.run))
         return
     args = orchestrator_parser(list(workloads)).parse_args()
     if args.profile:

@@ -270,4 +270,6 @@ ROLES = {"hub": role_hub, "agents": role_agents, "latency": role_latency}
 WORKLOADS = ws_workloads(__file__)
 
 if __name__ == "__main__":
-    main(WORKLOADS, ROLES, role_args)
+    from hubbub.cli.serve import run_loop  # the hub runs on the loop ``hubbub serve`` runs on
+
+    main(WORKLOADS, ROLES, role_args, loops={"hub": run_loop})

@@ -366,6 +366,7 @@ async def run_server(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with serve_ws(hub, host=host, port=port, auth=auth, ssl=ssl) as url:
+            log.info("serving %s on the %s event loop", url, type(loop).__module__.split(".")[0])
             ready(url)
             # count the usage already in the WALs now, so /metrics shows it from the start
             counting = loop.create_task(_count_usage(hub), name="hubbub-usage-count")
