@@ -5,29 +5,24 @@
 when an accepted text contains the keyword. It is pure — the decision is re-derived
 from the WAL on hydrate — and the keyword message is on the WAL before the close.
 Registering it under the same (type, version) replaces the built-in: that is the
-hub's side (:func:`open_hub`); the agents' side (``ROLES``, ``drive``) is plain
-client code.
+hub's side (:func:`setup_hub`, which ``--processes`` gives to ``hubbub serve
+--setup``); every client gets the same adapter (:func:`adapters`) for its turns.
+The agents' side (``ROLES``, ``drive``) is plain client code.
 
 Runs offline with scripted models; set ANTHROPIC_API_KEY to use Claude.
 
-    python examples/02a_conversation_terminate.py   # one process
-
-The adapter has to live in the hub, and ``hubbub serve`` registers only the
-built-in adapters (it has no option to load another), so this example does not
-run with ``--processes``; its test runs the agents over WebSocket instead.
+    python examples/02a_conversation_terminate.py              # one process
+    python examples/02a_conversation_terminate.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sys
 from typing import Any
 
 import harness
 
 from hubbub import Agent
-from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
     EV_TEXT,
     AdapterResult,
@@ -49,10 +44,6 @@ OFFLINE = {
     "alice": f"Thanks, that is all I needed. {KEYWORD}",
     "bob": "Linear regression: loss, gradients and overfitting in one small model.",
 }
-NOT_ACROSS_PROCESSES = (
-    "--processes: the sentinel adapter has to be registered in the hub, and hubbub serve "
-    "registers only the built-in adapters"
-)
 
 
 class TerminatingConversationAdapter(ConversationAdapter):
@@ -71,11 +62,14 @@ class TerminatingConversationAdapter(ConversationAdapter):
         return super().on_accepted(metadata, envelope, state)
 
 
-async def open_hub() -> Hub:
-    """The hub side (operator code): an in-memory hub whose conversations are sentinel ones."""
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
+async def setup_hub(hub: Hub) -> None:
+    """The hub side (operator code): the hub's conversations are sentinel ones."""
     hub.register_adapter(TerminatingConversationAdapter(keyword=KEYWORD))
-    return hub
+
+
+def adapters() -> list[ConversationAdapter]:
+    """The clients' side of the same session type: they run their turns with it too."""
+    return [TerminatingConversationAdapter(keyword=KEYWORD)]
 
 
 def make(name: str) -> Agent:
@@ -95,16 +89,4 @@ async def drive(alice: AgentClient) -> harness.Outcome:
     return harness.Outcome(reason, await harness.transcript(alice, session.session_id))
 
 
-async def main() -> None:
-    hub = await open_hub()
-    try:
-        outcome = await harness.run(sys.modules[__name__], hub=hub)
-    finally:
-        await hub.close()
-    outcome.show()
-
-
-if __name__ == "__main__":
-    if "--processes" in sys.argv[1:]:
-        sys.exit(f"{sys.argv[0]}: {NOT_ACROSS_PROCESSES}")
-    asyncio.run(main())
+harness.main(__name__)

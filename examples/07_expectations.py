@@ -1,92 +1,134 @@
-"""Expectations: bob never acks the invite; 45 s later the hub closes the session.
+"""Expectations: bob never acks the invite; 2 s later the hub closes the session.
 
-The consulting manifest promises ``acks_within(30 s, auto_close)``. Bob's client
-replaces the default handler with one that ignores everything (so no ack). The hub
-runs on a mock clock with its sweepers off (:func:`open_hub`), and the operator
-advances the clock 45 s once the invite waits and runs one expectation sweep itself
-(``hub.check_expectations()``, :func:`fast_forward`): the open fails, the session is
-CLOSED with ``expectation_violated:acks_within``, and the audit log holds the
-violation. Alice's side (``drive``) is plain client code and reports what she sees:
-the failed open, who never acked, and when.
+A session type's manifest carries promises the hub checks (spec §13). Here the hub's
+consulting manifest promises ``acks_within(2 s, auto_close)``
+(:class:`QuickAcksConsulting`, which :func:`setup_hub` registers in place of the
+built-in one, whose promise is 30 s; every client gets the same adapter,
+:func:`adapters`). ``setup_hub`` also makes the hub wait 30 s for invite acks —
+well past the promise, so the expectation decides, not the handshake timeout — and
+runs the hub's expectation sweep every 0.25 s instead of every 10 s.
 
-    python examples/07_expectations.py   # one process
+Alice first consults carol, who acks at once and answers: the promise is kept and
+the session completes. Then she invites bob, whose client replaces the default
+handler with one that ignores everything (so no ack). About 2 s later the sweep
+finds the promise broken: the open fails, the session is CLOSED with
+``expectation_violated:acks_within``, and the audit log holds the violation (bob's
+only). Alice's side (``drive``) is plain client code and reports what she sees: the
+failed open, who never acked, after how long (the hub's clock), and the audit log's
+violations — which she may read because her connection is the operator's
+(``OPERATOR = True``, as in ``08_audit_inspector.py``). Carol is a role of her own
+(her own process with ``--processes``); silent bob is registered on alice's
+connection, since his handler is code of the driver's process.
 
-The clock and the sweep are the hub's, and ``hubbub serve`` runs a real clock whose
-invite timeout (30 s) is as long as the expectation, with no option to change
-either, so this example does not run with ``--processes``; its test runs alice over
-WebSocket instead.
+    python examples/07_expectations.py              # one process
+    python examples/07_expectations.py --processes  # hubbub serve + a process per agent
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
+import dataclasses
+import functools
 from typing import Any
 
 import harness
 
 from hubbub import Agent
-from hubbub.knowledge import MemoryKnowledgeStore
+from hubbub.cli.remote import RemoteStore
 from hubbub.network import (
     AUDIT_KIND_EXPECTATION_VIOLATED,
     AgentClient,
+    ConsultingAdapter,
     Envelope,
+    Expectation,
     Hub,
-    MockClock,
     Passport,
     ProtocolError,
     Resume,
 )
 from hubbub.network.clock import iso_to_seconds
+from hubbub.network.hub.reader import StoreReader
 
-LATE = 45  # seconds the operator moves the clock on: past the 30 s the manifest allows
-NOT_ACROSS_PROCESSES = (
-    "--processes: the mock clock and the expectation sweep belong to the hub, and "
-    "hubbub serve runs a real clock whose 30 s invite timeout ends the open first"
-)
-
-
-async def open_hub() -> tuple[Hub, MockClock]:
-    """The hub side (operator code): a mock clock, no sweepers, and an invite timeout
-    longer than the expectation, so the expectation decides."""
-    clock = MockClock()
-    hub = await Hub.open(
-        MemoryKnowledgeStore(),
-        clock=clock,
-        ttl_sweep_interval=0,
-        expectation_sweep_interval=0,  # the operator runs the sweep itself
-        invite_ack_timeout=300,
-    )
-    return hub, clock
+ACKS_WITHIN = 2.0  # seconds the manifest allows an invitee to ack
+INVITE_ACK_TIMEOUT = 30.0  # seconds the hub's handshake waits: well past the promise
+SWEEP_EVERY = 0.25  # seconds between the hub's expectation sweeps
+QUESTION = "Carol, can you ack an invite within 2 s?"
+OFFLINE = {"alice": "unused", "carol": "Yes: I acked at once."}
 
 
-async def fast_forward(hub: Hub, clock: MockClock) -> None:
-    """The operator: once an invite waits for its ack, move the clock ``LATE`` seconds
-    on and run one expectation sweep."""
-    while not any(meta.pending_acks for meta in await hub.list_sessions()):  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    clock.advance(LATE)
-    await hub.check_expectations()
+class QuickAcksConsulting(ConsultingAdapter):
+    """The built-in consulting session, whose invitees must ack within ``ACKS_WITHIN``."""
+
+    def __init__(self) -> None:
+        super().__init__()  # same (type, version): this replaces the built-in
+        others = [e for e in self.manifest.expectations if e.name != "acks_within"]
+        quick = Expectation("acks_within", "auto_close", {"seconds": ACKS_WITHIN})
+        self.manifest = dataclasses.replace(self.manifest, expectations=[quick, *others])
 
 
-def violations(records: list[dict[str, Any]], hub: Hub) -> list[str]:
-    """The audit log's expectation violations, one line each (agent ids shown as names)."""
-    return [
-        f"{r['expectation']} -> {r['on_violation']}, "
-        f"violators={[hub.name_for(v) for v in r['violators']]}, "
-        f"elapsed={r['detail'].get('elapsed_seconds')}"
-        for r in records
-        if r["kind"] == AUDIT_KIND_EXPECTATION_VIOLATED
-    ]
+async def setup_hub(hub: Hub) -> None:
+    """The hub side (operator code): the quick-ack consulting type, an invite timeout
+    longer than the expectation, and an expectation sweep every ``SWEEP_EVERY`` seconds
+    in place of the built-in one (a sweeper of the hub's own: it stops it when it closes)."""
+    hub.register_adapter(QuickAcksConsulting())
+    hub.invite_ack_timeout = INVITE_ACK_TIMEOUT
+    await hub.unregister_sweeper("expectations")  # the built-in one (every 10 s), awaited
+    hub.register_sweeper("expectations", SWEEP_EVERY, hub.check_expectations)
 
 
-ROLES = [harness.Role("alice", lambda: Agent("alice", config=harness.model("unused")))]
+def adapters() -> list[ConsultingAdapter]:
+    """The clients' side of the same session type."""
+    return [QuickAcksConsulting()]
+
+
+class Expected(harness.Outcome):
+    """The outcome, then the audit log's violations one a line (``extra["audit"]``)."""
+
+    def show(self) -> None:
+        for name, text in self.transcript:
+            print(f"{name}: {text}")
+        for key, value in self.extra.items():
+            if key != "audit":
+                print(f"{key}: {value!r}")
+        print(f"closed: {self.reason!r}")
+        for line in self.extra["audit"]:
+            print(f"audit: {line}")
+
+
+async def violations(me: AgentClient) -> list[str]:
+    """The audit log's expectation violations, one line each (agent ids shown as names),
+    read over ``me``'s connection (operator only: else access_denied)."""
+    records, _ = await StoreReader(RemoteStore(me.hub_client, "the hub")).audit()
+    lines = []
+    for r in records:
+        if r["kind"] != AUDIT_KIND_EXPECTATION_VIOLATED:
+            continue
+        violators = [(await me.hub_client.get_agent(v)).name for v in r["violators"]]
+        lines.append(
+            f"{r['expectation']} -> {r['on_violation']}, violators={violators}, "
+            f"threshold={r['detail'].get('threshold_seconds')}"
+        )
+    return lines
+
+
+def make(name: str) -> Agent:
+    """The agent of one role (built in the process that runs it)."""
+    return Agent(name, config=harness.model(OFFLINE[name]))
+
+
+ROLES = [harness.Role(name, functools.partial(make, name)) for name in OFFLINE]
 DRIVER = "alice"
+OPERATOR = True  # alice's connection is the operator's: she may read the audit log
 
 
 async def drive(alice: AgentClient) -> harness.Outcome:
-    """Register a silent bob on alice's connection and invite him to a consulting session;
-    how the open ended, who never acked and after how long (the hub's clock)."""
+    """Consult carol; then register a silent bob on alice's connection and invite him to a
+    consulting session: how the open ended, who never acked, after how long, and the
+    audit log's violations."""
+    session = await alice.open(type="consulting", target="carol")
+    await session.send(QUESTION)
+    kept = await harness.wait_closed(alice, session.session_id)
+    answered = await harness.transcript(alice, session.session_id)
+
     bob = await alice.hub_client.register(
         Agent("bob", config=harness.model("unused")),
         Passport(name="bob"),
@@ -103,30 +145,22 @@ async def drive(alice: AgentClient) -> harness.Outcome:
         await alice.open(type="consulting", target="bob")
     except ProtocolError as exc:
         failed = str(exc)
-    (meta,) = await alice.list_sessions(include_terminal=True)
+    (meta,) = [
+        m
+        for m in await alice.list_sessions(include_terminal=True)
+        if m.is_participant(bob.agent_id)
+    ]
     unacked = [(await alice.hub_client.get_agent(i)).name for i in meta.pending_acks]
     elapsed = iso_to_seconds(meta.closed_at or meta.created_at) - iso_to_seconds(meta.created_at)
-    return harness.Outcome(
-        meta.close_reason,
-        [],
-        {"open failed": failed, "state": meta.state.value, "unacked": unacked, "elapsed": elapsed},
-    )
+    extra: dict[str, Any] = {
+        "carol's session": kept,
+        "open failed": failed,
+        "state": meta.state.value,
+        "unacked": unacked,
+        "elapsed": round(elapsed, 1),
+        "audit": await violations(alice),
+    }
+    return Expected(meta.close_reason, answered, extra)
 
 
-async def main() -> None:
-    hub, clock = await open_hub()
-    try:
-        outcome, _ = await asyncio.gather(
-            harness.run(sys.modules[__name__], hub=hub), fast_forward(hub, clock)
-        )
-        outcome.show()
-        for line in violations(await hub.audit_log.read_all(), hub):
-            print(f"audit: {line}")
-    finally:
-        await hub.close()
-
-
-if __name__ == "__main__":
-    if "--processes" in sys.argv[1:]:
-        sys.exit(f"{sys.argv[0]}: {NOT_ACROSS_PROCESSES}")
-    asyncio.run(main())
+harness.main(__name__)

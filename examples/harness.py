@@ -318,27 +318,31 @@ class _Child:
         return status
 
 
+def _secret_file(path: Path, lines: list[str]) -> str:
+    """Write ``lines`` to a new file only this user can read; its path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{line}\n" for line in lines)
+    return str(path)
+
+
 @contextlib.contextmanager
 def network_processes(example: ModuleType, script: Path) -> Iterator[tuple[str, str]]:
     """``hubbub serve`` and one process per non-driver role; yields (url, driver token)."""
     roles = _roles(example)
     tokens = {name: secrets.token_urlsafe(24) for name in roles}
     with tempfile.TemporaryDirectory(prefix="hubbub-example-") as tmp:
-        token_file = Path(tmp) / "tokens"
         operator = bool(getattr(example, "OPERATOR", False))
         agents = {n: t for n, t in tokens.items() if not (operator and n == example.DRIVER)}
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(f"{name}:{token}\n" for name, token in agents.items())
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         store = f"sqlite:///{Path(tmp) / 'hub.db'}"
-        serve = ["serve", "--store", store, "--port", "0", "--token-file", str(token_file)]
+        serve = ["serve", "--store", store, "--port", "0"]
+        if agents:
+            lines = [f"{name}:{token}" for name, token in agents.items()]
+            serve += ["--token-file", _secret_file(Path(tmp) / "tokens", lines)]
         if operator:
-            operator_file = Path(tmp) / "operator"
-            fd = os.open(operator_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(tokens[example.DRIVER] + "\n")
-            serve += ["--operator-token-file", str(operator_file)]
+            operator_file = _secret_file(Path(tmp) / "operator", [tokens[example.DRIVER]])
+            serve += ["--operator-token-file", operator_file]
         if hasattr(example, "setup_hub"):
             serve += ["--setup", f"{script}:setup_hub"]
         children = [_Child("the hub", [sys.executable, "-m", "hubbub.cli", *serve], env)]

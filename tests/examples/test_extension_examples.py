@@ -1,13 +1,13 @@
-"""Examples 02a, 07 and 08 (hub extensions) run offline: through ``examples/harness.py``
-with every agent on its own client (LocalLink, and a real WebSocket server with one
-socket per agent), as scripts (a real subprocess each, with and without
-``--processes``), and with the other agents in processes of their own.
+"""Examples 02a, 07 and 08 (hub extensions) run offline through ``examples/harness.py``
+in both of its modes: in one process (``harness.run``: an in-memory hub given the
+example's ``setup_hub``, every role on its own client with the example's
+``adapters()``) and with ``hubbub serve --setup`` and every agent in its own process
+(``harness.run_processes``); and as scripts (a real subprocess each, with and without
+``--processes``), checked on what they print.
 
-02a and 07 need their hub's side (a custom adapter; a mock clock the operator moves
-on), which ``hubbub serve`` cannot take: their ``--processes`` says so, and their
-cross-process tests serve the example's own hub over WebSocket from this process.
-08 runs against ``hubbub serve`` like the multiparty examples; there the audit log is
-the operator's, so alice shows what she may read of the same trail.
+02a registers its sentinel conversation adapter on the hub; 07 a consulting variant
+with a 2 s ``acks_within``, a 30 s invite timeout and a quick expectation sweep; 07
+and 08 read the audit log through the operator's connection (``OPERATOR = True``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -27,15 +24,14 @@ import harness
 import pytest
 
 from hubbub.knowledge import MemoryKnowledgeStore
-from hubbub.network import Hub, HubClient, LocalLink
-from hubbub.network.auth import BearerTokens, ServerAuth
-from hubbub.network.transport.ws import WsLink, serve_ws
+from hubbub.network import Hub
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-TOKEN = "example-token"
-
-TRAIL = ["agent_registered", "agent_registered", "session_created", "session_closed"]
+E02A = "02a_conversation_terminate.py"
+E07 = "07_expectations.py"
+E08 = "08_audit_inspector.py"
+MODES = [(), ("--processes",)]
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +43,11 @@ def example(name: str) -> ModuleType:
     return harness.load(EXAMPLES / name)
 
 
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def script_lines(name: str, *args: str) -> list[str]:
+    """What ``python examples/NAME ARGS`` prints (it must exit 0)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
     env["PYTHONPATH"] = str(ROOT / "src")
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
@@ -59,66 +56,10 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         check=False,
     )
-
-
-def script_lines(name: str, *args: str) -> list[str]:
-    proc = run_script(name, *args)
     assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "was never awaited" not in proc.stderr
+    assert "Task was destroyed" not in proc.stderr, proc.stderr
     return proc.stdout.splitlines()
-
-
-def refuses_processes(name: str, reason: str) -> None:
-    proc = run_script(name, "--processes")
-    assert proc.returncode == 1
-    assert proc.stdout == ""
-    assert reason in proc.stderr
-
-
-@asynccontextmanager
-async def clients(hub: Hub, transport: str) -> AsyncIterator[Callable[[], HubClient]]:
-    """A new client per call: a LocalLink to ``hub``, or a WebSocket to it served here."""
-    if transport == "local":
-        yield lambda: HubClient(LocalLink(hub), hub=hub)
-        return
-    auth = ServerAuth([BearerTokens({TOKEN: "examples"})])
-    async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth) as url:
-        yield lambda: HubClient(WsLink(url, token=TOKEN, reconnect=0))
-
-
-async def run_with_agents_in_processes(module: ModuleType, hub: Hub) -> harness.Outcome:
-    """``hub`` served over WebSocket from here, every role but the driver in a process of
-    its own (``harness.py agent``, as ``--processes`` starts them), the driver here."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
-    env["HUBBUB_TOKEN"] = TOKEN
-    auth = ServerAuth([BearerTokens({TOKEN: "examples"})])
-    async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth) as url:
-        agents = []
-        try:
-            for role in module.ROLES:
-                if role.name == module.DRIVER:
-                    continue
-                agent = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    str(harness.HERE),
-                    "agent",
-                    str(module.__file__),
-                    role.name,
-                    "--url",
-                    url,
-                    env=env,
-                    stdout=asyncio.subprocess.PIPE,
-                )
-                agents.append(agent)
-                assert agent.stdout is not None
-                ready = await asyncio.wait_for(agent.stdout.readline(), harness.START_TIMEOUT)
-                assert ready.decode().startswith(f"ready: {role.name} ")
-            return await asyncio.wait_for(
-                harness.run_remote(module, url, TOKEN), harness.RUN_TIMEOUT
-            )
-        finally:
-            for agent in agents:
-                agent.terminate()
-                assert await agent.wait() in (0, -signal.SIGTERM)
 
 
 # ---------------------------------------------------------------- 02a: the sentinel adapter
@@ -129,24 +70,22 @@ KEYWORD_CLOSE = "terminate_keyword:TERMINATE"
 def check_02a(outcome: harness.Outcome) -> None:
     assert outcome.reason == KEYWORD_CLOSE
     assert [name for name, _ in outcome.transcript] == ["alice", "bob", "alice"]
+    assert outcome.transcript[0][1] == "Hi bob, what's a good first ML concept to learn?"
     assert outcome.transcript[-1][1].endswith("TERMINATE")  # on the WAL before the close
 
 
-@pytest.mark.parametrize("transport", ["local", "ws"])
-async def test_02a_the_hub_closes_the_conversation_on_the_keyword(transport: str) -> None:
-    module = example("02a_conversation_terminate.py")
-    hub = await module.open_hub()
-    try:
-        async with clients(hub, transport) as connect:
-            check_02a(await harness.run(module, hub=hub, connect=connect))
-    finally:
-        await hub.close()
+async def test_02a_in_process_the_hub_closes_the_conversation_on_the_keyword() -> None:
+    check_02a(await harness.run(example(E02A)))
+
+
+def test_02a_with_every_agent_in_its_own_process() -> None:
+    check_02a(harness.run_processes(EXAMPLES / E02A))
 
 
 async def test_02a_without_the_adapter_the_conversation_does_not_close() -> None:
     """The close is the adapter's: on a hub with the built-in conversation it does not come."""
-    module = example("02a_conversation_terminate.py")
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
+    module = example(E02A)
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)  # no setup_hub
     try:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(harness.run(module, hub=hub), 2.0)
@@ -154,124 +93,128 @@ async def test_02a_without_the_adapter_the_conversation_does_not_close() -> None
         await hub.close()
 
 
-async def test_02a_with_bob_in_his_own_process() -> None:
-    module = example("02a_conversation_terminate.py")
-    hub = await module.open_hub()
-    try:
-        check_02a(await run_with_agents_in_processes(module, hub))
-    finally:
-        await hub.close()
-
-
-def test_02a_script() -> None:
-    out = script_lines("02a_conversation_terminate.py")
+@pytest.mark.parametrize("args", MODES)
+def test_02a_script(args: tuple[str, ...]) -> None:
+    out = script_lines(E02A, *args)
     assert [line.split(":", 1)[0] for line in out[:-1]] == ["alice", "bob", "alice"]
     assert out[-2].endswith("TERMINATE")  # the keyword message is on the WAL before the close
     assert out[-1] == f"closed: {KEYWORD_CLOSE!r}"
-
-
-def test_02a_script_says_why_it_does_not_run_on_hubbub_serve() -> None:
-    refuses_processes(
-        "02a_conversation_terminate.py", "hubbub serve registers only the built-in adapters"
-    )
 
 
 # ---------------------------------------------------------------- 07: expectations
 
 VIOLATED = "expectation_violated:acks_within"
 OPEN_FAILED = rf"session \S+ closed during handshake: {VIOLATED}"
+AUDIT = "acks_within -> auto_close, violators=['bob'], threshold=2.0"
+CAROL = [("alice", "Carol, can you ack an invite within 2 s?"), ("carol", "Yes: I acked at once.")]
 
 
-@pytest.mark.parametrize("transport", ["local", "ws"])
-async def test_07_unacked_invite_is_auto_closed_by_the_expectation(transport: str) -> None:
-    module = example("07_expectations.py")
-    hub, clock = await module.open_hub()
+def quick(elapsed: float) -> bool:
+    """Closed by the 2 s expectation and its 0.25 s sweep (not the built-in 10 s sweep),
+    long before the 30 s invite timeout."""
+    return 2.0 <= elapsed < 5.0
+
+
+def check_07(outcome: harness.Outcome) -> None:
+    assert outcome.reason == VIOLATED
+    assert outcome.transcript == CAROL
+    extra = outcome.extra
+    assert extra["carol's session"] == "consulting_complete"  # carol acked within 2 s
+    assert re.fullmatch(OPEN_FAILED, extra["open failed"])
+    assert extra["state"] == "closed"
+    assert extra["unacked"] == ["bob"]
+    assert quick(extra["elapsed"]), extra["elapsed"]
+    assert extra["audit"] == [AUDIT]  # bob's violation only
+
+
+async def test_07_in_process_the_unacked_invite_is_auto_closed_by_the_expectation() -> None:
+    check_07(await harness.run(example(E07)))
+
+
+def test_07_with_every_agent_in_its_own_process() -> None:
+    check_07(harness.run_processes(EXAMPLES / E07))
+
+
+async def test_07_setup_hub_shortens_the_promise_and_its_sweep_ends_with_the_hub() -> None:
+    module = example(E07)
+    (adapter,) = module.adapters()
+    promises = {e.name: e for e in adapter.manifest.expectations}
+    assert (adapter.manifest.type, adapter.manifest.version) == ("consulting", 1)
+    assert promises["acks_within"].params == {"seconds": 2.0}
+    assert promises["acks_within"].on_violation == "auto_close"
+    assert "reply_within" in promises  # the built-in's other promise is kept
+    hub = await Hub.open(MemoryKnowledgeStore())
     try:
-        async with clients(hub, transport) as connect:
-            outcome, _ = await asyncio.wait_for(
-                asyncio.gather(
-                    harness.run(module, hub=hub, connect=connect), module.fast_forward(hub, clock)
-                ),
-                harness.RUN_TIMEOUT,
-            )
-        audit = module.violations(await hub.audit_log.read_all(), hub)
+        await module.setup_hub(hub)
+        assert hub.invite_ack_timeout == 30.0
+        sweeps = [t for t in asyncio.all_tasks() if t.get_name() == "hubbub-sweeper-expectations"]
+        assert len(sweeps) == 1  # the built-in sweep is gone (awaited), the quick one runs
+        assert not sweeps[0].done()
     finally:
         await hub.close()
-    assert outcome.reason == VIOLATED
-    assert outcome.transcript == []
-    assert re.fullmatch(OPEN_FAILED, outcome.extra["open failed"])
-    assert outcome.extra["state"] == "closed"
-    assert outcome.extra["unacked"] == ["bob"]
-    assert outcome.extra["elapsed"] == 45.0
-    assert audit == ["acks_within -> auto_close, violators=['bob'], elapsed=45.0"]
+    assert sweeps[0].done()  # the hub stopped it: nothing left running or un-awaited
 
 
-def test_07_script() -> None:
-    out = script_lines("07_expectations.py")
-    assert re.fullmatch(rf"open failed: '{OPEN_FAILED}'", out[0])
-    assert out[1:] == [
-        "state: 'closed'",
-        "unacked: ['bob']",
-        "elapsed: 45.0",
-        f"closed: {VIOLATED!r}",
-        "audit: acks_within -> auto_close, violators=['bob'], elapsed=45.0",
+@pytest.mark.parametrize("args", MODES)
+def test_07_script(args: tuple[str, ...]) -> None:
+    out = script_lines(E07, *args)
+    assert out[:3] == [f"{name}: {text}" for name, text in CAROL] + [
+        "carol's session: 'consulting_complete'"
     ]
-
-
-def test_07_script_says_why_it_does_not_run_on_hubbub_serve() -> None:
-    refuses_processes("07_expectations.py", "hubbub serve runs a real clock")
+    assert re.fullmatch(rf"open failed: '{OPEN_FAILED}'", out[3])
+    assert out[4:6] == ["state: 'closed'", "unacked: ['bob']"]
+    elapsed = re.fullmatch(r"elapsed: (\d+\.\d)", out[6])
+    assert elapsed is not None and quick(float(elapsed[1])), out[6]
+    assert out[7:] == [f"closed: {VIOLATED!r}", f"audit: {AUDIT}"]
 
 
 # ---------------------------------------------------------------- 08: the audit trail
 
+TRAIL = ["agent_registered", "agent_registered", "session_created", "session_closed"]
+CREATED = "creator_id=alice manifest_type=consulting manifest_version=1 participants=[alice, bob]"
+IN_PROCESS = {"alice": "operator", "bob": "operator"}  # every LocalLink is the operator's
+PROCESSES = {"alice": "operator", "bob": "bob"}  # alice's token is the operator's, bob's his own
 
-def check_08(outcome: harness.Outcome, source: str, principal: bool) -> None:
-    assert outcome.reason == "consulting_complete"
-    assert [name for name, _ in outcome.transcript] == ["alice", "bob"]
-    assert outcome.extra["source"] == source
-    trail = outcome.extra["trail"]
+
+def check_trail(trail: list[str], principals: dict[str, str]) -> None:
+    """The audit lines: two registrations (in either order: with ``--processes`` bob's
+    process registers first), the session's creation and its close."""
     assert [line.split()[1] for line in trail] == TRAIL
-    assert "agent_id=alice name=alice" in trail[0] and "agent_id=bob name=bob" in trail[1]
-    assert all(("principal=" in line) == principal for line in trail[:2])
-    assert trail[2].endswith(
-        "creator_id=alice manifest_type=consulting manifest_version=1 participants=[alice, bob]"
-    )
+    registered = {}
+    for line in trail[:2]:
+        found = re.search(r"agent_id=(\w+) name=(\w+) owner= principal=(\w+)$", line)
+        assert found is not None, line
+        assert found[1] == found[2]  # agent ids shown as names
+        registered[found[2]] = found[3]
+    assert registered == principals
+    assert trail[2].endswith(CREATED)
     assert trail[3].endswith("session_closed    reason=consulting_complete")
 
 
-SEEN = "records alice sees (the audit log is the operator's: access_denied)"
+def check_08(outcome: harness.Outcome, principals: dict[str, str]) -> None:
+    assert outcome.reason == "consulting_complete"
+    assert outcome.transcript == [
+        ("alice", "What's the most important property of a distributed system?"),
+        ("bob", "Fault tolerance."),
+    ]
+    check_trail(outcome.extra["trail"], principals)
 
 
-async def test_08_reads_the_audit_log_where_its_connection_is_the_operators() -> None:
-    check_08(await harness.run(example("08_audit_inspector.py")), "audit records", principal=True)
+async def test_08_in_process_reads_the_audit_log() -> None:
+    check_08(await harness.run(example(E08)), IN_PROCESS)
 
 
-async def test_08_over_websocket_shows_what_alice_may_read() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0)
-    try:
-        async with clients(hub, "ws") as connect:
-            outcome = await harness.run(example("08_audit_inspector.py"), connect=connect)
-    finally:
-        await hub.close()
-    check_08(outcome, SEEN, principal=False)
+def test_08_with_every_agent_in_its_own_process_reads_it_as_the_operator() -> None:
+    check_08(harness.run_processes(EXAMPLES / E08), PROCESSES)
 
 
-def test_08_with_every_agent_in_its_own_process() -> None:
-    check_08(harness.run_processes(EXAMPLES / "08_audit_inspector.py"), SEEN, principal=False)
-
-
-@pytest.mark.parametrize(
-    ("args", "header"), [((), "4 audit records"), (("--processes",), f"4 {SEEN}")]
-)
-def test_08_script(args: tuple[str, ...], header: str) -> None:
-    out = script_lines("08_audit_inspector.py", *args)
-    assert out[:2] == [
+@pytest.mark.parametrize(("args", "principals"), [((), IN_PROCESS), (MODES[1], PROCESSES)])
+def test_08_script(args: tuple[str, ...], principals: dict[str, str]) -> None:
+    out = script_lines(E08, *args)
+    assert out[:3] == [
         "alice: What's the most important property of a distributed system?",
         "bob: Fault tolerance.",
+        "4 audit records",
     ]
-    assert out[2] == header
-    assert [line.split()[1] for line in out[3:7]] == TRAIL
-    assert "name=alice" in out[3] and "name=bob" in out[4]
-    assert "participants=[alice, bob]" in out[5]
-    assert out[6].endswith("reason=consulting_complete")
+    check_trail(out[3:7], principals)
     assert out[7:] == ["closed: 'consulting_complete'"]
