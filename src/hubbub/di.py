@@ -195,16 +195,23 @@ def _classify(annotation: Any, default: Any) -> tuple[ParamKind, Any, Any]:
 #: Analyses of plain functions and of bound methods' functions (the same for every
 #: instance): a callable made per call, e.g. a subscription's bound method, is analysed
 #: once, not per call (resolving string annotations compiles them).
-_FUNCTIONS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Param, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
-_METHODS: weakref.WeakKeyDictionary[Any, tuple[bool, tuple[Param, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
+_FUNCTIONS: weakref.WeakKeyDictionary[Any, _Shape] = weakref.WeakKeyDictionary()
+_METHODS: weakref.WeakKeyDictionary[Any, _Shape] = weakref.WeakKeyDictionary()
 
 
-def _analysis(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
-    """(is async, parameters) of ``fn``, cached for functions and bound methods."""
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What :class:`CallPlan` needs to know of a callable's signature."""
+
+    is_async: bool
+    params: tuple[Param, ...]
+    visible: tuple[Param, ...]
+    hidden: tuple[Param, ...]
+    has_positional_only: bool
+
+
+def _analysis(fn: Callable[..., Any]) -> _Shape:
+    """The shape of ``fn``, cached for functions and bound methods."""
     if inspect.isfunction(fn):
         cache, key = _FUNCTIONS, fn
     elif inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
@@ -217,7 +224,7 @@ def _analysis(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
     return found
 
 
-def _analyse(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
+def _analyse(fn: Callable[..., Any]) -> _Shape:
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004
     )
@@ -235,7 +242,13 @@ def _analyse(fn: Callable[..., Any]) -> tuple[bool, tuple[Param, ...]]:
         if kind is not ParamKind.VISIBLE and isinstance(default, (Inject, Depends)):
             default = MISSING
         params.append(Param(p.name, kind, bare, default, marker, p.kind is p.POSITIONAL_ONLY))
-    return is_async, tuple(params)
+    return _Shape(
+        is_async,
+        tuple(params),
+        tuple(p for p in params if p.kind is ParamKind.VISIBLE),
+        tuple(p for p in params if p.kind is not ParamKind.VISIBLE),
+        any(p.positional_only for p in params),
+    )
 
 
 class CallPlan:
@@ -248,11 +261,12 @@ class CallPlan:
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
-        self.is_async, params = _analysis(fn)
-        self.params: tuple[Param, ...] = params
-        self.visible: tuple[Param, ...] = tuple(p for p in params if p.kind is ParamKind.VISIBLE)
-        self.hidden: tuple[Param, ...] = tuple(p for p in params if p.kind is not ParamKind.VISIBLE)
-        self.has_positional_only = any(p.positional_only for p in params)
+        shape = _analysis(fn)
+        self.is_async = shape.is_async
+        self.params: tuple[Param, ...] = shape.params
+        self.visible: tuple[Param, ...] = shape.visible
+        self.hidden: tuple[Param, ...] = shape.hidden
+        self.has_positional_only = shape.has_positional_only
 
     async def resolve_hidden(
         self, ctx: ConversationContext, cache: dict[Any, Any] | None = None

@@ -57,12 +57,30 @@ def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dic
     The copy shares nothing mutable with the sender's objects. A value JSON
     cannot represent (NaN, a set, a lone surrogate, a huge int, ...) is refused.
     A flat object of strings, numbers, booleans and nulls (the common case: a
-    text) is copied as it is; anything nested goes through the encoding. (A
-    string JSON cannot carry is caught when the WAL line is encoded.)
+    text) is copied as it is, and so is one level of such objects inside it (a
+    reply's usage record); anything deeper goes through the encoding. (A string
+    JSON cannot carry is caught when the WAL line is encoded.)
 
     Raises:
         ProtocolError: code ``bad_envelope``, naming the path of the bad value.
     """
+    copy = dict(data)
+    for key, value in data.items():
+        if type(key) is not str:
+            return _encoded_copy(data, where)
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            continue
+        if kind is float and math.isfinite(value):
+            continue
+        if kind is not dict or not _flat(value):
+            return _encoded_copy(data, where)
+        copy[key] = dict(value)
+    return copy
+
+
+def _flat(data: dict[Any, Any]) -> bool:
+    """Only string keys and JSON scalars that encode and decode as themselves."""
     for key, value in data.items():
         kind = type(value)
         if type(key) is not str or not (
@@ -72,8 +90,8 @@ def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dic
             or value is None
             or (kind is float and math.isfinite(value))
         ):
-            return _encoded_copy(data, where)
-    return dict(data)
+            return False
+    return True
 
 
 def _encoded_copy(data: dict[str, Any], where: str) -> dict[str, Any]:
