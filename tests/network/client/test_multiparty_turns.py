@@ -278,3 +278,63 @@ async def test_set_context_outside_a_workflow_is_a_runtime_error(net: Net) -> No
         await set_context(session, "k", 1)
     with pytest.raises(RuntimeError, match="no session"):
         await delete_context(None, "k")
+
+
+async def test_a_queued_message_that_was_not_its_turn_is_not_answered() -> None:
+    """Round robin: when carol is slow to take alice's opener (bob's turn) and bob's
+    reply (carol's turn) is already queued behind it, carol skips the opener by the
+    probe it came with and answers bob's reply, seeing both — one reply, no extra
+    request to the hub for the skipped one."""
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    link = LocalLink(hub)
+    hcs = [HubClient(link, hub=hub) for _ in range(3)]
+    try:
+        agents = {}
+        for hc, (name, reply) in zip(
+            hcs, [("alice", ""), ("bob", "from bob"), ("carol", "from carol")], strict=True
+        ):
+            agents[name] = await hc.register(
+                Agent(name, config=TestConfig(reply)), Passport(name=name), Resume()
+            )
+        carol = agents["carol"]
+        gate = asyncio.Event()
+        calls: list[str] = []
+        real_call = carol.connection.call
+
+        async def counted(op: str, **params: Any) -> Any:
+            calls.append(op)
+            return await real_call(op, **params)
+
+        carol.connection.call = counted  # type: ignore[method-assign]
+        real_handle = carol._handle_one
+
+        async def slow(record: Any, envelope: Any) -> None:
+            if envelope.event_type == EV_TEXT:
+                await gate.wait()  # carol's worker holds the opener until bob's reply is queued
+            await real_handle(record, envelope)
+
+        carol._handle_one = slow  # type: ignore[method-assign]
+        session = await agents["alice"].open(type="discussion", target=["bob", "carol"])
+        await session.send("opener")
+        async with asyncio.timeout(10):
+            while not any(
+                e.event_data.get("text") == "from bob"
+                for e in await hub.read_wal(session.session_id)
+            ):
+                await asyncio.sleep(0.01)
+        gate.set()
+        async with asyncio.timeout(10):
+            while not any(
+                e.event_data.get("text") == "from carol"
+                for e in await hub.read_wal(session.session_id)
+            ):
+                await asyncio.sleep(0.01)
+        wal = await hub.read_wal(session.session_id)
+        texts = [e for e in wal if e.event_type == EV_TEXT]
+        assert [e.event_data["text"] for e in texts[:3]] == ["opener", "from bob", "from carol"]
+        assert texts[2].causation_id == texts[1].envelope_id  # carol answered bob's reply
+        assert "turn_probe" not in calls
+    finally:
+        for hc in hcs:
+            await hc.close()
+        await hub.close()

@@ -360,7 +360,9 @@ class AgentClient:
 
         When the hub sent a probe along with the latest envelope delivered in the session
         and this client posted nothing since, that is the answer (for ``envelope`` or
-        an older one still queued); otherwise the hub is asked.
+        an older one still queued) — for an older one, only if the probe it came with
+        allowed a reply too (in a round robin, the message before last was someone
+        else's turn); otherwise the hub is asked.
         """
         _check_session_id("turn_probe", session_id)
         adapter = await self.adapter_for(session_id)
@@ -370,6 +372,9 @@ class AgentClient:
         # knows (its own posts drop it): it answers for an older queued envelope too.
         if envelope is not None and hint is not None:
             probe = hint[1]
+            own = record.probes.get(envelope.envelope_id) if record is not None else None
+            if own is not None and not own.get("can_send"):
+                return False, None  # it was not this agent's turn when it arrived
             return bool(probe.get("can_send")), self._load_state(
                 session_id, adapter, probe.get("state")
             )
@@ -524,6 +529,7 @@ class AgentClient:
         if record is not None:
             record.posts += 1
             record.probe = None  # a turn probe from before this post is stale
+            record.probes.clear()
         if not is_protocol_event(stamped.event_type):
             record = self._records.get(stamped.session_id)
             if record is None or (record.adapter is None and not record.terminal):
@@ -735,6 +741,8 @@ class AgentClient:
         record = self._record(envelope.session_id)
         # only the latest envelope's probe is kept: a turn uses it if nothing came after
         record.probe = None if probe is None else (envelope.envelope_id, probe)
+        if probe is not None:
+            record.probes[envelope.envelope_id] = probe
         if is_protocol_event(envelope.event_type) and record.observe(envelope):
             self._ended_now(record)
         self._offer(record, envelope)
@@ -807,6 +815,7 @@ class AgentClient:
                 exc_info=exc,
             )
         finally:
+            record.probes.pop(envelope.envelope_id, None)
             try:
                 if self._hub_client.connected:
                     self._hub_client.connection.receipt(self.agent_id, envelope)

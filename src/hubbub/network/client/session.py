@@ -81,6 +81,7 @@ class _SessionRecord:
         "pending",
         "posts",
         "probe",
+        "probes",
         "projection",
         "session_id",
         "state",
@@ -96,6 +97,8 @@ class _SessionRecord:
         self.posts = 0  # envelopes this client posted into the session (turns compare it)
         # (envelope id, the hub's turn probe as of it) for the latest delivered envelope
         self.probe: tuple[str, dict[str, Any]] | None = None
+        # the probe each queued envelope came with (dropped once it is handled)
+        self.probes: dict[str, dict[str, Any]] = {}
         self.state = SessionState.PENDING
         self.inbox: list[Envelope] = []
         self.inbox_size = inbox_size
