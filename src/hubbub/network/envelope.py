@@ -142,6 +142,26 @@ class Envelope:
     ttl_seconds: int | None = None
     sequence: int = 0
 
+    def stamped(self, envelope_id: str, sequence: int, created_at: str) -> Envelope:
+        """A copy with the hub's stamp (``dataclasses.replace``, without its overhead)."""
+        return Envelope(
+            self.session_id,
+            self.sender_id,
+            self.audience,
+            self.event_type,
+            self.event_data,
+            envelope_id,
+            self.task_id,
+            self.causation_id,
+            self.trace_id,
+            self.priority,
+            self.depth,
+            self.idempotency_key,
+            created_at,
+            self.ttl_seconds,
+            sequence,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return a plain, JSON-ready dict of every field."""
         return {

@@ -569,3 +569,19 @@ def test_every_frame_decodes_its_defaults(frame: Frame) -> None:
     """Every field annotation is one the decoder can check (a new frame must not crash it)."""
     default = type(frame)()
     assert decode_frame(encode_frame(default)) == default
+
+
+def test_stamped_is_replace_with_the_hubs_stamp() -> None:
+    """``Envelope.stamped`` copies every field (a field added later must be added there)."""
+    import dataclasses
+
+    from hubbub.network import Envelope
+
+    values: dict[str, object] = {}
+    for number, f in enumerate(dataclasses.fields(Envelope)):
+        values[f.name] = {"k": number} if f.name == "event_data" else f"v{number}"
+    values["audience"] = ["a", "b"]
+    env = Envelope(**values)  # type: ignore[arg-type]
+    got = env.stamped("E1", 7, "T1")
+    assert got == dataclasses.replace(env, envelope_id="E1", sequence=7, created_at="T1")
+    assert got is not env and env.envelope_id != "E1"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
 from typing import Any
 
 from hubbub.knowledge import KnowledgeStore
@@ -169,7 +168,7 @@ class Pipeline:
             if key is not None:
                 done = machine.admitted(env.sender_id, key)
                 if done is not None:
-                    return replace(env, envelope_id=done[0], sequence=done[1], created_at=done[2])
+                    return env.stamped(done[0], done[1], done[2])
             env = self._check_send(live, env)
         machine.check(env)
         data = env.event_data if internal else logged_copy(env.event_data)

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -220,7 +219,7 @@ class ClientConnection:
         await self._usable()
         rid = self.protocol.send(envelope)
         envelope_id, sequence, created_at = await self._await(rid)
-        return replace(envelope, envelope_id=envelope_id, sequence=sequence, created_at=created_at)
+        return envelope.stamped(envelope_id, sequence, created_at)
 
     async def subscribe(
         self,
