@@ -29,7 +29,7 @@ from typing import Any
 
 from hubbub.cli._errors import CommandError, UsageError
 from hubbub.cli._output import Progress, dash, print_json, short_time, table
-from hubbub.cli._usage import Usage, usage_from_wals
+from hubbub.cli._usage import Usage, cost_text, tokens_text, usage_from_wals, usage_json
 from hubbub.network.envelope import (
     EV_EXPECTATION_VIOLATED,
     EV_SESSION_CLOSED,
@@ -283,7 +283,7 @@ async def _agents(args: argparse.Namespace) -> int:
                 "capabilities": sorted(a.resume.capabilities()),
                 "observed": {k: _stat(v) for k, v in a.resume.observed.items()},
                 "principal": a.principal,
-                "usage": None if args.no_usage else total.to_dict(),
+                "usage": None if args.no_usage else usage_json(total),
             }
         )
     if args.json:
@@ -302,8 +302,8 @@ async def _agents(args: argparse.Namespace) -> int:
                 online,
                 dash(", ".join(row["capabilities"])),
                 dash(_observed(a)),
-                "—" if args.no_usage else total.tokens_text(),
-                "—" if args.no_usage else total.cost_text(),
+                "—" if args.no_usage else tokens_text(total),
+                "—" if args.no_usage else cost_text(total),
             ]
         )
     print(table(headers, lines))
@@ -347,7 +347,7 @@ async def _sessions(args: argparse.Namespace) -> int:
             doc = s.to_dict()
             doc["participant_names"] = [names.get(p, p) for p in s.participants]
             if args.usage:
-                doc["usage"] = usage.session(s.session_id).to_dict()
+                doc["usage"] = usage_json(usage.session(s.session_id))
             docs.append(doc)
         print_json(docs)
         return 0
@@ -368,7 +368,7 @@ async def _sessions(args: argparse.Namespace) -> int:
         ]
         if args.usage:
             total = usage.session(s.session_id)
-            row += [total.tokens_text(), total.cost_text()]
+            row += [tokens_text(total), cost_text(total)]
         row.append(dash(s.close_reason))
         rows.append(row)
     print(table(headers, rows))
@@ -431,7 +431,7 @@ async def _show(args: argparse.Namespace) -> int:
             {
                 "session": summary.to_dict()
                 | {"participant_names": [names.get(p, p) for p in summary.participants]},
-                "usage": total.to_dict(),
+                "usage": usage_json(total),
                 "envelopes": [e.to_dict() for e in envelopes],
                 "violations": violations,
                 "audit": audit,
@@ -443,9 +443,7 @@ async def _show(args: argparse.Namespace) -> int:
     print(f"participants: {people}")
     print(f"created: {short_time(summary.created_at)}  closed: {short_time(summary.closed_at)}")
     print(f"close reason: {dash(summary.close_reason)}")
-    print(
-        f"envelopes: {summary.envelopes}  tokens: {total.tokens_text()}  cost: {total.cost_text()}"
-    )
+    print(f"envelopes: {summary.envelopes}  tokens: {tokens_text(total)}  cost: {cost_text(total)}")
     print()
     rows = []
     for env in envelopes:

@@ -65,6 +65,7 @@ from hubbub.network.client.intercept import ClientInterceptor, PostNext, TurnNex
 from hubbub.network.envelope import EV_TURN_FAILED, Envelope, is_protocol_event
 from hubbub.network.errors import NetworkError
 from hubbub.network.hub.intercept import AdmitCall, HubInterceptor
+from hubbub.network.usage import model_name
 from hubbub.plugin import Observer
 
 if TYPE_CHECKING:
@@ -89,14 +90,6 @@ def context_of(trace_id: str | None) -> Context:
     if not trace_id or not trace_id.startswith("00-"):
         return Context()
     return _PROPAGATOR.extract({"traceparent": trace_id})
-
-
-def _model_name(config: Any) -> str | None:
-    try:
-        model = getattr(config, "model", None)
-    except NotImplementedError:
-        return None
-    return model if isinstance(model, str) else None
 
 
 class TracingInterceptor(HubInterceptor, ClientInterceptor):
@@ -168,7 +161,7 @@ class TracingInterceptor(HubInterceptor, ClientInterceptor):
     ) -> Envelope | None:
         """An ``invoke_agent`` span around the turn, a child of the post it answers."""
         name = client.passport.name
-        model = _model_name(client.agent.config)
+        model = model_name(client.agent.config)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": name,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubbub.events import BaseEvent, UsageEvent
+from hubbub.network.envelope import Envelope
 from hubbub.network.identity import CostProfile
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Price",
     "UsageLedger",
     "UsageTotals",
+    "model_name",
     "price_for",
     "turn_cost",
     "turn_usage",
@@ -130,6 +132,15 @@ def turn_cost(
 
 def _int(value: float | None) -> int:
     return int(value) if value else 0
+
+
+def model_name(config: Any) -> str | None:
+    """The model a model config names, or None (a scripted config may name none)."""
+    try:
+        model = getattr(config, "model", None)
+    except NotImplementedError:
+        return None
+    return model if isinstance(model, str) else None
 
 
 def turn_usage(
@@ -256,6 +267,24 @@ class UsageLedger:
             cell = self.cells[key] = UsageTotals()
         cell.add(record)
 
+    def add_envelope(self, envelope: Envelope) -> None:
+        """Count an envelope's usage record, if it carries one (a model reply)."""
+        record = envelope.event_data.get("usage")
+        if type(record) is dict:
+            self.add(envelope.sender_id, envelope.session_id, record)
+
+    def add_wal_lines(self, session_id: str, lines: Iterable[str]) -> None:
+        """Count the usage records in a session's WAL lines (a line that does not
+        decode, as in a quarantined WAL, counts nothing)."""
+        for line in lines:
+            if '"usage"' not in line:
+                continue  # most lines carry none: no decoding
+            try:
+                envelope = Envelope.from_wal_line(line, session_id)
+            except Exception:
+                continue
+            self.add_envelope(envelope)
+
     def query(self, *, agent_id: str | None = None, session_id: str | None = None) -> UsageTotals:
         """The totals of one agent, one session, one agent in one session, or everything."""
         out = UsageTotals()
@@ -274,6 +303,13 @@ class UsageLedger:
         out: dict[str, UsageTotals] = {}
         for (aid, _sid), cell in self.cells.items():
             _merge(out.setdefault(aid, UsageTotals()), cell)
+        return out
+
+    def by_session(self) -> dict[str, UsageTotals]:
+        """Totals per session id."""
+        out: dict[str, UsageTotals] = {}
+        for (_aid, sid), cell in self.cells.items():
+            _merge(out.setdefault(sid, UsageTotals()), cell)
         return out
 
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubbub.config.errors import ProviderError
 from hubbub.events import BaseEvent
+from hubbub.network.client.intercept import intercept_turn
 from hubbub.network.client.routing import resolve_handoffs
 from hubbub.network.client.task_mirror import TaskMirror
 from hubbub.network.envelope import (
@@ -60,14 +61,13 @@ from hubbub.network.envelope import (
 from hubbub.network.errors import NetworkError, SessionTimeoutError
 from hubbub.network.policies import AGENT_CLIENT_DEP, HUB_DEP, SESSION_DEP, SESSION_STATE_DEP
 from hubbub.network.session import SessionMetadata, SessionState
-from hubbub.network.usage import turn_usage
+from hubbub.network.usage import model_name, turn_usage
 from hubbub.plugin import Observer
 from hubbub.stream import MemoryStream
 from hubbub.tools import Tool, is_cancellation, tool
 
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
-    from hubbub.network.client.intercept import ClientInterceptor, TurnNext
     from hubbub.network.client.session import Session, _SessionRecord
     from hubbub.network.views import ViewPolicy
 
@@ -226,19 +226,10 @@ async def _turn(envelope: Envelope, client: AgentClient) -> None:
         await _answer(envelope, client, record, turn_input, state, ())
         return
 
-    def bind(interceptor: ClientInterceptor, inner: TurnNext) -> TurnNext:
-        async def call(observers: tuple[Observer, ...]) -> Envelope | None:
-            return await interceptor.intercept_turn(envelope, client, observers, inner)
-
-        return call
-
-    async def innermost(observers: tuple[Observer, ...]) -> Envelope | None:
+    async def answer(observers: tuple[Observer, ...]) -> Envelope | None:
         return await _answer(envelope, client, record, turn_input, state, observers)
 
-    chain: TurnNext = innermost
-    for interceptor in reversed(interceptors):
-        chain = bind(interceptor, chain)
-    await chain(())
+    await intercept_turn(interceptors, envelope, client, answer)
 
 
 async def _answer(
@@ -323,7 +314,7 @@ async def _answer(
         out.event_data["usage"] = turn_usage(
             events,
             latency_ms=latency_ms,
-            model=_model_name(client.agent.config),
+            model=model_name(client.agent.config),
             profile=client.passport.cost,
         )
     try:
@@ -334,15 +325,6 @@ async def _answer(
             return None
         raise
     return out
-
-
-def _model_name(config: Any) -> str | None:
-    """The model a config names, or None (a scripted config may name none)."""
-    try:
-        model = getattr(config, "model", None)
-    except NotImplementedError:
-        return None
-    return model if isinstance(model, str) else None
 
 
 async def _adapter_tools(

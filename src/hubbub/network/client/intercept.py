@@ -24,7 +24,7 @@ from hubbub.plugin import Observer
 if TYPE_CHECKING:
     from hubbub.network.client.agent_client import AgentClient
 
-__all__ = ["ClientInterceptor", "PostNext", "TurnNext", "intercept_post"]
+__all__ = ["ClientInterceptor", "PostNext", "TurnNext", "intercept_post", "intercept_turn"]
 
 TurnNext = Callable[[tuple[Observer, ...]], Awaitable[Envelope | None]]
 PostNext = Callable[[Envelope], Awaitable[Envelope]]
@@ -63,3 +63,23 @@ async def intercept_post(
     for interceptor in reversed(interceptors):
         chain = bind(interceptor, chain)
     return await chain(envelope)
+
+
+async def intercept_turn(
+    interceptors: Sequence[ClientInterceptor],
+    envelope: Envelope,
+    client: AgentClient,
+    turn: TurnNext,
+) -> Envelope | None:
+    """``turn(())`` through ``interceptors`` (the first one outermost)."""
+
+    def bind(interceptor: ClientInterceptor, inner: TurnNext) -> TurnNext:
+        async def call(observers: tuple[Observer, ...]) -> Envelope | None:
+            return await interceptor.intercept_turn(envelope, client, observers, inner)
+
+        return call
+
+    chain = turn
+    for interceptor in reversed(interceptors):
+        chain = bind(interceptor, chain)
+    return await chain(())

@@ -56,16 +56,14 @@ async def context(
         return no_client("context")
     if scope not in ("session", "knowledge"):
         return f"Error: scope= must be 'session' or 'knowledge', got {scope!r}"
-    sids: list[str]
-    if scope == "knowledge":
-        sids = []
-    else:
-        sid = session_id or (session.session_id if session is not None else None)
-        if not sid:
-            return f"Error: {action} needs session_id= outside a session"
-        sids = [sid]
+    sid: str = session_id or (session.session_id if session is not None else "")
+    if scope == "session" and not sid:
+        return f"Error: {action} needs session_id= outside a session"
     try:
-        if scope == "knowledge":
+        sids: list[str]
+        if scope == "session":
+            sids = [sid]
+        else:
             metas = await c.list_sessions(include_terminal=True, limit=KNOWLEDGE_SESSIONS)
             metas.sort(key=lambda m: (m.created_at, m.session_id))
             sids = [m.session_id for m in metas]

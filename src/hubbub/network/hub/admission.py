@@ -66,32 +66,30 @@ def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dic
     """
     copy = dict(data)
     for key, value in data.items():
-        if type(key) is not str:
-            return _encoded_copy(data, where)
-        kind = type(value)
-        if kind is str or kind is int or kind is bool or value is None:
+        if type(key) is str and _scalar(value):
             continue
-        if kind is float and math.isfinite(value):
+        if type(key) is str and type(value) is dict and _flat(value):
+            copy[key] = dict(value)
             continue
-        if kind is not dict or not _flat(value):
-            return _encoded_copy(data, where)
-        copy[key] = dict(value)
+        return _encoded_copy(data, where)
     return copy
 
 
+def _scalar(value: Any) -> bool:
+    """A JSON scalar that encodes and decodes as itself."""
+    kind = type(value)
+    return (
+        kind is str
+        or kind is int
+        or kind is bool
+        or value is None
+        or (kind is float and math.isfinite(value))
+    )
+
+
 def _flat(data: dict[Any, Any]) -> bool:
-    """Only string keys and JSON scalars that encode and decode as themselves."""
-    for key, value in data.items():
-        kind = type(value)
-        if type(key) is not str or not (
-            kind is str
-            or kind is int
-            or kind is bool
-            or value is None
-            or (kind is float and math.isfinite(value))
-        ):
-            return False
-    return True
+    """Only string keys and JSON scalars."""
+    return all(type(key) is str and _scalar(value) for key, value in data.items())
 
 
 def _encoded_copy(data: dict[str, Any], where: str) -> dict[str, Any]:

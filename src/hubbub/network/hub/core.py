@@ -383,8 +383,8 @@ class Hub:
             return
         self._interceptors = tuple(x for x in self._interceptors if x is not interceptor)
         self._seam.remove_interceptor(interceptor)
-        hooks = self._pipeline.durable_hooks
-        hooks[:] = [h for h in hooks if getattr(h, "__self__", None) is not interceptor]
+        if hooks_of(interceptor)[1]:  # its bound on_durable compares equal to the one added
+            self._pipeline.durable_hooks.remove(interceptor.on_durable)
 
     def register_arbiter(self, arbiter: HubArbiter) -> HubArbiter:
         """Make ``arbiter`` take every access decision from now on; returns the one replaced.
@@ -698,11 +698,6 @@ class Hub:
             state = live.meta.state.value
             out[state] = out.get(state, 0) + 1
         return out
-
-    def agent_name(self, agent_id: str) -> str:
-        """A registered agent's name ("" for an unknown id)."""
-        passport = self._registry.passports.get(agent_id)
-        return passport.name if passport is not None else ""
 
     def usage_by_agent(self) -> dict[str, dict[str, Any]]:
         """Usage totals per agent id, as counted so far (for metrics; no waiting)."""

@@ -184,7 +184,7 @@ class HubMetrics(HubInterceptor):
 
     def _usage(self, out: _Writer, hub: Hub) -> None:
         by_agent = hub.usage_by_agent()
-        names = {aid: hub.agent_name(aid) for aid in by_agent}
+        names = {aid: hub.name_for(aid) or "" for aid in by_agent}
         out.family("tokens_total", "counter", "Model tokens of posted turns, by agent and kind.")
         for aid, totals in sorted(by_agent.items()):
             for kind, key in _TOKEN_KINDS:

@@ -43,9 +43,7 @@ class HubUsage:
 
     def on_durable(self, env: Envelope) -> None:
         """Count a durable envelope's usage record, if it carries one."""
-        record = env.event_data.get("usage")
-        if type(record) is dict:
-            self.ledger.add(env.sender_id, env.session_id, record)
+        self.ledger.add_envelope(env)
 
     @property
     def complete(self) -> bool:
@@ -94,26 +92,13 @@ class HubUsage:
                 )
                 for sid, lines in zip(chunk, wals, strict=True):
                     until = live_seqs.get(sid)
-                    self._count(counted, sid, lines if until is None else lines[:until])
+                    counted.add_wal_lines(sid, lines if until is None else lines[:until])
         except Exception:
             log.warning(
                 "counting the usage in the WALs failed; the next call retries", exc_info=True
             )
             raise
         self.ledger.merge(counted)
-
-    @staticmethod
-    def _count(ledger: UsageLedger, session_id: str, lines: list[str]) -> None:
-        for line in lines:
-            if '"usage"' not in line:
-                continue  # most lines: no parse
-            try:
-                env = Envelope.from_wal_line(line, session_id)
-            except Exception:
-                continue  # a line that does not decode (a quarantined WAL) counts nothing
-            record = env.event_data.get("usage")
-            if type(record) is dict:
-                ledger.add(env.sender_id, env.session_id, record)
 
     async def stop(self) -> None:
         """Cancel a rebuild in progress (the hub closes)."""
