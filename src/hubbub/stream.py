@@ -236,9 +236,11 @@ class MemoryStream:
             else:
                 await self.storage.save_event(event, context or ConversationContext(self))
         if self._subs:
-            ctx = context or ConversationContext(self)
+            ctx = context
             for sub in tuple(self._subs):
                 if sub.condition is None or sub.condition(event):
+                    if ctx is None:
+                        ctx = ConversationContext(self)
                     await sub.call(event, ctx)
 
     def subscribe(

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol, runtime_checkable
 
 from hubbub.events import (
@@ -88,15 +89,31 @@ class _Entry:
     sequence: int
     sender_id: str
     text: str
+    # the event last built for it and the name it was built with (see _event)
+    event: BaseEvent | None = None
+    shown_as: str | None = None
 
 
-def _to_event(entry: _Entry, participant_id: str, name_for: NameResolver | None) -> BaseEvent:
+def _event(entry: _Entry, participant_id: str, name_for: NameResolver | None) -> BaseEvent:
+    """The entry as an event; built once and reused by later turns (events are not
+    mutated once made), rebuilt only if the sender's shown name changes."""
     if entry.sender_id == participant_id:
-        return ModelResponse(ModelMessage(entry.text))
-    if name_for is None:
-        return ModelRequest([TextInput(entry.text)])
-    name = name_for(entry.sender_id) or entry.sender_id
-    return ModelRequest([TextInput(f"{name}: {entry.text}")])
+        shown = None
+    elif name_for is None:
+        shown = ""
+    else:
+        shown = name_for(entry.sender_id) or entry.sender_id
+    event = entry.event
+    if event is not None and entry.shown_as == shown:
+        return event
+    if shown is None:
+        event = ModelResponse(ModelMessage(entry.text))
+    elif shown == "":
+        event = ModelRequest([TextInput(entry.text)])
+    else:
+        event = ModelRequest([TextInput(f"{shown}: {entry.text}")])
+    entry.event, entry.shown_as = event, shown
+    return event
 
 
 class Projection:
@@ -177,25 +194,26 @@ class Projection:
             names: NameResolver | None = name_for if name_for is not None else _no_name
         else:
             names = None
-        if before_sequence is None:
-            visible = list(self._entries)
-        else:
-            visible = [e for e in self._entries if e.sequence < before_sequence]
+        entries = self._entries
+        end = len(entries)
+        if before_sequence is not None:  # entries are in sequence order: cut from the end
+            while end and entries[end - 1].sequence >= before_sequence:
+                end -= 1
         pid = self._participant_id
-        if self._recent_n is None or (len(visible) <= self._recent_n and not self._elided):
-            return [_to_event(e, pid, names) for e in visible]
-        cut = max(0, len(visible) - self._recent_n)
+        if self._recent_n is None or (end <= self._recent_n and not self._elided):
+            return [_event(e, pid, names) for e in islice(entries, end)]
+        cut = max(0, end - self._recent_n)
         elided = self._elided + cut
-        senders = self._elided_senders.union(e.sender_id for e in visible[:cut])
         out: list[BaseEvent] = []
         if elided:
+            senders = self._elided_senders.union(e.sender_id for e in islice(entries, cut))
             out.append(
                 CompactionSummary(
                     summary=f"Earlier in this session: {elided} message(s) from {', '.join(sorted(senders))}.",
                     event_count=elided,
                 )
             )
-        out.extend(_to_event(e, pid, names) for e in visible[cut:])
+        out.extend(_event(e, pid, names) for e in islice(entries, cut, end))
         return out
 
 

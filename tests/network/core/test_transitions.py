@@ -293,3 +293,34 @@ def test_sequence_factory() -> None:
     assert TransitionGraph.sequence(["a", "b", "c"]) == g
     with pytest.raises(WorkflowGraphError, match="steps"):
         TransitionGraph.sequence()
+
+
+def test_a_turn_carries_every_other_state_field_over() -> None:
+    """The workflow fold builds its next state with the constructor (no
+    ``dataclasses.replace``): a field added to ``WorkflowState`` must be carried too."""
+    import dataclasses
+
+    from hubbub.network import WorkflowAdapter
+
+    graph = TransitionGraph.round_robin(["alice", "bob", "carol"])
+    before = state(
+        expected_next_speaker="alice",
+        last_speaker_id="carol",
+        last_envelope_id="e0",
+        turn_count=4,
+        pending_close_reason="x",
+        graph_data=graph.to_dict(),
+        context_vars={"k": 1},
+    )
+    turn = Envelope("s", "alice", None, EV_TEXT, {"text": "hi"}, envelope_id="e1")
+    after = WorkflowAdapter().fold(turn, before)
+    changed = {
+        "expected_next_speaker": "bob",
+        "last_speaker_id": "alice",
+        "last_envelope_id": "e1",
+        "turn_count": 5,
+        "pending_close_reason": "",
+    }
+    for f in dataclasses.fields(WorkflowState):
+        want = changed.get(f.name, getattr(before, f.name))
+        assert getattr(after, f.name) == want, f.name

@@ -312,27 +312,43 @@ class WorkflowAdapter(BaseAdapter):
             )
 
     def _advance(self, state: WorkflowState, envelope: Envelope) -> WorkflowState:
-        """The state after one turn (context updates, counters, then the next speaker)."""
+        """The state after one turn (context updates, counters, then the next speaker).
+
+        Built with the constructor, not ``dataclasses.replace``: this runs for every
+        turn the hub admits.
+        """
         context = state.context_vars
         if envelope.event_type == EV_PACKET:
             context = _apply_updates(context, envelope.event_data.get("context_updates"))
-        after = replace(
-            state,
+        after = WorkflowState(
+            participant_order=state.participant_order,
+            expected_next_speaker=state.expected_next_speaker,
             last_speaker_id=envelope.sender_id,
             last_envelope_id=envelope.envelope_id or None,
             turn_count=state.turn_count + 1,
-            context_vars=context,
             pending_close_reason="",
+            creator_id=state.creator_id,
+            graph_data=state.graph_data,
+            context_vars=context,
         )
         target = _handoff_target(envelope)
-        if target is not None:
-            return replace(after, expected_next_speaker=target)
-        decision = self.graph(after).select(after, envelope)
-        if decision.next_speaker is None:
-            return replace(
-                after, expected_next_speaker=None, pending_close_reason=decision.close_reason
-            )
-        return replace(after, expected_next_speaker=decision.next_speaker)
+        close_reason = ""
+        if target is None:
+            decision = self.graph(after).select(after, envelope)
+            target = decision.next_speaker
+            if target is None:
+                close_reason = decision.close_reason
+        return WorkflowState(
+            participant_order=after.participant_order,
+            expected_next_speaker=target,
+            last_speaker_id=after.last_speaker_id,
+            last_envelope_id=after.last_envelope_id,
+            turn_count=after.turn_count,
+            pending_close_reason=close_reason,
+            creator_id=after.creator_id,
+            graph_data=after.graph_data,
+            context_vars=context,
+        )
 
     def fold(self, envelope: Envelope, state: Any) -> WorkflowState:
         """Context writes change the context; turns advance (see the module doc)."""

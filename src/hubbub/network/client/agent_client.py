@@ -362,7 +362,8 @@ class AgentClient:
         and this client posted nothing since, that is the answer (for ``envelope`` or
         an older one still queued) — for an older one, only if the probe it came with
         allowed a reply too (in a round robin, the message before last was someone
-        else's turn); otherwise the hub is asked.
+        else's turn); otherwise the hub is asked. A "no" from a delivery's probe comes
+        without the state (None): the hub sends the state only with a turn.
         """
         _check_session_id("turn_probe", session_id)
         adapter = await self.adapter_for(session_id)
@@ -375,9 +376,9 @@ class AgentClient:
             own = record.probes.get(envelope.envelope_id) if record is not None else None
             if own is not None and not own.get("can_send"):
                 return False, None  # it was not this agent's turn when it arrived
-            return bool(probe.get("can_send")), self._load_state(
-                session_id, adapter, probe.get("state")
-            )
+            if not probe.get("can_send"):
+                return False, None  # a delivery's probe carries the state only for a turn
+            return True, self._load_state(session_id, adapter, probe.get("state"))
         data = await self.connection.call(
             "turn_probe", session_id=session_id, caller_id=self.agent_id
         )

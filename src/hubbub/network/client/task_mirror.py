@@ -30,6 +30,7 @@ from hubbub.events import (
     TaskFailed,
     TaskProgress,
     TaskStarted,
+    TypeCondition,
 )
 from hubbub.network.identity import Resume
 from hubbub.network.jsonvalue import check_json_value
@@ -41,7 +42,9 @@ __all__ = ["TaskMirror", "TaskObserver"]
 
 log = logging.getLogger(__name__)
 
-_EVENTS = (TaskStarted, TaskProgress, TaskCompleted, TaskFailed, TaskExpired, TaskCancelled)
+_EVENTS = TypeCondition(
+    TaskStarted, TaskProgress, TaskCompleted, TaskFailed, TaskExpired, TaskCancelled
+)
 
 
 class TaskObserver(Protocol):

@@ -56,40 +56,50 @@ def logged_copy(data: dict[str, Any], where: str = "envelope.event_data") -> dic
 
     The copy shares nothing mutable with the sender's objects. A value JSON
     cannot represent (NaN, a set, a lone surrogate, a huge int, ...) is refused.
-    A flat object of strings, numbers, booleans and nulls (the common case: a
-    text) is copied as it is, and so is one level of such objects inside it (a
-    reply's usage record); anything deeper goes through the encoding. (A string
-    JSON cannot carry is caught when the WAL line is encoded.)
+    Objects and lists of strings, numbers, booleans and nulls up to
+    ``_COPY_DEPTH`` levels deep (a text and its usage record, a workflow packet)
+    are copied as they are; anything else goes through the encoding. (A string
+    or an int JSON cannot carry is caught when the WAL line is encoded.)
 
     Raises:
         ProtocolError: code ``bad_envelope``, naming the path of the bad value.
     """
-    copy = dict(data)
-    for key, value in data.items():
-        if type(key) is str and _scalar(value):
-            continue
-        if type(key) is str and type(value) is dict and _flat(value):
-            copy[key] = dict(value)
-            continue
+    try:
+        return _plain_dict(data, _COPY_DEPTH)
+    except _NotPlain:
         return _encoded_copy(data, where)
-    return copy
 
 
-def _scalar(value: Any) -> bool:
-    """A JSON scalar that encodes and decodes as itself."""
+#: Levels of nesting :func:`logged_copy` copies without encoding.
+_COPY_DEPTH = 4
+
+
+class _NotPlain(Exception):
+    """A value the plain copy does not take (it goes through the encoding)."""
+
+
+def _plain_dict(data: dict[Any, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if type(key) is not str:
+            raise _NotPlain
+        out[key] = _plain(value, depth)
+    return out
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """``value`` itself when a JSON scalar, a copy when a container within ``depth``."""
     kind = type(value)
-    return (
-        kind is str
-        or kind is int
-        or kind is bool
-        or value is None
-        or (kind is float and math.isfinite(value))
-    )
-
-
-def _flat(data: dict[Any, Any]) -> bool:
-    """Only string keys and JSON scalars."""
-    return all(type(key) is str and _scalar(value) for key, value in data.items())
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float and math.isfinite(value):
+        return value
+    if depth > 1:
+        if kind is dict:
+            return _plain_dict(value, depth - 1)
+        if kind is list:
+            return [_plain(item, depth - 1) for item in value]
+    raise _NotPlain
 
 
 def _encoded_copy(data: dict[str, Any], where: str) -> dict[str, Any]:

@@ -332,6 +332,13 @@ class Connection:
         state = self.adapter_state(session_id, caller_id=caller_id)
         return {"can_send": self.can_send(session_id, caller_id), "state": state}
 
+    def delivery_probe(self, session_id: str, recipient_id: str) -> dict[str, Any]:
+        """The turn probe a delivery carries: the state only when the recipient may
+        reply (a recipient whose turn it is not runs no turn, so needs none)."""
+        if not self.can_send(session_id, recipient_id):
+            return {"can_send": False, "state": None}
+        return {"can_send": True, "state": self.adapter_state(session_id, caller_id=recipient_id)}
+
     async def usage(self, *, agent_id: str, session_id: str | None = None) -> dict[str, Any]:
         """An own agent's usage totals (``Hub.usage``), in one session or overall."""
         self._own(agent_id)

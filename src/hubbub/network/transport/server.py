@@ -145,13 +145,13 @@ class ServerConnection:
         """The hub delivers an envelope to an agent registered through this connection.
 
         A content envelope carries the recipient's turn probe as of it (may it reply,
-        the adapter state), so a turn answering it needs no request of its own.
+        and if so the adapter state), so a turn answering it needs no request of its own.
         """
         probe = None
         connection = self._connection
         if connection is not None and not is_protocol_event(envelope.event_type):
             try:
-                probe = connection.turn_probe(envelope.session_id, caller_id=recipient_id)
+                probe = connection.delivery_probe(envelope.session_id, recipient_id)
             except NetworkError:
                 probe = None
         if self.protocol.notify(recipient_id, envelope, probe):
