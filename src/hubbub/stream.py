@@ -236,12 +236,12 @@ class MemoryStream:
             else:
                 await self.storage.save_event(event, context or ConversationContext(self))
         if self._subs:
-            ctx = context
+            sub_ctx = context
             for sub in tuple(self._subs):
                 if sub.condition is None or sub.condition(event):
-                    if ctx is None:
-                        ctx = ConversationContext(self)
-                    await sub.call(event, ctx)
+                    if sub_ctx is None:
+                        sub_ctx = ConversationContext(self)
+                    await sub.call(event, sub_ctx)
 
     def subscribe(
         self,
