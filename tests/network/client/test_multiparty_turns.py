@@ -338,3 +338,40 @@ async def test_a_queued_message_that_was_not_its_turn_is_not_answered() -> None:
         for hc in hcs:
             await hc.close()
         await hub.close()
+
+
+async def test_a_deliverys_probe_carries_the_state_only_to_the_next_speaker() -> None:
+    """Round robin: of the two recipients of alice's opener, bob (whose turn it is)
+    gets ``can_send`` with the adapter state; carol gets a bare no (her turn needs none)."""
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    link = LocalLink(hub)
+    hcs = [HubClient(link, hub=hub) for _ in range(3)]
+    try:
+        agents = {}
+        for hc, name in zip(hcs, ["alice", "bob", "carol"], strict=True):
+            agents[name] = await hc.register(
+                Agent(name, config=TestConfig("")), Passport(name=name), Resume()
+            )
+        probes: dict[str, list[Any]] = {"bob": [], "carol": []}
+        for name, seen in probes.items():
+            client = agents[name]
+            real = client._deliver
+
+            def spy(
+                envelope: Any, probe: Any = None, *, _real: Any = real, _seen: Any = seen
+            ) -> None:
+                if envelope.event_type == EV_TEXT:
+                    _seen.append(probe)
+                _real(envelope, probe)
+
+            client._deliver = spy  # type: ignore[method-assign]
+        session = await agents["alice"].open(type="discussion", target=["bob", "carol"])
+        await session.send("opener")
+        assert probes["carol"] == [{"can_send": False, "state": None}]
+        [bob_probe] = probes["bob"]
+        assert bob_probe["can_send"] is True
+        assert bob_probe["state"]["expected_next_speaker"] == agents["bob"].agent_id
+    finally:
+        for hc in hcs:
+            await hc.close()
+        await hub.close()
