@@ -375,3 +375,43 @@ async def test_a_deliverys_probe_carries_the_state_only_to_the_next_speaker() ->
         for hc in hcs:
             await hc.close()
         await hub.close()
+
+
+async def test_messages_that_were_not_its_turn_are_in_the_next_turns_history() -> None:
+    """Round robin alice → bob → carol → alice: bob's reply reaches alice when it is
+    carol's turn (passed over, no turn run); alice's next turn still sees the opener,
+    bob's and carol's messages, in order."""
+    from hubbub.events import ModelRequest, ModelResponse
+    from hubbub.testing import TrackingConfig
+
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    link = LocalLink(hub)
+    hcs = [HubClient(link, hub=hub) for _ in range(3)]
+    alice_config = TrackingConfig(TestConfig(""))  # alice answers with nothing: the round stops
+    try:
+        agents = {}
+        for hc, name, config in zip(
+            hcs,
+            ["alice", "bob", "carol"],
+            [alice_config, TestConfig("from bob"), TestConfig("from carol")],
+            strict=True,
+        ):
+            agents[name] = await hc.register(
+                Agent(name, config=config), Passport(name=name), Resume()
+            )
+        session = await agents["alice"].open(type="discussion", target=["bob", "carol"])
+        await session.send("opener")
+        async with asyncio.timeout(10):
+            while not alice_config.calls:
+                await asyncio.sleep(0.01)
+        seen = []
+        for event in alice_config.calls[0].messages:
+            if isinstance(event, ModelRequest):
+                seen.append(("user", event.parts[0].content))
+            elif isinstance(event, ModelResponse):
+                seen.append(("assistant", event.message.content if event.message else ""))
+        assert seen == [("assistant", "opener"), ("user", "from bob"), ("user", "from carol")]
+    finally:
+        for hc in hcs:
+            await hc.close()
+        await hub.close()

@@ -742,11 +742,23 @@ class AgentClient:
         record = self._record(envelope.session_id)
         # only the latest envelope's probe is kept: a turn uses it if nothing came after
         record.probe = None if probe is None else (envelope.envelope_id, probe)
-        if probe is not None:
-            record.probes[envelope.envelope_id] = probe
-        if is_protocol_event(envelope.event_type) and record.observe(envelope):
+        protocol = is_protocol_event(envelope.event_type)
+        if protocol and record.observe(envelope):
             self._ended_now(record)
         self._offer(record, envelope)
+        if (
+            not protocol
+            and probe is not None
+            and not probe.get("can_send")
+            and self._handler is None
+            and record.worker is None
+            and not record.pending
+            and record.adapter is not None
+        ):
+            self._pass_over(record, envelope)
+            return
+        if probe is not None:
+            record.probes[envelope.envelope_id] = probe
         pending = record.pending
         if pending is None:
             pending = record.pending = deque()
@@ -755,6 +767,23 @@ class AgentClient:
             record.worker = asyncio.get_running_loop().create_task(
                 self._work(record), name=f"hubbub-session-{envelope.session_id[:8]}"
             )
+
+    def _pass_over(self, record: _SessionRecord, envelope: Envelope) -> None:
+        """A content envelope that is not this agent's turn, with nothing queued before
+        it, under the default handler: what its worker would do (take it into the view,
+        send the receipt), without a task. In a round robin most deliveries are these."""
+        try:
+            projection = record.projection
+            if projection is not None and envelope.sender_id != self.agent_id:
+                projection.add(envelope)
+        except Exception:
+            log.error(
+                "view update of %s failed on envelope %s",
+                self._passport.name,
+                envelope.envelope_id,
+                exc_info=True,
+            )
+        self._receipt(envelope)
 
     def _offer(self, record: _SessionRecord, envelope: Envelope) -> None:
         waiters = record.waiters
@@ -817,11 +846,15 @@ class AgentClient:
             )
         finally:
             record.probes.pop(envelope.envelope_id, None)
-            try:
-                if self._hub_client.connected:
-                    self._hub_client.connection.receipt(self.agent_id, envelope)
-            except Exception:
-                log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
+            self._receipt(envelope)
+
+    def _receipt(self, envelope: Envelope) -> None:
+        """Tell the hub this agent is done with ``envelope`` (its inbox slot is free)."""
+        try:
+            if self._hub_client.connected:
+                self._hub_client.connection.receipt(self.agent_id, envelope)
+        except Exception:
+            log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
 
     # -- records -------------------------------------------------------------------------
 

@@ -269,7 +269,8 @@ async def _answer(
             render_envelope=adapter.render_envelope,
             **names,
         )
-    stream = MemoryStream()
+    # the turn's stream is named after the envelope it answers (no uuid4 per turn)
+    stream = MemoryStream(id=envelope.envelope_id or None)
     if history:
         await stream.history.replace(history)
     adapter_tools = await _adapter_tools(adapter, client, metadata, state)
