@@ -783,7 +783,7 @@ class AgentClient:
                 envelope.envelope_id,
                 exc_info=True,
             )
-        self._receipt(envelope)
+        _send_receipt(self._hub_client, self.agent_id, envelope)
 
     def _offer(self, record: _SessionRecord, envelope: Envelope) -> None:
         waiters = record.waiters
@@ -846,15 +846,7 @@ class AgentClient:
             )
         finally:
             record.probes.pop(envelope.envelope_id, None)
-            self._receipt(envelope)
-
-    def _receipt(self, envelope: Envelope) -> None:
-        """Tell the hub this agent is done with ``envelope`` (its inbox slot is free)."""
-        try:
-            if self._hub_client.connected:
-                self._hub_client.connection.receipt(self.agent_id, envelope)
-        except Exception:
-            log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
+            _send_receipt(self._hub_client, self.agent_id, envelope)
 
     # -- records -------------------------------------------------------------------------
 
@@ -935,6 +927,16 @@ class AgentClient:
         if not passport.agent_id:
             raise RuntimeError(f"hub returned an unstamped passport for {name_or_id!r}")
         return passport.agent_id
+
+
+def _send_receipt(hub_client: HubClient, agent_id: str, envelope: Envelope) -> None:
+    """Tell the hub ``agent_id`` is done with ``envelope`` (its inbox slot is free);
+    never raises (a failure is logged)."""
+    try:
+        if hub_client.connected:
+            hub_client.connection.receipt(agent_id, envelope)
+    except Exception:
+        log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
 
 
 def _check_wait_online(wait_online: object) -> None:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from hubbub.network.client.agent_client import _check_session_id, _open_targets
+from hubbub.network.client.agent_client import _check_session_id, _open_targets, _send_receipt
 from hubbub.network.client.session import Session, _SessionRecord
 from hubbub.network.envelope import (
     EV_SESSION_INVITE,
@@ -626,7 +626,8 @@ class HumanClient:
         After ``disconnect`` an envelope is only receipted: a person who left without
         unregistering still never fills the hub's inbox count.
         """
-        self._receipt(envelope)  # in this client's memory: the hub's inbox slot is free
+        # in this client's memory: the hub's inbox slot is free
+        _send_receipt(self._hub_client, self.agent_id, envelope)
         if self._closed:
             return
         if envelope.event_type == EV_SESSION_INVITE and self._auto_ack:
@@ -648,13 +649,6 @@ class HumanClient:
                 self._pusher = asyncio.get_running_loop().create_task(
                     self._run_callbacks(), name=f"hubbub-human-{self._passport.name[:16]}"
                 )
-
-    def _receipt(self, envelope: Envelope) -> None:
-        try:
-            if self._hub_client.connected:
-                self._hub_client.connection.receipt(self.agent_id, envelope)
-        except Exception:
-            log.debug("receipt for %s failed", envelope.envelope_id, exc_info=True)
 
     async def _ack(self, invite: Envelope) -> None:
         try:
