@@ -22,8 +22,6 @@ from hubbub import Agent
 from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
 from hubbub.network import (
-    EV_PACKET,
-    EV_TEXT,
     AgentClient,
     AgentTarget,
     ContextEquals,
@@ -85,23 +83,6 @@ def graph(ids: dict[str, str]) -> TransitionGraph:
     )
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[tuple[str, str]]:
-    """One ``(name, text)`` per turn (a packet's handoff line first, if any)."""
-    lines = []
-    for e in wal:
-        if e.event_type == EV_TEXT:
-            lines.append((names[e.sender_id], e.event_data["text"]))
-        elif e.event_type == EV_PACKET:
-            routing = e.event_data.get("routing", {})
-            via = (
-                f"[Handed off via {routing.get('tool')}] "
-                if routing.get("kind") == "handoff"
-                else ""
-            )
-            lines.append((names[e.sender_id], f"{via}{e.event_data.get('body', '')}".rstrip()))
-    return lines
-
-
 def make(name: str) -> Agent:
     """The agent of one role (built in the process that runs it)."""
     tools = [classify] if name == "triage" else []
@@ -114,21 +95,10 @@ DRIVER = "user"
 
 async def drive(user: AgentClient) -> harness.Outcome:
     """Open the workflow, seed the question, wait for the end; the close reason, the
-    transcript and the final context."""
+    transcript (handoff lines included) and the final context."""
     ids = await harness.agent_ids(user, list(PROMPTS))
-    session = await user.open(
-        type="workflow",
-        target=["triage", "security", "general"],
-        knobs={"graph": graph(ids).to_dict()},
-    )
-    await session.send(QUESTION)
-    reason = await harness.wait_closed(user, session.session_id)
-    names = {agent_id: name for name, agent_id in ids.items()}
-    state = await user.adapter_state(session.session_id)
-    return harness.Outcome(
-        reason,
-        transcript(await user.read_wal(session.session_id), names),
-        {"context": dict(state.context_vars)},
+    return await harness.run_workflow(
+        user, ["triage", "security", "general"], graph(ids), QUESTION, handoffs=True
     )
 
 

@@ -59,14 +59,9 @@ DRIVER = "alice"
 async def drive(alice: AgentClient) -> harness.Outcome:
     """Open the workflow, seed it, wait for the end; the close reason and the transcript."""
     ids = await harness.agent_ids(alice, list(PROMPTS))
-    session = await alice.open(
-        type="workflow",
-        target=["bob", "carol"],
-        knobs={"graph": graph(list(ids.values())).to_dict()},
+    return await harness.run_workflow(
+        alice, ["bob", "carol"], graph(list(ids.values())), SEED, context=False
     )
-    await session.send(SEED)
-    reason = await harness.wait_closed(alice, session.session_id)
-    return harness.Outcome(reason, await harness.transcript(alice, session.session_id))
 
 
 harness.main(__name__)

@@ -63,14 +63,9 @@ async def drive(user: AgentClient) -> harness.Outcome:
     """Open the workflow, seed the brief, wait for the end; the close reason and the
     transcript."""
     ids = await harness.agent_ids(user, list(PROMPTS))
-    session = await user.open(
-        type="workflow",
-        target=["researcher", "writer", "editor"],
-        knobs={"graph": graph(list(ids.values())).to_dict()},
+    return await harness.run_workflow(
+        user, ["researcher", "writer", "editor"], graph(list(ids.values())), SEED, context=False
     )
-    await session.send(SEED)
-    reason = await harness.wait_closed(user, session.session_id)
-    return harness.Outcome(reason, await harness.transcript(user, session.session_id))
 
 
 harness.main(__name__)

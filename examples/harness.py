@@ -55,8 +55,10 @@ from hubbub import Agent
 from hubbub.config import AnthropicConfig
 from hubbub.knowledge import MemoryKnowledgeStore
 from hubbub.network import (
+    EV_PACKET,
     EV_SESSION_CLOSED,
     EV_SESSION_EXPIRED,
+    EV_TEXT,
     AgentClient,
     Envelope,
     Hub,
@@ -65,6 +67,7 @@ from hubbub.network import (
     Passport,
     Resume,
     Rule,
+    TransitionGraph,
     WsLink,
 )
 from hubbub.testing import TestConfig
@@ -141,19 +144,67 @@ async def agent_ids(me: AgentClient, names: Iterator[str] | list[str]) -> dict[s
     return ids
 
 
-async def transcript(me: AgentClient, session_id: str) -> list[tuple[str, str]]:
-    """The session's texts and packet bodies as ``(sender name, text)``, as ``me`` sees them."""
+async def transcript(
+    me: AgentClient, session_id: str, *, handoffs: bool = False
+) -> list[tuple[str, str]]:
+    """The session's texts and packet bodies as ``(sender name, text)``, as ``me`` sees them.
+
+    Empty ones are left out, except with ``handoffs``: then every packet is a line, a
+    tool-routed one starting with its handoff (``"[Handed off via TOOL] REASON | BODY"``).
+    """
     names: dict[str, str] = {}
     lines: list[tuple[str, str]] = []
     for envelope in await me.read_wal(session_id):
-        data = envelope.event_data
-        text = data.get("text") if "text" in data else data.get("body")
-        if not isinstance(text, str) or not text:
+        if handoffs:
+            text = _turn_line(envelope)
+        else:
+            data = envelope.event_data
+            text = data.get("text") if "text" in data else data.get("body")
+            if not isinstance(text, str) or not text:
+                text = None
+        if text is None:
             continue
         if envelope.sender_id not in names:
             names[envelope.sender_id] = (await me.hub_client.get_agent(envelope.sender_id)).name
         lines.append((names[envelope.sender_id], text))
     return lines
+
+
+def _turn_line(envelope: Envelope) -> str | None:
+    """A text's text; a packet's body after its handoff line; None for anything else."""
+    data = envelope.event_data
+    if envelope.event_type == EV_TEXT:
+        return str(data["text"])
+    if envelope.event_type != EV_PACKET:
+        return None
+    routing = data.get("routing", {})
+    via = ""
+    if routing.get("kind") == "handoff":
+        via = f"[Handed off via {routing.get('tool')}] {routing.get('reason', '')}".rstrip()
+        via += " | "
+    return f"{via}{data.get('body', '')}"
+
+
+async def run_workflow(
+    me: AgentClient,
+    target: list[str],
+    graph: TransitionGraph,
+    seed: str,
+    *,
+    handoffs: bool = False,
+    context: bool = True,
+) -> Outcome:
+    """Open a workflow on ``graph`` with ``target``, send ``seed`` and wait for its end:
+    the close reason, the transcript (see :func:`transcript`) and, with ``context``,
+    the final context variables (``extra["context"]``)."""
+    session = await me.open(type="workflow", target=target, knobs={"graph": graph.to_dict()})
+    await session.send(seed)
+    reason = await wait_closed(me, session.session_id)
+    lines = await transcript(me, session.session_id, handoffs=handoffs)
+    if not context:
+        return Outcome(reason, lines)
+    state = await me.adapter_state(session.session_id)
+    return Outcome(reason, lines, {"context": dict(state.context_vars)})
 
 
 # ---------------------------------------------------------------- running a network

@@ -70,14 +70,9 @@ async def drive(intake: AgentClient) -> harness.Outcome:
     """Open the workflow, seed the order, wait for the end; the close reason and the
     transcript."""
     ids = await harness.agent_ids(intake, list(AGENTS))
-    session = await intake.open(
-        type="workflow",
-        target=["validator", "enricher", "fulfilment"],
-        knobs={"graph": graph(ids).to_dict()},
+    return await harness.run_workflow(
+        intake, ["validator", "enricher", "fulfilment"], graph(ids), SEED, context=False
     )
-    await session.send(SEED)
-    reason = await harness.wait_closed(intake, session.session_id)
-    return harness.Outcome(reason, await harness.transcript(intake, session.session_id))
 
 
 harness.main(__name__)

@@ -27,7 +27,6 @@ from hubbub.config import AnthropicConfig
 from hubbub.events import ToolCallEvent
 from hubbub.network import (
     EV_PACKET,
-    EV_TEXT,
     AgentClient,
     AgentTarget,
     FromSpeaker,
@@ -130,22 +129,6 @@ def pick_configs() -> dict[str, Any]:
     return offline_configs()
 
 
-def transcript(wal: list[Any], names: dict[str, str]) -> list[tuple[str, str]]:
-    """One ``(name, text)`` per turn, a tool-routed packet with its handoff line."""
-    lines = []
-    for e in wal:
-        if e.event_type == EV_TEXT:
-            lines.append((names[e.sender_id], e.event_data["text"]))
-        elif e.event_type == EV_PACKET:
-            routing = e.event_data.get("routing", {})
-            via = ""
-            if routing.get("kind") == "handoff":
-                via = f"[Handed off via {routing.get('tool')}] {routing.get('reason', '')}".rstrip()
-                via += " | "
-            lines.append((names[e.sender_id], f"{via}{e.event_data.get('body', '')}"))
-    return lines
-
-
 def make(name: str) -> Agent:
     """The agent of one role (built in the process that runs it)."""
     prompt, tools = AGENTS[name]
@@ -158,20 +141,9 @@ DRIVER = "user"
 
 async def drive(user: AgentClient) -> harness.Outcome:
     """Open the workflow, seed it, wait for the end; the close reason, the transcript
-    and the final context variables."""
+    (handoff lines included) and the final context variables."""
     ids = await harness.agent_ids(user, list(AGENTS))
-    session = await user.open(
-        type="workflow", target=list(AGENTS)[1:], knobs={"graph": graph(ids).to_dict()}
-    )
-    await session.send(SEED)
-    reason = await harness.wait_closed(user, session.session_id)
-    names = {agent_id: name for name, agent_id in ids.items()}
-    state = await user.adapter_state(session.session_id)
-    return harness.Outcome(
-        reason,
-        transcript(await user.read_wal(session.session_id), names),
-        {"context": dict(state.context_vars)},
-    )
+    return await harness.run_workflow(user, list(AGENTS)[1:], graph(ids), SEED, handoffs=True)
 
 
 harness.main(__name__)

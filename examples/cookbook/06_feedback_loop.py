@@ -103,20 +103,10 @@ DRIVER = "user"
 
 
 async def drive(user: AgentClient) -> harness.Outcome:
-    """Open the workflow, seed the request, wait for the end; the close reason, the
-    transcript and the final context variables."""
+    """Open the workflow, seed it, wait for the end; the close reason, the transcript
+    and the final context variables."""
     ids = await harness.agent_ids(user, list(AGENTS))
-    session = await user.open(
-        type="workflow", target=list(AGENTS)[1:], knobs={"graph": graph(ids).to_dict()}
-    )
-    await session.send(SEED)
-    reason = await harness.wait_closed(user, session.session_id)
-    state = await user.adapter_state(session.session_id)
-    return harness.Outcome(
-        reason,
-        await harness.transcript(user, session.session_id),
-        {"context": dict(state.context_vars)},
-    )
+    return await harness.run_workflow(user, list(AGENTS)[1:], graph(ids), SEED)
 
 
 harness.main(__name__)
