@@ -333,18 +333,13 @@ class MemoryKnowledgeStore:
         """Append ``content``; return the byte offset where it starts."""
         return self._append(path, content)
 
-    def append_nowait(self, path: str, content: str) -> asyncio.Future[int]:
-        """Append now; the returned future is already done (a memory append is immediate).
+    def append_now(self, path: str, content: str) -> int:
+        """Append at once and return the offset (a memory append is immediate).
 
-        The hub starts appends this way (``hub._pipeline.start_append``) so that
-        a caller's cancellation can never leave an append's outcome unknown.
+        The hub starts appends this way (``hubbub.network.hub.appends``): no future,
+        no task, and nothing a caller's cancellation could interrupt.
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        try:
-            future.set_result(self._append(path, content))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        return self._append(path, content)
 
     def _append(self, path: str, content: str) -> int:
         if self._closed:

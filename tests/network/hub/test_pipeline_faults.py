@@ -28,6 +28,7 @@ from hubbub.network import (
     StoreUnavailableError,
 )
 from hubbub.network.errors import InboxFull, NetworkError
+from hubbub.network.hub.appends import append_starter
 
 OPTS: dict[str, Any] = {"ttl_sweep_interval": 0, "expectation_sweep_interval": 0}
 
@@ -89,6 +90,46 @@ async def test_failed_append_uses_no_sequence_number_and_the_hub_reopens() -> No
     reopened = await Hub.open(store.inner, **OPTS)
     assert reopened.adapter_state(sid).turn_count == 2
     await reopened.close()
+
+
+class FailingAtOnceStore(MemoryKnowledgeStore):
+    """A memory store (its appends finish at once: no future) whose next WAL appends fail."""
+
+    fail_next = 0
+
+    def append_now(self, path: str, content: str) -> int:
+        if self.fail_next and "/wal.jsonl" in path:
+            self.fail_next -= 1
+            raise OSError(28, "No space left on device")
+        return super().append_now(path, content)
+
+
+async def test_append_failing_at_once_refuses_the_post_and_uses_no_sequence_number() -> None:
+    store = FailingAtOnceStore()
+    assert append_starter(store) == store.append_now  # the hub's at-once path, not a task
+    hub = await Hub.open(store, **OPTS)
+    a, b, sid = await _pair(hub)
+    await hub.post_envelope(_text(sid, a, "one"))
+    store.fail_next = 1
+    with pytest.raises(StoreUnavailableError) as info:
+        await hub.post_envelope(_text(sid, b, "lost"))
+    assert info.value.code == "store_unavailable" and "No space left" in info.value.reason
+    assert hub.adapter_state(sid).turn_count == 1  # nothing folded
+    stamped = await hub.admit(_text(sid, a, "two"))
+    wal = await hub.read_wal(sid)
+    assert [e.sequence for e in wal] == list(range(1, len(wal) + 1))
+    assert [e.event_data["text"] for e in wal if e.event_type == EV_TEXT] == ["one", "two"]
+    assert stamped.sequence == wal[-1].sequence
+    await hub.close()
+
+
+def test_append_starter_picks_at_once_then_nowait_then_a_task() -> None:
+    memory = MemoryKnowledgeStore()
+    assert append_starter(memory) == memory.append_now
+    # a wrapper overriding append gets a task around its own append, not the inner shortcut
+    wrapper = HeldStore()
+    assert append_starter(wrapper) != wrapper.inner.append_now
+    assert append_starter(wrapper).__name__ == "start"
 
 
 async def test_posts_queued_behind_a_failed_append_fail_too_and_leave_no_gap() -> None:

@@ -35,6 +35,7 @@ from hubbub.network.hub.registry import Registry
 from hubbub.network.hub.runtime import LiveSession
 from hubbub.network.hub.seam import HubSeam
 from hubbub.network.hub.stamps import StampClock
+from hubbub.network.identity import Passport
 from hubbub.network.jsonvalue import check_json_value
 
 __all__ = ["HUB_ONLY_EVENTS", "Admission", "logged_copy"]
@@ -189,11 +190,10 @@ class Admission:
                     env = self._resolve_audience(live, env)
                     audience = env.audience
                     break
-        recipients = [
-            passports[rid]
-            for rid in (pids if audience is None else audience)
-            if rid != sender and rid in passports
-        ]
+        recipients: list[Passport] = []
+        for rid in pids if audience is None else audience:
+            if rid != sender and rid in passports:
+                recipients.append(passports[rid])
         arbiter = self._seam.arbiter
         verdict = arbiter.authorize_send(env, passports[sender], rule, recipients)
         if verdict is not ALLOW and isinstance(verdict, Deny):

@@ -10,30 +10,51 @@ from hubbub.knowledge import KnowledgeStore
 from hubbub.network.envelope import Envelope
 from hubbub.network.machine import Decision
 
-__all__ = ["Append", "AppendStarter", "append_starter"]
+__all__ = ["Append", "AppendStarter", "append_future", "append_starter"]
 
-AppendStarter = Callable[[str, str], "asyncio.Future[Any]"]
+#: Starts one append: the offset (an int) of an append the store finished at once,
+#: or a future that ends when the append is durable. It may raise at once (failed).
+AppendStarter = Callable[[str, str], "asyncio.Future[Any] | int"]
 
 
 def append_starter(store: KnowledgeStore) -> AppendStarter:
-    """How the hub starts an append on ``store``: its future ends when the append is durable.
+    """How the hub starts an append on ``store``.
 
-    A store whose class defines ``append_nowait`` next to ``append`` starts it at
-    once (no task); any other store — a wrapper that overrides ``append`` included —
-    gets its ``append`` coroutine wrapped in a task. Either way appends start in
-    call order, and a caller's cancellation cannot lose the outcome.
+    A store whose class defines ``append_now`` next to ``append`` appends at once
+    (the memory store: no future); one that defines ``append_nowait`` starts it at
+    once and hands back its future (no task); any other store — a wrapper that
+    overrides ``append`` included — gets its ``append`` coroutine wrapped in a task.
+    Either way appends start in call order, and a caller's cancellation cannot lose
+    the outcome.
     """
     for klass in type(store).__mro__:
         if "append" in vars(klass):
-            if "append_nowait" in vars(klass):
-                nowait: AppendStarter = getattr(store, "append_nowait")  # noqa: B009
-                return nowait
+            for name in ("append_now", "append_nowait"):
+                if name in vars(klass):
+                    starter: AppendStarter = getattr(store, name)
+                    return starter
             break
 
     def start(path: str, text: str) -> asyncio.Future[Any]:
         return asyncio.ensure_future(store.append(path, text))
 
     return start
+
+
+def append_future(start: AppendStarter, path: str, text: str) -> asyncio.Future[Any]:
+    """Start an append through ``start`` and return it as a future (done already when
+    the store appended, or failed, at once)."""
+    try:
+        started = start(path, text)
+    except Exception as exc:
+        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        failed.set_exception(exc)
+        return failed
+    if isinstance(started, int):
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(started)
+        return done
+    return started
 
 
 class Append:

@@ -48,7 +48,7 @@ from hubbub.network.errors import (
     StoreUnavailableError,
 )
 from hubbub.network.hub.admission import Admission, logged_copy
-from hubbub.network.hub.appends import Append, append_starter
+from hubbub.network.hub.appends import Append, append_future, append_starter
 from hubbub.network.hub.audit import (
     AUDIT_KIND_SESSION_CLOSED,
     AUDIT_KIND_SESSION_EXPIRED,
@@ -188,13 +188,18 @@ class Pipeline:
                 code="payload_too_large",
             )
         if live.appending is None:
-            future = self._start_append(live.wal, line)
-            if future.done():  # the store finished at once (memory): nothing to roll back
-                decision = self._applied_now(live, stamped, future, now_s)
+            try:
+                started = self._start_append(live.wal, line)
+            except Exception as exc:  # failed at once: nothing was applied
+                live.resync = True
+                raise store_failure(self._store, exc) from exc
+            if isinstance(started, int):  # appended at once (memory): nothing to roll back
+                decision = live.machine.apply(stamped)
+                self._durable(live, stamped, now_s)
                 if decision is not None:
                     await self._follow(live, decision)
                 return stamped
-            unit = self._append(live, stamped, line, now_s, future)
+            unit = self._append(live, stamped, line, now_s, started)
         else:
             unit = self._append(live, stamped, line, now_s)
         if unit.riders is None:  # this post drives its own append
@@ -204,22 +209,6 @@ class Pipeline:
         return stamped
 
     # ---------------------------------------------------------------- the append chain
-
-    def _applied_now(
-        self, live: LiveSession, stamped: Envelope, future: asyncio.Future[Any], at: float
-    ) -> Decision | None:
-        """Apply an envelope whose append finished as it started; returns its decision.
-
-        Raises:
-            StoreUnavailableError: the append failed (nothing was applied).
-        """
-        failure = future.exception()
-        if failure is not None:
-            live.resync = True
-            raise store_failure(self._store, failure) from failure
-        decision = live.machine.apply(stamped)
-        self._durable(live, stamped, at)
-        return decision
 
     def _durable(self, live: LiveSession, stamped: Envelope, at: float) -> None:
         """An envelope's append is durable: count it, account its traffic, dispatch it."""
@@ -312,7 +301,11 @@ class Pipeline:
         unit.items.append((stamped, decision, at))
         unit.lines.append(line)
         if live.appending is None:
-            unit.future = started if started is not None else self._start_append(live.wal, line)
+            unit.future = (
+                started
+                if started is not None
+                else append_future(self._start_append, live.wal, line)
+            )
             live.appending = unit
         return unit
 
@@ -381,7 +374,7 @@ class Pipeline:
         queued = live.queued
         if queued is not None:
             live.queued = None
-            queued.future = self._start_append(live.wal, "".join(queued.lines))
+            queued.future = append_future(self._start_append, live.wal, "".join(queued.lines))
             live.appending = queued
             self._spawn(self._drive_detached(live, queued))
         if unit.riders is not None:

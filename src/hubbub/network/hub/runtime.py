@@ -37,6 +37,7 @@ class LiveSession(SessionActivity):
         "resync",
         "snap_seq",
         "waiter",
+        "wal",
     )
 
     # One record per session: compared and hashed by identity, not by activity fields.
@@ -53,6 +54,8 @@ class LiveSession(SessionActivity):
     ) -> None:
         SessionActivity.__init__(self, created_s, created_s)
         self.machine = SessionMachine(meta, adapter, state)
+        # the WAL's path, built once (a memory store's hot-log table keys on this same string)
+        self.wal = wal_path(meta.session_id)
         self.durable = 0  # last sequence whose append is durable
         self.snap_seq = 0  # sequence covered by the stored snapshot
         self.expires_at_s = expires_at_s
@@ -102,8 +105,3 @@ class LiveSession(SessionActivity):
     def activity(self) -> SessionActivity:
         """The session's traffic record, as the expectation evaluators see it."""
         return self
-
-    @property
-    def wal(self) -> str:
-        """The session's WAL path (built when needed: one string less per live session)."""
-        return wal_path(self.meta.session_id)
