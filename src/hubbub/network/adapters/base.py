@@ -243,6 +243,19 @@ def default_build_packet_envelope(
 
 _SCALARS = (str, int, float, bool)
 
+#: Field names of each dataclass state class seen (``dump_state`` runs for every turn probe).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass ``cls``, or None when it is not one."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            return None
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
 
 class BaseAdapter:
     """Defaults for the optional parts of the adapter contract.
@@ -348,12 +361,15 @@ class BaseAdapter:
         )
 
     def dump_state(self, state: Any) -> dict[str, Any]:
-        """JSON-ready data of a state (for snapshots); dataclass states work as they are."""
-        if dataclasses.is_dataclass(state) and not isinstance(state, type):
-            data = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
-            if all(v is None or type(v) in _SCALARS for v in data.values()):
-                return data  # flat (every built-in state): no deep copy needed
-            return dataclasses.asdict(state)
+        """JSON-ready data of a state (for snapshots and turn probes); dataclass states
+        work as they are."""
+        names = _field_names(type(state))
+        if names is not None:
+            data = {name: getattr(state, name) for name in names}
+            for value in data.values():
+                if value is not None and type(value) not in _SCALARS:
+                    return dataclasses.asdict(state)  # nested: a deep copy
+            return data  # flat (every built-in state)
         raise TypeError(
             f"{type(self).__name__} cannot snapshot a {type(state).__name__}; override dump_state"
         )
