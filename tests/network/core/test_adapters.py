@@ -320,3 +320,33 @@ def test_default_round_envelope_broadcasts_text() -> None:
     assert default_build_round_envelope(meta, BOB, "plain") == Envelope(
         "s1", BOB, None, EV_TEXT, {"text": "plain"}
     )
+
+
+class TestDumpState:
+    """``BaseAdapter.dump_state``: what snapshots and every turn probe carry."""
+
+    def test_a_flat_state_dumps_its_fields_and_loads_back(self) -> None:
+        adapter = ConversationAdapter()
+        state = ConversationState(turn_count=3, last_speaker_id=BOB, last_envelope_id="e3")
+        data = adapter.dump_state(state)
+        assert data == {"turn_count": 3, "last_speaker_id": BOB, "last_envelope_id": "e3"}
+        assert adapter.dump_state(state) == data  # the second call (cached field names) agrees
+        assert adapter.load_state(metadata(adapter), data) == state
+
+    def test_a_nested_state_is_deep_copied(self) -> None:
+        from dataclasses import dataclass, field
+
+        @dataclass
+        class Nested:
+            names: list[str] = field(default_factory=list)
+            count: int = 0
+
+        state = Nested(["a"], 1)
+        data = ConversationAdapter().dump_state(state)
+        data["names"].append("b")
+        assert data == {"names": ["a", "b"], "count": 1} and state.names == ["a"]
+
+    @pytest.mark.parametrize("state", [{"turn_count": 1}, ConversationState, 7])
+    def test_what_is_not_a_dataclass_instance_is_refused(self, state: Any) -> None:
+        with pytest.raises(TypeError, match="cannot snapshot"):
+            ConversationAdapter().dump_state(state)
