@@ -18,7 +18,7 @@ import typing
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
+from types import FrameType, FunctionType, MethodType
 from typing import Annotated, Any
 
 from hubbub.context import ConversationContext
@@ -212,9 +212,9 @@ class _Shape:
 
 def _analysis(fn: Callable[..., Any]) -> _Shape:
     """The shape of ``fn``, cached for functions and bound methods."""
-    if inspect.isfunction(fn):
+    if isinstance(fn, FunctionType):  # what inspect.isfunction / ismethod test, without the calls
         cache, key = _FUNCTIONS, fn
-    elif inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
+    elif isinstance(fn, MethodType) and isinstance(fn.__func__, FunctionType):
         cache, key = _METHODS, fn.__func__
     else:
         return _analyse(fn)  # partials, callable objects: as they are

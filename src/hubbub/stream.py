@@ -274,8 +274,11 @@ class MemoryStream:
 
     def unsubscribe(self, sub_id: int) -> None:
         """Remove the subscription ``sub_id`` (no-op when unknown)."""
-        self._subs = [s for s in self._subs if s.id != sub_id]
-        self._interrupters = [s for s in self._interrupters if s.id != sub_id]
+        for subs in (self._subs, self._interrupters):  # in place: ``send`` iterates a copy
+            for i, sub in enumerate(subs):
+                if sub.id == sub_id:
+                    del subs[i]
+                    return
 
     @contextlib.contextmanager
     def sub_scope(

@@ -51,6 +51,34 @@ async def test_where_subscribe_unsubscribe_and_di_in_subscribers() -> None:
     assert got == [(TextInput("a"), True)]
 
 
+async def test_a_subscriber_unsubscribing_during_send_leaves_the_others_their_event() -> None:
+    stream = MemoryStream()
+    got: list[str] = []
+    ids: dict[str, int] = {}
+
+    async def once(event: ModelRequest) -> None:
+        got.append("once")
+        stream.unsubscribe(ids["once"])
+
+    async def always(event: ModelRequest) -> None:
+        got.append("always")
+
+    async def keep(event: ModelRequest) -> ModelRequest:
+        got.append("interrupter")
+        return event
+
+    ids["once"] = stream.subscribe(once)
+    ids["always"] = stream.subscribe(always)
+    ids["keep"] = stream.subscribe(keep, interrupt=True)
+    await stream.send(ModelRequest([TextInput("a")]))
+    await stream.send(ModelRequest([TextInput("b")]))
+    assert got == ["interrupter", "once", "always", "interrupter", "always"]
+    stream.unsubscribe(ids["keep"])  # an interrupter is removed the same way
+    stream.unsubscribe(10**9)  # an unknown id: nothing happens
+    await stream.send(ModelRequest([TextInput("c")]))
+    assert got[5:] == ["always"]
+
+
 async def test_sync_subscribers_run_in_a_thread_unless_disabled() -> None:
     stream = MemoryStream()
     threads: list[bool] = []
