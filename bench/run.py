@@ -298,7 +298,10 @@ def at_most(x: float) -> Callable[[float | None, float], bool]:
 
 
 def multiparty_rows(runs: dict[str, Run]) -> list[Row]:
-    """(g) discussion and workflow, 3 agents: turns/s at both sizes and their ratio."""
+    """(g) discussion and workflow, 3 agents: turns/s at both sizes and their ratio.
+
+    The issue's target is ≥ 100x the reference at 1,000 turns; the short run is shown
+    for the flatness ratio (hubbub's first turns include its warm-up)."""
     rows = []
     for kind, label in (("discussion", "discussion"), ("workflow", "workflow round robin")):
         small, large = runs[f"{kind}_small"].n, runs[f"{kind}_large"].n
@@ -308,8 +311,8 @@ def multiparty_rows(runs: dict[str, Run]) -> list[Row]:
                     f"(g) {label}, 3 agents, turns/s @{n:,}",
                     f"{kind}_{size}",
                     "turns_per_s",
-                    target="≥ 100x ref",
-                    check=rel(100),
+                    target="≥ 100x ref" if size == "large" else "",
+                    check=rel(100) if size == "large" else None,
                 )
             )
         rows.append(
