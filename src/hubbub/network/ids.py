@@ -50,12 +50,29 @@ def _refill() -> Iterator[str]:
     return parts
 
 
-def _encode_time(ms: int) -> str:
+def _encode(value: int, chars: int) -> str:
+    """``value``'s low ``5 * chars`` bits as ``chars`` base32 characters, most significant first."""
     out = []
-    for _ in range(_TIME_CHARS):
-        out.append(_ALPHABET[ms & 31])
-        ms >>= 5
+    for _ in range(chars):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
     return "".join(reversed(out))
+
+
+# The time part is built once per millisecond: its first 8 characters (bits 10 and up,
+# ~1 s) are kept while they stay the same, its last 2 come from this table.
+_LOW_TIME = [_encode(v, 2) for v in range(1024)]
+_high_part: tuple[int, str] = (-1, "")
+
+
+def _encode_time(ms: int) -> str:
+    global _high_part
+    high, chars = _high_part
+    if ms >> 10 != high:
+        high = ms >> 10
+        chars = _encode(high, _TIME_CHARS - 2)
+        _high_part = (high, chars)
+    return chars + _LOW_TIME[ms & 1023]
 
 
 def make_id() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,27 @@ async def register_as(hub: Hub, principal: str, passport: Passport) -> Passport:
 
 
 # ---------------------------------------------------------------------------- ids
+
+
+def test_an_ids_time_part_is_its_millisecond_in_base32() -> None:
+    from hubbub.network.ids import _encode_time
+
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+    def reference(ms: int) -> str:
+        return "".join(alphabet[(ms >> (5 * k)) & 31] for k in range(9, -1, -1))
+
+    base = 1_764_806_022_000
+    # across the 1,024 ms steps where the cached high part changes, forwards and back
+    moments = [base + d for d in (0, 1, 1023, 1024, 1025, 2047, 2048, 5, 1_000_000, 3)]
+    moments += [0, 1, 2**48 - 1, 2**48 - 1024, 2**47]
+    for ms in moments:
+        assert _encode_time(ms) == reference(ms), ms
+    before = time.time_ns() // 1_000_000
+    made = make_id()
+    after = time.time_ns() // 1_000_000
+    decoded = int("".join(f"{alphabet.index(c):05b}" for c in made[:10]), 2)
+    assert before <= decoded <= after
 
 
 def test_ids_are_not_predictable() -> None:
