@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hubbub.knowledge import MemoryKnowledgeStore
+from hubbub.knowledge.sqlite import SqliteKnowledgeStore
 from hubbub.network import (
     EV_SESSION_CLOSED,
     EV_TEXT,
@@ -89,7 +91,6 @@ async def test_failed_append_uses_no_sequence_number_and_the_hub_reopens(path: s
     # "task": a store whose append the hub runs in a task (it fails in the future);
     # "at_once": a memory store the hub appends to at once (it fails as it is called).
     store = HeldStore() if path == "task" else FailingAtOnceStore()
-    assert (append_starter(store) == getattr(store, "append_now", None)) is (path == "at_once")
     hub = await Hub.open(store, **OPTS)
     a, b, sid = await _pair(hub)
     await hub.post_envelope(_text(sid, a, "one"))
@@ -109,13 +110,27 @@ async def test_failed_append_uses_no_sequence_number_and_the_hub_reopens(path: s
     await reopened.close()
 
 
-def test_append_starter_picks_at_once_then_nowait_then_a_task() -> None:
+async def test_append_starter_picks_at_once_then_nowait_then_a_task(tmp_path: Path) -> None:
     memory = MemoryKnowledgeStore()
     assert append_starter(memory) == memory.append_now
+    at_once = FailingAtOnceStore()  # a subclass's own append_now is the one called
+    assert append_starter(at_once) == at_once.append_now
+    sqlite = SqliteKnowledgeStore(tmp_path / "hub.db")
+    try:
+        assert append_starter(sqlite) == sqlite.append_nowait
+        started = append_starter(sqlite)("sessions/s/wal.jsonl", "{}\n")
+        assert isinstance(started, asyncio.Future)  # append_nowait: the batch's future
+        assert await started == 0
+    finally:
+        await sqlite.close()
     # a wrapper overriding append gets a task around its own append, not the inner shortcut
     wrapper = HeldStore()
-    assert append_starter(wrapper) != wrapper.inner.append_now
-    assert append_starter(wrapper).__name__ == "start"
+    wrapper.fail_next = 1
+    task = append_starter(wrapper)("sessions/s/wal.jsonl", "{}\n")
+    assert isinstance(task, asyncio.Future)
+    with pytest.raises(OSError, match="No space left"):
+        await task
+    assert await wrapper.inner.read("sessions/s/wal.jsonl") is None
 
 
 async def test_posts_queued_behind_a_failed_append_fail_too_and_leave_no_gap() -> None:
