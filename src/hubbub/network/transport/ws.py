@@ -1,7 +1,10 @@
 """The WebSocket transport: the hub served over ``ws://`` / ``wss://``, and ``WsLink`` to reach it.
 
 One WebSocket text message carries one frame, the JSON of ``encode_frame(frame)``.
-Both sides are thin shells around the protocol drivers:
+Each socket is an ``asyncio.Protocol`` driving websockets' sans-I/O protocol
+(``ServerProtocol`` / ``ClientProtocol``): bytes in, complete messages out, handled
+in the same callback with no reading task and no task switch per frame. Both sides
+are thin shells around the hubbub protocol drivers:
 
 * the server (:func:`serve_ws`, :func:`run_server`) makes one
   :class:`~hubbub.network.transport.server.ServerConnection` per socket, feeds it
@@ -28,22 +31,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl as ssl_module
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from websockets.asyncio.client import ClientConnection as WsClientConnection
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import Server, serve
-from websockets.asyncio.server import ServerConnection as WsServerConnection
+from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidURI
+from websockets.frames import CloseCode, Opcode
+from websockets.frames import Frame as WsFrame
 from websockets.http11 import Request, Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
 from hubbub.network.errors import NetworkError, ProtocolError, StoreUnavailableError
 from hubbub.network.hub.metrics import CONTENT_TYPE, HubMetrics
@@ -73,11 +78,15 @@ DEFAULT_MAX_QUEUED_FRAMES = 10_000
 DEFAULT_CLOSE_TIMEOUT = 5.0
 
 
-def _encode(frame: Frame) -> str:
-    return orjson.dumps(encode_frame(frame)).decode()
+def _encode(frame: Frame) -> bytes:
+    return orjson.dumps(encode_frame(frame))
 
 
-def _decode(message: str | bytes | bytearray | memoryview) -> Frame:
+#: A message's bytes as the WebSocket protocol hands them over.
+Data = bytes | bytearray | memoryview
+
+
+def _decode(message: Data) -> Frame:
     try:
         data = orjson.loads(message if not isinstance(message, memoryview) else bytes(message))
     except orjson.JSONDecodeError as exc:
@@ -85,7 +94,7 @@ def _decode(message: str | bytes | bytearray | memoryview) -> Frame:
     return decode_frame(data)
 
 
-def _request_id_of(message: bytes) -> str:
+def _request_id_of(message: Data) -> str:
     """The request id of a message refused for its size, if it reads as a frame (so
     the request it carried fails instead of waiting); "" if not. The message is at
     most four times the frame limit (the socket's own limit), so reading it is bounded.
@@ -98,176 +107,300 @@ def _request_id_of(message: bytes) -> str:
     return rid if isinstance(rid, str) else ""
 
 
-#: Bytes in a socket's write buffer under which a frame is written at once (not queued).
-_DIRECT_WRITE_BELOW = 64 * 1024
+#: Seconds between keepalive pings. A peer from which nothing at all (not even the
+#: pong) arrives for a whole interval after a ping is gone: its socket is aborted.
+PING_INTERVAL = 20.0
 
 
-class _Writer:
-    """A socket's outgoing queue, written in order by one task; bounded."""
+class _Socket(asyncio.Protocol):
+    """One WebSocket connection, driven through websockets' sans-I/O protocol.
+
+    Bytes from the network go into ``self.ws`` (a ``ServerProtocol`` or a
+    ``ClientProtocol``), and each complete message it yields is handed to
+    :meth:`message` in the same callback: a frame is handled without a task switch.
+    The protocol answers pings and close frames itself; what it has to write is
+    flushed after every step.
+
+    A message out is written at once while the transport takes it. When the
+    transport pushes back (``pause_writing``: the peer does not read) messages wait
+    in a queue, written in order when it resumes; :meth:`send` says when that queue
+    is over ``limit``. :meth:`close` writes what waits, then closes, and aborts the
+    TCP connection if the peer has not finished closing within ``close_timeout``.
+    """
 
     def __init__(
-        self,
-        ws: WsServerConnection | WsClientConnection,
-        limit: int | None,
-        close_timeout: float,
+        self, ws: ServerProtocol | ClientProtocol, limit: int | None, close_timeout: float
     ) -> None:
-        self._ws = ws
-        self._queue: deque[str] = deque()
+        self.ws = ws
         self.limit = limit
-        self._close_timeout = close_timeout
-        self._wake: asyncio.Event = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-ws-writer")
+        self.close_timeout = close_timeout
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[bytes] = deque()
+        self.paused = False
         self.closing = False
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._parts: list[Data] | None = None  # a fragmented message, so far
+        self._heard = True  # anything arrived since the last ping
+        self._pinger: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None  # aborts a close that hangs
 
-    def put(self, message: str) -> bool:
-        """Write or queue a message; False when the queue is over its limit (it is
-        queued anyway).
+    # ------------------------------------------------------------------ each side's part
 
-        With nothing queued and room in the socket's buffer the message is handed to
-        the socket at once (what ``ws.send`` does before it would wait), saving the
-        writing task a loop turn per frame; otherwise it waits its turn in the queue.
-        """
-        queue = self._queue
-        if not queue and not self.closing:
-            ws = self._ws
-            if (
-                ws.protocol.state is State.OPEN
-                and ws.transport.get_write_buffer_size() < _DIRECT_WRITE_BELOW
-            ):
-                ws.protocol.send_text(message.encode())
-                ws.send_data()
-                return True
-        queue.append(message)
-        self._wake.set()
-        return self.limit is None or len(queue) <= self.limit
+    def handshake(self, event: Request | Response) -> None:
+        """The opening handshake's request (server) or response (client)."""
+        raise NotImplementedError
 
-    def abandon(self, last: str) -> None:
-        """Drop every message still queued and write ``last`` instead (a slow consumer).
+    def message(self, data: Data) -> None:
+        """One complete message from the peer."""
+        raise NotImplementedError
 
-        The writing task may be stuck on a socket the peer does not read: it is
-        replaced by one that writes ``last`` after what the socket already holds.
-        """
-        self._queue.clear()
-        self._queue.append(last)
-        self._task.cancel()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="hubbub-ws-writer")
+    def ended(self, exc: BaseException | None) -> None:
+        """The TCP connection is gone (``exc``: why, if it broke)."""
 
-    async def _run(self) -> None:
-        ws, queue = self._ws, self._queue
-        try:
-            while True:
-                if not queue:
-                    if self.closing:
-                        break
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                await ws.send(queue.popleft())  # waits only when the socket's buffer is full
-        except ConnectionClosed:
-            pass
-        if self.closing:
-            await ws.close()
+    # ------------------------------------------------------------------ sending
+
+    def send(self, message: bytes) -> bool:
+        """Write one text message, or queue it while the transport pushes back; False
+        when the queue is over its limit (the message is queued anyway). A message for
+        a socket that is closing is dropped."""
+        if self.ws.state is not State.OPEN or (self.closing and not self.queue):
+            return True
+        queue = self.queue
+        if self.paused or queue:
+            queue.append(message)
+            return self.limit is None or len(queue) <= self.limit
+        self.ws.send_text(message)
+        self._flush()
+        return True
+
+    def abandon(self, last: bytes) -> None:
+        """Drop every message still queued and write ``last`` instead (a slow consumer)."""
+        self.queue.clear()
+        self.queue.append(last)
+        self._drain()
 
     async def close(self) -> None:
-        """Write what is queued, then close the socket; abort it after the close timeout."""
-        self.closing = True
-        self._wake.set()
-        task = self._task
-        done, _ = await asyncio.wait({task}, timeout=self._close_timeout)
-        if not done:  # the peer reads nothing: stop waiting for it
-            task.cancel()
-            self._ws.transport.abort()
-            await asyncio.gather(task, return_exceptions=True)
+        """Write what is queued, then close; abort after the close timeout. Idempotent."""
+        if not self.closing:
+            self.closing = True
+            if not self.queue:
+                self._send_close()
+        if self.lost.done():
+            return
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await asyncio.shield(self.lost)
+        except TimeoutError:  # the peer reads nothing: stop waiting for it
+            self.abort()
+            await self.lost
 
-    def cancel(self) -> None:
-        """Stop writing (the socket is gone)."""
-        self._task.cancel()
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def keep_alive(self) -> None:
+        """Ping the peer every :data:`PING_INTERVAL`; abort when it has gone quiet."""
+        self._pinger = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
+
+    def _ping(self) -> None:
+        if self.ws.state is not State.OPEN:
+            return
+        if not self._heard:
+            log.info("no answer to a ping within %s s: dropping the connection", PING_INTERVAL)
+            self.abort()
+            return
+        self._heard = False
+        self.ws.send_ping(os.urandom(4))
+        self._flush()
+        self.keep_alive()
+
+    def _send_close(self) -> None:
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(CloseCode.NORMAL_CLOSURE)
+            self._flush()
+
+    def _drain(self) -> None:
+        """Write queued messages while the transport takes them; close after the last
+        if a close is waiting for them."""
+        queue, ws = self.queue, self.ws
+        while queue and not self.paused:
+            if ws.state is not State.OPEN:
+                queue.clear()
+                break
+            ws.send_text(queue.popleft())
+            self._flush()
+        if self.closing and not queue:
+            self._send_close()
+
+    def _flush(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        for data in self.ws.data_to_send():
+            if data:
+                transport.write(data)
+            elif transport.can_write_eof():  # the protocol's end of stream: half-close
+                with contextlib.suppress(Exception):  # uvloop may raise RuntimeError here
+                    transport.write_eof()
+            else:  # TLS cannot half-close
+                transport.close()
+        if self._deadline is None and self.ws.close_expected():
+            self._deadline = asyncio.get_running_loop().call_later(
+                self.close_timeout, transport.abort
+            )
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        ws.receive_data(data)
+        self._heard = True
+        events = ws.events_received()
+        self._flush()  # the protocol's own answers (pong, close) go first
+        for event in events:
+            if not isinstance(event, WsFrame):
+                self.handshake(event)
+                continue
+            opcode = event.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if event.fin:
+                    self.message(event.data)
+                else:
+                    self._parts = [event.data]
+            elif opcode is Opcode.CONT and self._parts is not None:
+                self._parts.append(event.data)
+                if event.fin:
+                    data, self._parts = b"".join(self._parts), None
+                    self.message(data)
+            # close, ping and pong: answered by the protocol
+
+    def eof_received(self) -> None:
+        self.ws.receive_eof()
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ws.receive_eof()  # idempotent: the protocol's state becomes CLOSED
+        for timer in (self._pinger, self._deadline):
+            if timer is not None:
+                timer.cancel()
+        self.queue.clear()
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.ended(exc)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._drain()
 
 
 # ============================================================================ server
 
 
-def _peer(ws: WsServerConnection) -> str:
-    address = ws.remote_address
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)
+class _Served(_Socket):
+    """One client socket: its opening handshake (or a ``GET /healthz``), then the
+    hub-side protocol connection fed with every frame."""
 
-
-class _Served:
-    """One client socket: the writer and the hub-side protocol connection."""
-
-    def __init__(
-        self,
-        hub: Hub,
-        ws: WsServerConnection,
-        auth: Any,
-        max_frame_bytes: int,
-        max_queued: int,
-        close_timeout: float,
-    ) -> None:
-        self.ws = ws
-        self.writer = _Writer(ws, max_queued, close_timeout)
-        self.max_frame_bytes = max_frame_bytes
-        self.conn = ServerConnection(
-            hub,
-            send=self._send,
-            close=self._close,
-            auth=auth,
-            limits={"max_frame_bytes": max_frame_bytes, "max_queued_frames": max_queued},
+    def __init__(self, hosting: _Hosting) -> None:
+        super().__init__(
+            ServerProtocol(max_size=hosting.max_frame_bytes * 4),
+            hosting.max_queued,
+            hosting.close_timeout,
         )
+        self.hosting = hosting
+        self.max_frame_bytes = hosting.max_frame_bytes
+        self.server = cast(ServerProtocol, self.ws)
+        self.conn: ServerConnection | None = None
         self._slow = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.hosting.sockets.add(self)
+
+    def handshake(self, event: Request | Response) -> None:
+        assert isinstance(event, Request)
+        response = self.hosting.http(event)
+        if response is None:
+            response = self.server.accept(event)
+        self.server.send_response(response)
+        self._flush()
+        if self.ws.state is State.OPEN:
+            self._open()
+
+    def _open(self) -> None:
+        hosting = self.hosting
+        self.conn = ServerConnection(
+            hosting.hub,
+            send=self._send,
+            close=self.close,
+            auth=hosting.auth,
+            limits={"max_frame_bytes": self.max_frame_bytes, "max_queued_frames": self.limit},
+        )
+        if hosting.metrics is not None:
+            hosting.metrics.connection_opened()
+        log.info("connection %s accepted from %s", self.conn.endpoint_id, self._peer())
+        self.keep_alive()
+
+    def _peer(self) -> str:
+        address = self.transport.get_extra_info("peername") if self.transport else None
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address)
 
     def _send(self, frame: Frame) -> None:
         message = _encode(frame)
         if self._slow:  # the goodbye below: it replaces everything still waiting
-            self.writer.abandon(message)
+            self.abandon(message)
             return
-        if not self.writer.put(message):
+        if not self.send(message):
             self._slow = True
-            log.warning(
-                "client %s is not reading its frames: disconnecting it", self.conn.endpoint_id
-            )
-            self.conn.goodbye(
+            conn = self.conn
+            assert conn is not None
+            log.warning("client %s is not reading its frames: disconnecting it", conn.endpoint_id)
+            conn.goodbye(
                 "slow_consumer",
-                f"over {self.writer.limit} frames waited to be written; reconnect and resume",
+                f"over {self.limit} frames waited to be written; reconnect and resume",
             )
 
-    def _close(self) -> Any:
-        return self.writer.close()
-
-    async def run(self) -> None:
-        ws, conn = self.ws, self.conn
+    def message(self, data: Data) -> None:
+        conn = self.conn
+        assert conn is not None
+        size = len(data)
+        if size > self.max_frame_bytes:
+            conn.receive_invalid(
+                ProtocolError(
+                    f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit",
+                    code="frame_too_large",
+                ),
+                _request_id_of(data),
+            )
+            return
         try:
-            while True:
-                # Bytes, not text: the limit counts bytes, and orjson reads them as they are.
-                message = await ws.recv(decode=False)
-                size = len(message)
-                if size > self.max_frame_bytes:
-                    conn.receive_invalid(
-                        ProtocolError(
-                            f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit",
-                            code="frame_too_large",
-                        ),
-                        _request_id_of(message),
-                    )
-                    continue
-                try:
-                    frame = _decode(message)
-                except NetworkError as exc:
-                    conn.receive_invalid(exc)
-                    continue
-                conn.receive(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            conn.connection_lost()
-            if not self.writer.closing:
-                self.writer.cancel()
+            frame = _decode(data)
+        except NetworkError as exc:
+            conn.receive_invalid(exc)
+            return
+        conn.receive(frame)
+
+    def ended(self, exc: BaseException | None) -> None:
+        hosting = self.hosting
+        hosting.sockets.discard(self)
+        conn = self.conn
+        if conn is None:
+            return
+        conn.connection_lost()
+        if hosting.metrics is not None:
+            hosting.metrics.connection_closed()
+        log.info("connection %s closed", conn.endpoint_id)
 
 
 class _Hosting:
-    """The sockets one server holds (for shutdown)."""
+    """What one server shares between its sockets, and the sockets it holds (for shutdown)."""
 
     def __init__(
         self, hub: Hub, auth: Any, max_frame_bytes: int, max_queued: int, close_timeout: float
@@ -277,27 +410,16 @@ class _Hosting:
         self.max_frame_bytes = max_frame_bytes
         self.max_queued = max_queued
         self.close_timeout = close_timeout
-        self.served: set[_Served] = set()
+        self.sockets: set[_Served] = set()
         self.metrics = next((i for i in hub.interceptors if isinstance(i, HubMetrics)), None)
 
-    async def handler(self, ws: WsServerConnection) -> None:
-        served = _Served(
-            self.hub, ws, self.auth, self.max_frame_bytes, self.max_queued, self.close_timeout
-        )
-        self.served.add(served)
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.connection_opened()
-        log.info("connection %s accepted from %s", served.conn.endpoint_id, _peer(ws))
-        try:
-            await served.run()
-        finally:
-            self.served.discard(served)
-            if metrics is not None:
-                metrics.connection_closed()
-            log.info("connection %s closed", served.conn.endpoint_id)
+    def served(self) -> list[_Served]:
+        """The sockets past their opening handshake."""
+        return [s for s in self.sockets if s.conn is not None]
 
-    def health(self, ws: WsServerConnection, request: Request) -> Response | None:
+    def http(self, request: Request) -> Response | None:
+        """The answer to a plain HTTP request (``/healthz``, ``/metrics``); None for
+        anything else (the WebSocket handshake goes on)."""
         path = request.path.split("?", 1)[0]
         if path == "/metrics" and self.metrics is not None:
             text = self.metrics.render(self.hub).encode()
@@ -306,7 +428,7 @@ class _Hosting:
         if path != "/healthz":
             return None
         health = self.hub.health()
-        health["connections"] = len(self.served)
+        health["connections"] = len(self.served())
         body = orjson.dumps(health, default=str)
         status = HTTPStatus.OK if health.get("status") == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
         if health.get("status") == "degraded":
@@ -318,11 +440,16 @@ class _Hosting:
 
     async def shutdown(self) -> None:
         """Finish in-flight operations, say goodbye to every client, close their sockets."""
-        served = list(self.served)
-        await asyncio.gather(*(s.conn.drain() for s in served), return_exceptions=True)
+        served = self.served()
+        await asyncio.gather(
+            *(s.conn.drain() for s in served if s.conn is not None), return_exceptions=True
+        )
         for s in served:
-            s.conn.goodbye("hub_shutdown", "the hub is shutting down")
-        await asyncio.gather(*(s.writer.close() for s in served), return_exceptions=True)
+            if s.conn is not None:
+                s.conn.goodbye("hub_shutdown", "the hub is shutting down")
+        await asyncio.gather(*(s.close() for s in served), return_exceptions=True)
+        for s in list(self.sockets):  # still in their opening handshake
+            s.abort()
 
 
 @contextlib.asynccontextmanager
@@ -346,28 +473,16 @@ async def serve_ws(
     finish closing within ``close_timeout`` seconds is aborted.
     """
     hosting = _Hosting(hub, auth, max_frame_bytes, max_queued_frames, close_timeout)
-    server: Server = await serve(
-        hosting.handler,
-        host,
-        port,
-        ssl=ssl,
-        process_request=hosting.health,
-        compression=None,
-        max_size=max_frame_bytes * 4,
-        max_queue=64,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=close_timeout,
-    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Served(hosting), host, port, ssl=ssl)
     try:
         sock = next(iter(server.sockets))
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         yield f"{'wss' if ssl else 'ws'}://{shown}:{bound_port}"
     finally:
-        server.close(close_connections=False)
+        server.close()  # no new connections
         await hosting.shutdown()
-        server.close()
         await server.wait_closed()
 
 
@@ -409,14 +524,65 @@ async def _count_usage(hub: Hub) -> None:
 # ============================================================================ client
 
 
+class _Dialed(_Socket):
+    """The client's socket: it sends the opening handshake, then hands each frame on."""
+
+    def __init__(
+        self,
+        link: WsLink,
+        on_frame: Callable[[Frame], None],
+        on_lost: Callable[[BaseException | None], None],
+    ) -> None:
+        super().__init__(
+            ClientProtocol(parse_uri(link.url), max_size=link.max_frame_bytes * 4),
+            None,
+            DEFAULT_CLOSE_TIMEOUT,
+        )
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_frame = on_frame
+        self._on_lost = on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        ws = self.ws
+        assert isinstance(ws, ClientProtocol)
+        ws.send_request(ws.connect())
+        self._flush()
+
+    def handshake(self, event: Request | Response) -> None:
+        if self.ws.state is State.OPEN and not self.opened.done():
+            self.opened.set_result(None)
+            self.keep_alive()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        failed = self.ws.handshake_exc
+        if failed is not None and not self.opened.done():
+            self.opened.set_exception(failed)
+
+    def message(self, data: Data) -> None:
+        try:
+            frame = _decode(data)
+        except NetworkError:
+            log.warning("undecodable frame from the hub skipped", exc_info=True)
+            return
+        self._on_frame(frame)
+
+    def ended(self, exc: BaseException | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(
+                exc or ConnectionError("the hub closed the connection during the handshake")
+            )
+            return
+        self._on_lost(exc or self.ws.close_exc)
+
+
 class WsLinkClient:
     """One WebSocket connection to a hub (a link for ``ClientConnection``)."""
 
     def __init__(self, link: WsLink) -> None:
         self._link = link
-        self._ws: WsClientConnection | None = None
-        self._writer: _Writer | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._socket: _Dialed | None = None
         self._closed = False
         self._max_send: int | None = None
 
@@ -429,59 +595,39 @@ class WsLinkClient:
         on_frame: Callable[[Frame], None],
         on_lost: Callable[[BaseException | None], None],
     ) -> None:
-        """Open the socket and start reading.
+        """Open the socket; frames then go to ``on_frame`` as they arrive.
 
         Raises:
             ProtocolError: the hub cannot be reached (``connection_lost``).
         """
         link = self._link
-        # wss:// without a context: the system's trust (websockets refuses ssl=None there).
-        tls: ssl_module.SSLContext | bool | None = link.ssl
-        if tls is None and link.url.startswith("wss://"):
-            tls = True
+
+        def lost(exc: BaseException | None) -> None:
+            if not self._closed:
+                self._closed = True
+                on_lost(exc)
+
+        socket: _Dialed | None = None
         try:
-            ws = await connect(
-                link.url,
-                ssl=tls,
-                compression=None,
-                proxy=None,
-                open_timeout=link.open_timeout,
-                max_size=link.max_frame_bytes * 4,
-                ping_interval=20,
-                ping_timeout=20,
-            )
+            uri = parse_uri(link.url)
+            # wss:// without a context: the system's trust
+            tls: ssl_module.SSLContext | bool | None = None
+            if uri.secure:
+                tls = link.ssl if link.ssl is not None else True
+            socket = _Dialed(link, on_frame, lost)
+            async with asyncio.timeout(link.open_timeout):
+                await asyncio.get_running_loop().create_connection(
+                    lambda: socket, uri.host, uri.port, ssl=tls
+                )
+                await socket.opened
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            if socket is not None:
+                socket.opened.cancel()
+                socket.abort()
             raise ProtocolError(
                 f"cannot connect to {link.url}: {exc}", code="connection_lost"
             ) from exc
-        self._ws = ws
-        self._writer = _Writer(ws, None, DEFAULT_CLOSE_TIMEOUT)
-        self._reader = asyncio.get_running_loop().create_task(
-            self._read(ws, on_frame, on_lost), name="hubbub-ws-reader"
-        )
-
-    async def _read(
-        self,
-        ws: WsClientConnection,
-        on_frame: Callable[[Frame], None],
-        on_lost: Callable[[BaseException | None], None],
-    ) -> None:
-        error: BaseException | None = None
-        try:
-            async for message in ws:
-                try:
-                    frame = _decode(message)
-                except NetworkError:
-                    log.warning("undecodable frame from the hub skipped", exc_info=True)
-                    continue
-                on_frame(frame)
-        except ConnectionClosed as exc:
-            error = exc
-        if self._writer is not None and not self._writer.closing:
-            self._writer.cancel()  # the socket is gone: nothing more will be written
-        if not self._closed:
-            self._closed = True
-            on_lost(error)
+        self._socket = socket
 
     def apply_limits(self, limits: dict[str, Any]) -> None:
         """Take the hub's limits from its welcome (frames over its size are not sent)."""
@@ -489,13 +635,13 @@ class WsLinkClient:
         self._max_send = size if type(size) is int and size > 0 else None
 
     def send_frame(self, frame: Frame) -> None:
-        """Queue one frame for the hub.
+        """Write (or queue) one frame for the hub.
 
         Raises:
             ProtocolError: the link is closed (``connection_lost``), or the frame is
                 over the hub's frame limit (``frame_too_large``; nothing is sent).
         """
-        if self._closed or self._writer is None:
+        if self._closed or self._socket is None:
             raise ProtocolError("the link is closed", code="connection_lost")
         data = orjson.dumps(encode_frame(frame))
         if self._max_send is not None and len(data) > self._max_send:
@@ -504,22 +650,18 @@ class WsLinkClient:
                 f"{self._max_send}-byte limit",
                 code="frame_too_large",
             )
-        self._writer.put(data.decode())
+        self._socket.send(data)
 
     async def close(self) -> None:
         """Write what is queued, then close the socket; idempotent."""
         self._closed = True
-        if self._writer is not None:
-            await self._writer.close()
-        reader = self._reader
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        if self._socket is not None:
+            await self._socket.close()
 
     async def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (tests of reconnects)."""
-        if self._ws is not None:
-            self._ws.transport.abort()
+        if self._socket is not None:
+            self._socket.abort()
 
 
 class WsLink:

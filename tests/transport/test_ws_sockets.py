@@ -1,0 +1,232 @@
+"""The WebSocket sockets themselves: bytes on a real TCP connection to a real server.
+
+``hubbub.network.transport.ws`` drives websockets' sans-I/O protocol from an
+``asyncio.Protocol`` on both sides. These tests write the wire by hand (a raw TCP
+peer speaking through ``websockets.client.ClientProtocol``), so what they check is
+what the driver does with what arrives: several frames in one read, a message in
+fragments, a peer that goes quiet, an HTTP request that is not a WebSocket
+handshake, a server that answers with garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from hubbub.knowledge.memory import MemoryKnowledgeStore
+from hubbub.network import Hub, HubClient, Passport, Resume
+from hubbub.network.auth import BearerTokens, ServerAuth
+from hubbub.network.errors import NetworkError
+from hubbub.network.transport import ws as ws_module
+from hubbub.network.transport.ws import WsLink, serve_ws
+
+DEADLINE = 10.0
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
+    try:
+        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth) as served:
+            yield served
+    finally:
+        await hub.close()
+
+
+class Wire:
+    """A TCP connection whose WebSocket bytes the test writes itself."""
+
+    def __init__(self, url: str) -> None:
+        self.proto = ClientProtocol(parse_uri(url))
+        self.reader: asyncio.StreamReader
+        self.writer: asyncio.StreamWriter
+        self.url = url
+
+    async def open(self) -> None:
+        uri = parse_uri(self.url)
+        self.reader, self.writer = await asyncio.open_connection(uri.host, uri.port)
+        self.proto.send_request(self.proto.connect())
+        self.flush()
+        while self.proto.state is not State.OPEN:
+            await self.read()
+
+    def flush(self) -> None:
+        for data in self.proto.data_to_send():
+            if data:
+                self.writer.write(data)
+
+    async def read(self) -> list[Any]:
+        """The events of the next chunk the server writes ([] once it closed)."""
+        data = await asyncio.wait_for(self.reader.read(65536), DEADLINE)
+        if not data:
+            self.proto.receive_eof()
+            return []
+        self.proto.receive_data(data)
+        return self.proto.events_received()
+
+    def frame_bytes(self, frame: dict[str, Any]) -> bytes:
+        """One text message as it goes on the wire (masked, as a client sends it)."""
+        self.proto.send_text(orjson.dumps(frame))
+        return b"".join(self.proto.data_to_send())
+
+    async def messages(self, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` text messages from the server."""
+        got: list[dict[str, Any]] = []
+        while len(got) < count:
+            events = await self.read()
+            assert events or self.proto.state is not State.CLOSED, f"closed after {got}"
+            got += [
+                orjson.loads(e.data)
+                for e in events
+                if isinstance(e, Frame) and e.opcode is Opcode.TEXT
+            ]
+        return got
+
+    async def closed(self) -> bool:
+        """True once the server ends the TCP connection (what arrives before is read)."""
+        async with asyncio.timeout(DEADLINE):
+            while await self.reader.read(65536):
+                pass
+        return True
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+HELLO = {"kind": "hello", "name": "wire", "auth_scheme": "bearer", "auth_claim": {"token": "ta"}}
+
+
+def _request(rid: str, op: str, **params: Any) -> dict[str, Any]:
+    return {"kind": "request", "request_id": rid, "op": op, "params": params}
+
+
+async def test_frames_that_arrive_in_one_read_are_each_answered(url: str) -> None:
+    wire = Wire(url)
+    await wire.open()
+    wire.writer.write(wire.frame_bytes(HELLO))
+    assert (await wire.messages(1))[0]["kind"] == "welcome"
+    batch = b"".join(wire.frame_bytes(_request(f"r{i}", "list_agents")) for i in range(3))
+    wire.writer.write(batch)  # one write: the server reads them together
+    answers = await wire.messages(3)
+    assert [(a["kind"], a["request_id"]) for a in answers] == [
+        ("response", "r0"),
+        ("response", "r1"),
+        ("response", "r2"),
+    ]
+    wire.close()
+
+
+async def test_a_message_sent_in_fragments_is_put_together(url: str) -> None:
+    wire = Wire(url)
+    await wire.open()
+    wire.writer.write(wire.frame_bytes(HELLO))
+    assert (await wire.messages(1))[0]["kind"] == "welcome"
+    data = orjson.dumps(_request("frag", "list_agents"))
+    wire.proto.send_text(data[:10], fin=False)
+    wire.proto.send_continuation(data[10:20], fin=False)
+    wire.flush()
+    await asyncio.sleep(0.05)  # the first fragments arrive on their own
+    wire.proto.send_continuation(data[20:], fin=True)
+    wire.flush()
+    [answer] = await wire.messages(1)
+    assert (answer["kind"], answer["request_id"]) == ("response", "frag")
+    assert answer["ok"] is True
+    wire.close()
+
+
+async def test_a_peer_that_answers_no_ping_is_dropped_and_one_that_does_stays(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "PING_INTERVAL", 0.2)
+    quiet = Wire(url)  # reads nothing after the handshake: never sees a ping
+    await quiet.open()
+    quiet.writer.write(quiet.frame_bytes(HELLO))
+    async with HubClient(WsLink(url, token="ta", reconnect=0)) as alive:  # answers pings
+        await alive.connect()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(0.5)  # let the quiet socket's pings go unanswered
+        assert await quiet.closed()
+        assert loop.time() - started < 5.0
+        # the live client kept its connection through several ping intervals
+        assert isinstance(await alive.list_agents(), list)
+    quiet.close()
+
+
+def _get(address: str) -> int:
+    try:
+        with urllib.request.urlopen(address, timeout=DEADLINE) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+async def test_http_that_is_no_handshake_is_refused_and_the_server_goes_on(url: str) -> None:
+    http = url.replace("ws://", "http://", 1)
+    assert await asyncio.to_thread(_get, f"{http}/") == 426  # Upgrade Required
+    reader, writer = await asyncio.open_connection(*http[len("http://") :].split(":"))
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    assert (await asyncio.wait_for(reader.read(), DEADLINE)) == b""  # closed, nothing said
+    writer.close()
+    async with HubClient(WsLink(url, token="ta", reconnect=0)) as hc:
+        await hc.register(_agent("after"), Passport(name="after"), Resume())
+        assert [a.name for a in await hc.list_agents()] == ["after"]
+
+
+def _agent(name: str) -> Any:
+    from hubbub.agent import Agent
+    from hubbub.testing import TestConfig
+
+    return Agent(name, prompt=".", config=TestConfig("ok"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"garbage that is not HTTP\r\n\r\n", b"HTTP/1.1 500 Internal Server Error\r\n\r\n"],
+    ids=["not-http", "http-500"],
+)
+async def test_a_server_that_is_no_websocket_fails_the_connect(answer: bytes) -> None:
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        hc = HubClient(WsLink(f"ws://127.0.0.1:{port}", token="ta", reconnect=0))
+        with pytest.raises(NetworkError) as caught:
+            await hc.connect()
+        assert caught.value.code == "connection_lost"
+        assert f"127.0.0.1:{port}" in str(caught.value)
+        await hc.close()
+
+
+async def test_a_server_that_never_answers_times_the_connect_out() -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepts the TCP connection, says nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        hc = HubClient(WsLink(f"ws://127.0.0.1:{port}", token="ta", open_timeout=0.3, reconnect=0))
+        with pytest.raises(NetworkError) as caught:
+            await hc.connect()
+        assert caught.value.code == "connection_lost"
+        await hc.close()
+        for writer in held:
+            writer.close()
