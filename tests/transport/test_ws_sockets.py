@@ -230,3 +230,90 @@ async def test_a_server_that_never_answers_times_the_connect_out() -> None:
         await hc.close()
         for writer in held:
             writer.close()
+
+
+# ---------------------------------------------------------------- flow control
+
+
+class GatedStore(MemoryKnowledgeStore):
+    """A memory store whose appends wait while the gate is shut (a slow disk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def append(self, path: str, text: str) -> int:
+        await self.gate.wait()
+        return await super().append(path, text)
+
+
+async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by_tcp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hubbub.agent import Agent
+    from hubbub.network import EV_SESSION_INVITE, EV_TEXT
+    from hubbub.network.client import default_handler
+    from hubbub.network.transport.server import ServerConnection
+    from hubbub.testing import TestConfig
+
+    in_flight: list[int] = []  # the connection's sends in the hub, as each one starts
+    post = ServerConnection._post
+
+    async def watched(self: ServerConnection, op: Any) -> None:
+        in_flight.append(self.posts_in_flight)
+        await post(self, op)
+
+    monkeypatch.setattr(ServerConnection, "_post", watched)
+    store = GatedStore()
+    hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
+    auth = ServerAuth([BearerTokens({"ta": "owner-a", "tb": "owner-b"})])
+    sends, limit, text = 1_500, 20, "x" * 4_000  # 6 MB of sends; a socket read holds < 70
+    try:
+        async with serve_ws(
+            hub, host="127.0.0.1", port=0, auth=auth, max_posts_in_flight=limit
+        ) as url:
+            alice_hc = HubClient(WsLink(url, token="ta", reconnect=0))
+            bob_hc = HubClient(WsLink(url, token="tb", reconnect=0))
+            alice = await alice_hc.register(
+                Agent("alice", prompt=".", config=TestConfig("ok")),
+                Passport(name="alice"),
+                Resume(),
+            )
+            bob = await bob_hc.register(
+                Agent("bob", prompt=".", config=TestConfig("ok")), Passport(name="bob"), Resume()
+            )
+
+            async def ack_only(envelope: Any) -> None:
+                if envelope.event_type == EV_SESSION_INVITE:
+                    await default_handler(envelope, bob)
+
+            bob.on_envelope(ack_only)
+            session = await alice.open(type="conversation", target="bob")
+            in_flight.clear()
+            store.gate.clear()  # the disk stalls
+            try:
+                flood = asyncio.gather(*(session.send(f"{i} {text}") for i in range(sends)))
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + DEADLINE
+                while len(in_flight) < limit:  # the hub takes sends until it holds `limit`
+                    assert loop.time() < deadline, f"only {len(in_flight)} sends reached the hub"
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)  # time for more to arrive, were the socket still read
+                held = len(in_flight)
+                assert held < 200, f"{held} of {sends} sends taken in with none answered"
+                store.gate.set()  # the disk recovers: every send is written, once
+                await asyncio.wait_for(flood, 60)
+                assert len(in_flight) == sends
+                assert max(in_flight) < 200
+                wal = await hub.read_wal(session.session_id)
+                written = [
+                    e.event_data["text"].split(" ")[0] for e in wal if e.event_type == EV_TEXT
+                ]
+                assert written == [str(i) for i in range(sends)]
+            finally:
+                store.gate.set()  # (also when an assertion failed: the server's exit drains)
+            await alice_hc.close()
+            await bob_hc.close()
+    finally:
+        await hub.close()

@@ -10,6 +10,14 @@ asks for as its own task, so a long call (opening a session waits for every
 invitee's ack) never holds up the frames behind it, and writes the frames the
 protocol queues.
 
+A transport that reads on its own (the WebSocket server) watches
+``posts_in_flight``, the sends admitted but not yet answered: past its limit it
+stops reading the socket, and it is told (``on_post_done``) as each one finishes.
+So a client that sends faster than the store appends is held back by TCP, and
+what waits in the hub for it stays bounded. (Only sends count: a send never
+waits for another frame, so holding them back cannot deadlock; an ``open`` waits
+for acks that may come on this very connection.)
+
 Once the hello is accepted the connection is attached to the hub as an endpoint:
 the hub calls ``deliver(recipient_id, envelope)`` for every envelope addressed to
 an agent registered through it, and ``close()`` when the hub shuts down.
@@ -84,6 +92,10 @@ class ServerConnection:
         self._connection: Connection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: sends received and not yet answered (see the module docstring)
+        self.posts_in_flight = 0
+        #: called each time one of them is answered
+        self.on_post_done: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ transport → hub
 
@@ -189,7 +201,8 @@ class ServerConnection:
             elif isinstance(op, Close):
                 self._end()
             elif isinstance(op, Post):
-                self._spawn(self._post(op))
+                self.posts_in_flight += 1
+                self._spawn(self._post_in_flight(op))
             elif isinstance(op, Call):
                 if _is_async(op.name):
                     self._spawn(self._call(op))
@@ -297,6 +310,14 @@ class ServerConnection:
         self._flush()
         await connection.backfill(observer, op.since_envelope_id)
         self._flush()
+
+    async def _post_in_flight(self, op: Post) -> None:
+        try:
+            await self._post(op)
+        finally:
+            self.posts_in_flight -= 1
+            if self.on_post_done is not None:
+                self.on_post_done()
 
     async def _post(self, op: Post) -> None:
         connection = self._connection

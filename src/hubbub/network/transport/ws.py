@@ -23,7 +23,9 @@ already on its way, and the socket is closed — aborted if the client has not
 completed the close within ``close_timeout`` seconds (a client that reads nothing
 never sees the goodbye). It reconnects and resumes from its cursors, so nothing is
 lost. Shutting down closes every socket the same way, so a stalled client cannot
-hold the server up.
+hold the server up. The other way round, a connection with ``max_posts_in_flight``
+sends in the hub (not yet answered: the store is slow) is not read until half of
+them are answered: TCP holds back a client that sends faster than the hub writes.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_POSTS_IN_FLIGHT",
     "DEFAULT_MAX_QUEUED_FRAMES",
     "WsLink",
     "WsLinkClient",
@@ -73,6 +76,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FRAME_BYTES = 2 << 20
 #: Frames that may wait to be written to one client before it counts as a slow consumer.
 DEFAULT_MAX_QUEUED_FRAMES = 10_000
+#: Sends one connection may have in the hub at once (admitted, not yet answered)
+#: before the server stops reading its socket; it reads again below half of it.
+DEFAULT_MAX_POSTS_IN_FLIGHT = 1_000
 #: Seconds a closing socket may take to write its last frames and finish the close
 #: handshake before its TCP connection is aborted.
 DEFAULT_CLOSE_TIMEOUT = 5.0
@@ -317,6 +323,7 @@ class _Served(_Socket):
         self.server = cast(ServerProtocol, self.ws)
         self.conn: ServerConnection | None = None
         self._slow = False
+        self._held = False  # reading paused: too many of its sends are in the hub
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -341,6 +348,7 @@ class _Served(_Socket):
             auth=hosting.auth,
             limits={"max_frame_bytes": self.max_frame_bytes, "max_queued_frames": self.limit},
         )
+        self.conn.on_post_done = self._post_done
         if hosting.metrics is not None:
             hosting.metrics.connection_opened()
         log.info("connection %s accepted from %s", self.conn.endpoint_id, self._peer())
@@ -386,6 +394,18 @@ class _Served(_Socket):
             conn.receive_invalid(exc)
             return
         conn.receive(frame)
+        if conn.posts_in_flight >= self.hosting.max_posts and not self._held:
+            self._held = True  # the client sends faster than the hub answers: let TCP hold it
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    def _post_done(self) -> None:
+        conn = self.conn
+        if self._held and conn is not None and conn.posts_in_flight <= self.hosting.max_posts // 2:
+            self._held = False
+            assert self.transport is not None
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def ended(self, exc: BaseException | None) -> None:
         hosting = self.hosting
@@ -403,12 +423,19 @@ class _Hosting:
     """What one server shares between its sockets, and the sockets it holds (for shutdown)."""
 
     def __init__(
-        self, hub: Hub, auth: Any, max_frame_bytes: int, max_queued: int, close_timeout: float
+        self,
+        hub: Hub,
+        auth: Any,
+        max_frame_bytes: int,
+        max_queued: int,
+        close_timeout: float,
+        max_posts: int,
     ) -> None:
         self.hub = hub
         self.auth = auth
         self.max_frame_bytes = max_frame_bytes
         self.max_queued = max_queued
+        self.max_posts = max_posts
         self.close_timeout = close_timeout
         self.sockets: set[_Served] = set()
         self.metrics = next((i for i in hub.interceptors if isinstance(i, HubMetrics)), None)
@@ -463,6 +490,7 @@ async def serve_ws(
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     max_queued_frames: int = DEFAULT_MAX_QUEUED_FRAMES,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    max_posts_in_flight: int = DEFAULT_MAX_POSTS_IN_FLIGHT,
 ) -> AsyncIterator[str]:
     """Serve ``hub`` over WebSocket while the ``async with`` body runs; yields the URL.
 
@@ -470,9 +498,12 @@ async def serve_ws(
     claim)`` → principal, e.g. :class:`~hubbub.network.auth.ServerAuth`). ``port=0``
     picks a free port (the yielded URL has the real one). On exit every client is
     told the hub shuts down (operations in flight finish first); a socket that does not
-    finish closing within ``close_timeout`` seconds is aborted.
+    finish closing within ``close_timeout`` seconds is aborted. A connection with
+    ``max_posts_in_flight`` sends in the hub is not read until half of them are answered.
     """
-    hosting = _Hosting(hub, auth, max_frame_bytes, max_queued_frames, close_timeout)
+    hosting = _Hosting(
+        hub, auth, max_frame_bytes, max_queued_frames, close_timeout, max_posts_in_flight
+    )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Served(hosting), host, port, ssl=ssl)
     try:
