@@ -118,14 +118,20 @@ def _request_id_of(message: Data) -> str:
 PING_INTERVAL = 20.0
 
 
-class _Socket(asyncio.Protocol):
+#: Bytes a socket reads at most at once, into a buffer of its own.
+READ_BYTES = 16 * 1024
+
+
+class _Socket(asyncio.BufferedProtocol):
     """One WebSocket connection, driven through websockets' sans-I/O protocol.
 
-    Bytes from the network go into ``self.ws`` (a ``ServerProtocol`` or a
-    ``ClientProtocol``), and each complete message it yields is handed to
-    :meth:`message` in the same callback: a frame is handled without a task switch.
-    The protocol answers pings and close frames itself; what it has to write is
-    flushed after every step.
+    The transport reads into the socket's own buffer (``BufferedProtocol``: no
+    buffer allocated per read — asyncio's plain ``recv`` asks for 256 KiB each time,
+    which glibc may hand out with ``mmap``). The bytes go into ``self.ws`` (a
+    ``ServerProtocol`` or a ``ClientProtocol``), and each complete message it yields
+    is handed to :meth:`message` in the same callback: a frame is handled without a
+    task switch. The protocol answers pings and close frames itself; what it has to
+    write is flushed after every step.
 
     A message out is written at once while the transport takes it. When the
     transport pushes back (``pause_writing``: the peer does not read) messages wait
@@ -146,6 +152,7 @@ class _Socket(asyncio.Protocol):
         self.closing = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._parts: list[Data] | None = None  # a fragmented message, so far
+        self._buffer = memoryview(bytearray(READ_BYTES))
         self._heard = True  # anything arrived since the last ping
         self._pinger: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None  # aborts a close that hangs
@@ -255,12 +262,19 @@ class _Socket(asyncio.Protocol):
                 self.close_timeout, transport.abort
             )
 
-    # ------------------------------------------------------------------ asyncio.Protocol
+    # ------------------------------------------------------------------ asyncio.BufferedProtocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received(bytes(self._buffer[:nbytes]))
+
+    def received(self, data: bytes) -> None:
+        """Bytes from the network: feed the protocol, handle what it yields."""
         ws = self.ws
         ws.receive_data(data)
         self._heard = True
@@ -585,8 +599,8 @@ class _Dialed(_Socket):
             self.opened.set_result(None)
             self.keep_alive()
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+    def received(self, data: bytes) -> None:
+        super().received(data)
         failed = self.ws.handshake_exc
         if failed is not None and not self.opened.done():
             self.opened.set_exception(failed)
