@@ -24,6 +24,7 @@ Pure: no asyncio, no clock, no store, no ids — values in, values out.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,8 +95,10 @@ class SessionMachine:
         self.pids: tuple[str, ...] = tuple(meta.participant_ids())
         self.decision: Decision | None = None
         self.closing: str | None = None
-        # (sender_id, idempotency key) → (envelope_id, sequence, created_at), oldest first
-        self.keys: dict[tuple[str, str], tuple[str, int, str]] = {}
+        # (sender_id, idempotency key) → (envelope_id, sequence, created_at), oldest
+        # first; an OrderedDict, so dropping the oldest is O(1) (a dict's first key is
+        # found by scanning past every slot deleted before it)
+        self.keys: OrderedDict[tuple[str, str], tuple[str, int, str]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"<SessionMachine {self.meta.session_id} {self.meta.state.value} seq={self.seq}>"
@@ -249,7 +252,7 @@ class SessionMachine:
             envelope.created_at,
         )
         if len(keys) > KEYS_KEPT:
-            del keys[next(iter(keys))]
+            keys.popitem(last=False)
 
     def save(self) -> _Saved:
         """What ``restore`` needs to undo every ``apply`` after this call."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -140,10 +141,10 @@ def apply_snapshot(live: LiveSession, raw: str | dict[str, Any] | None) -> int:
             {str(k): float(v) for k, v in act["text_to"].items()},
             {str(k): float(v) for k, v in act["text_from"].items()},
         )
-        keys = {
-            (str(s), str(k)): (str(eid), int(q), str(at))
+        keys = OrderedDict(
+            ((str(s), str(k)), (str(eid), int(q), str(at)))
             for s, k, eid, q, at in data.get("keys", ())
-        }
+        )
     except Exception as exc:  # a bad snapshot is never fatal: fold the whole WAL instead
         log.warning("snapshot of session %s ignored: %s", live.meta.session_id, exc)
         return 0
