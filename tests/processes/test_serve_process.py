@@ -360,3 +360,64 @@ async def test_setup_registers_hub_side_code_before_serving(tmp_path: Path) -> N
             await alice_hc.close()
             await bob_hc.close()
         await stop(hub)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_serve_over_tls(certificate: tuple[Path, Path]) -> None:
+    """``--tls-cert/--tls-key``: the hub's own event loop (uvloop when installed) serves
+    ``wss://`` and ``https://…/healthz`` on one port; a client that trusts the
+    certificate talks, one that does not is refused."""
+    import importlib.util
+
+    from hubbub.cli.serve import client_ssl_context
+
+    cert, key = certificate
+    trust = client_ssl_context(str(cert))
+    async with children() as kids:
+        hub, url = await kids.hub(
+            "memory:", "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "INFO"
+        )
+        assert url.startswith("wss://127.0.0.1:")
+        alice_hc = HubClient(WsLink(url, token=TOKENS["alice"], ssl=trust, reconnect=0))
+        bob_hc = HubClient(WsLink(url, token=TOKENS["bob"], ssl=trust, reconnect=0))
+        untrusting = HubClient(WsLink(url, token=TOKENS["alice"], reconnect=0))
+        try:
+            alice = await register(alice_hc, "alice", QUESTION)
+            bob = await register(bob_hc, "bob", ANSWER)
+            session_id = await consult(alice, bob)
+            assert texts(await alice.read_wal(session_id)) == [QUESTION, ANSWER]
+            with pytest.raises(NetworkError) as refused:
+                await untrusting.connect()
+            assert refused.value.code == "connection_lost"
+
+            def health() -> Any:
+                import json
+                import urllib.request
+
+                address = url.replace("wss://", "https://", 1) + "/healthz"
+                with urllib.request.urlopen(address, timeout=10, context=trust) as response:
+                    return json.loads(response.read())
+
+            assert (await asyncio.to_thread(health))["connections"] == 2
+        finally:
+            await alice_hc.close()
+            await bob_hc.close()
+            await untrusting.close()
+        exited = await stop(hub)
+        assert exited.returncode == 0
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        assert f"on the {loop} event loop" in exited.stderr, exited.stderr[-2000:]
