@@ -317,3 +317,25 @@ async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by
             await bob_hc.close()
     finally:
         await hub.close()
+
+
+async def test_a_socket_still_in_its_handshake_does_not_hold_up_shutdown() -> None:
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
+    try:
+        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth, close_timeout=5.0) as url:
+            uri = parse_uri(url)
+            reader, writer = await asyncio.open_connection(uri.host, uri.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then nothing
+            await writer.drain()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+        assert loop.time() - started < 2.0  # not the close timeout, not forever
+        try:  # dropped: aborted (a reset) or closed
+            rest = await asyncio.wait_for(reader.read(), DEADLINE)
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""
+        writer.close()
+    finally:
+        await hub.close()
