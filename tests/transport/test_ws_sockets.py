@@ -95,9 +95,12 @@ class Wire:
 
     async def closed(self) -> bool:
         """True once the server ends the TCP connection (what arrives before is read)."""
-        async with asyncio.timeout(DEADLINE):
-            while await self.reader.read(65536):
-                pass
+        try:
+            async with asyncio.timeout(DEADLINE):
+                while await self.reader.read(65536):
+                    pass
+        except ConnectionResetError:  # aborted rather than closed
+            pass
         return True
 
     def close(self) -> None:
@@ -337,5 +340,35 @@ async def test_a_socket_still_in_its_handshake_does_not_hold_up_shutdown() -> No
             rest = b""
         assert rest == b""
         writer.close()
+    finally:
+        await hub.close()
+
+
+async def test_a_connection_not_welcomed_in_time_is_dropped_and_a_welcomed_one_stays() -> None:
+    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
+    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
+    try:
+        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth, open_timeout=0.3) as url:
+            uri = parse_uri(url)
+            silent_reader, silent = await asyncio.open_connection(
+                uri.host, uri.port
+            )  # says nothing
+            no_hello = Wire(url)  # completes the WebSocket handshake, never says hello
+            await no_hello.open()
+            async with HubClient(WsLink(url, token="ta", reconnect=0)) as welcomed:
+                await welcomed.connect()
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                try:
+                    rest = await asyncio.wait_for(silent_reader.read(), DEADLINE)
+                except ConnectionResetError:
+                    rest = b""
+                assert rest == b""
+                assert await no_hello.closed()
+                assert loop.time() - started < 5.0
+                await asyncio.sleep(0.3)  # past the open timeout: the welcomed one stays
+                assert isinstance(await welcomed.list_agents(), list)
+            silent.close()
+            no_hello.close()
     finally:
         await hub.close()

@@ -23,7 +23,8 @@ already on its way, and the socket is closed — aborted if the client has not
 completed the close within ``close_timeout`` seconds (a client that reads nothing
 never sees the goodbye). It reconnects and resumes from its cursors, so nothing is
 lost. Shutting down closes every socket the same way, so a stalled client cannot
-hold the server up. The other way round, a connection with ``max_posts_in_flight``
+hold the server up. A connection that is not welcomed (opening handshake done,
+hello accepted) within ``open_timeout`` seconds is dropped. The other way round, a connection with ``max_posts_in_flight``
 sends in the hub (not yet answered: the store is slow) is not read until half of
 them are answered: TCP holds back a client that sends faster than the hub writes.
 """
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "DEFAULT_MAX_POSTS_IN_FLIGHT",
+    "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_MAX_QUEUED_FRAMES",
     "WsLink",
     "WsLinkClient",
@@ -79,6 +81,9 @@ DEFAULT_MAX_QUEUED_FRAMES = 10_000
 #: Sends one connection may have in the hub at once (admitted, not yet answered)
 #: before the server stops reading its socket; it reads again below half of it.
 DEFAULT_MAX_POSTS_IN_FLIGHT = 1_000
+#: Seconds a new connection has to finish its opening handshake and be welcomed
+#: (its hello accepted) before the server drops it.
+DEFAULT_OPEN_TIMEOUT = 10.0
 #: Seconds a closing socket may take to write its last frames and finish the close
 #: handshake before its TCP connection is aborted.
 DEFAULT_CLOSE_TIMEOUT = 5.0
@@ -338,10 +343,23 @@ class _Served(_Socket):
         self.conn: ServerConnection | None = None
         self._slow = False
         self._held = False  # reading paused: too many of its sends are in the hub
+        self._opening: asyncio.TimerHandle | None = None  # drops it if never welcomed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.hosting.sockets.add(self)
+        self._opening = asyncio.get_running_loop().call_later(
+            self.hosting.open_timeout, self._not_opened
+        )
+
+    def _not_opened(self) -> None:
+        if self.conn is None or self.conn.principal is None:
+            log.info(
+                "connection from %s not welcomed within %s s: dropped",
+                self._peer(),
+                self.hosting.open_timeout,
+            )
+            self.abort()
 
     def handshake(self, event: Request | Response) -> None:
         assert isinstance(event, Request)
@@ -424,6 +442,8 @@ class _Served(_Socket):
     def ended(self, exc: BaseException | None) -> None:
         hosting = self.hosting
         hosting.sockets.discard(self)
+        if self._opening is not None:
+            self._opening.cancel()
         conn = self.conn
         if conn is None:
             return
@@ -444,8 +464,10 @@ class _Hosting:
         max_queued: int,
         close_timeout: float,
         max_posts: int,
+        open_timeout: float,
     ) -> None:
         self.hub = hub
+        self.open_timeout = open_timeout
         self.auth = auth
         self.max_frame_bytes = max_frame_bytes
         self.max_queued = max_queued
@@ -505,6 +527,7 @@ async def serve_ws(
     max_queued_frames: int = DEFAULT_MAX_QUEUED_FRAMES,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     max_posts_in_flight: int = DEFAULT_MAX_POSTS_IN_FLIGHT,
+    open_timeout: float = DEFAULT_OPEN_TIMEOUT,
 ) -> AsyncIterator[str]:
     """Serve ``hub`` over WebSocket while the ``async with`` body runs; yields the URL.
 
@@ -512,11 +535,19 @@ async def serve_ws(
     claim)`` → principal, e.g. :class:`~hubbub.network.auth.ServerAuth`). ``port=0``
     picks a free port (the yielded URL has the real one). On exit every client is
     told the hub shuts down (operations in flight finish first); a socket that does not
-    finish closing within ``close_timeout`` seconds is aborted. A connection with
-    ``max_posts_in_flight`` sends in the hub is not read until half of them are answered.
+    finish closing within ``close_timeout`` seconds is aborted, and one not welcomed
+    (handshake done, hello accepted) within ``open_timeout`` seconds is dropped. A
+    connection with ``max_posts_in_flight`` sends in the hub is not read until half
+    of them are answered.
     """
     hosting = _Hosting(
-        hub, auth, max_frame_bytes, max_queued_frames, close_timeout, max_posts_in_flight
+        hub,
+        auth,
+        max_frame_bytes,
+        max_queued_frames,
+        close_timeout,
+        max_posts_in_flight,
+        open_timeout,
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Served(hosting), host, port, ssl=ssl)
