@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
+from tests._certificates import self_signed
 from tests.inspector._stores import register_pair
 from tests.inspector.conftest import TOKEN, Populated, Served, http, token_auth
 
@@ -157,14 +157,7 @@ async def test_the_offline_tail_shows_what_a_running_hub_appends(
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
+    return self_signed(tmp_path)
 
 
 async def test_https_with_the_hubs_certificate(

@@ -34,14 +34,34 @@ DEADLINE = 10.0
 
 
 @pytest.fixture
-async def url() -> AsyncIterator[str]:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
-    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
+async def hub() -> AsyncIterator[Hub]:
+    opened = await Hub.open(
+        MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0
+    )
+    yield opened
+    await opened.close()
+
+
+def serving(hub: Hub, **kw: Any) -> Any:
+    """``serve_ws`` on a free loopback port, for the bearer tokens ``ta`` and ``tb``."""
+    auth = ServerAuth([BearerTokens({"ta": "owner-a", "tb": "owner-b"})])
+    return serve_ws(hub, host="127.0.0.1", port=0, auth=auth, **kw)
+
+
+@pytest.fixture
+async def url(hub: Hub) -> AsyncIterator[str]:
+    async with serving(hub) as served:
+        yield served
+
+
+async def dropped(reader: asyncio.StreamReader) -> bool:
+    """True once the server ends the TCP connection, by a close or by an abort."""
     try:
-        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth) as served:
-            yield served
-    finally:
-        await hub.close()
+        while await asyncio.wait_for(reader.read(65536), DEADLINE):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
 
 
 class Wire:
@@ -95,13 +115,7 @@ class Wire:
 
     async def closed(self) -> bool:
         """True once the server ends the TCP connection (what arrives before is read)."""
-        try:
-            async with asyncio.timeout(DEADLINE):
-                while await self.reader.read(65536):
-                    pass
-        except ConnectionResetError:  # aborted rather than closed
-            pass
-        return True
+        return await dropped(self.reader)
 
     def close(self) -> None:
         self.writer.close()
@@ -270,12 +284,9 @@ async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by
     monkeypatch.setattr(ServerConnection, "_post", watched)
     store = GatedStore()
     hub = await Hub.open(store, ttl_sweep_interval=0, expectation_sweep_interval=0)
-    auth = ServerAuth([BearerTokens({"ta": "owner-a", "tb": "owner-b"})])
     sends, limit, text = 1_500, 20, "x" * 4_000  # 6 MB of sends; a socket read holds < 70
     try:
-        async with serve_ws(
-            hub, host="127.0.0.1", port=0, auth=auth, max_posts_in_flight=limit
-        ) as url:
+        async with serving(hub, max_posts_in_flight=limit) as url:
             alice_hc = HubClient(WsLink(url, token="ta", reconnect=0))
             bob_hc = HubClient(WsLink(url, token="tb", reconnect=0))
             alice = await alice_hc.register(
@@ -322,53 +333,35 @@ async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by
         await hub.close()
 
 
-async def test_a_socket_still_in_its_handshake_does_not_hold_up_shutdown() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
-    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
-    try:
-        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth, close_timeout=5.0) as url:
-            uri = parse_uri(url)
-            reader, writer = await asyncio.open_connection(uri.host, uri.port)
-            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then nothing
-            await writer.drain()
+async def test_a_socket_still_in_its_handshake_does_not_hold_up_shutdown(hub: Hub) -> None:
+    async with serving(hub, close_timeout=5.0) as url:
+        uri = parse_uri(url)
+        reader, writer = await asyncio.open_connection(uri.host, uri.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then nothing
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+    assert loop.time() - started < 2.0  # not the close timeout, not forever
+    assert await dropped(reader)
+    writer.close()
+
+
+async def test_a_connection_not_welcomed_in_time_is_dropped_and_a_welcomed_one_stays(
+    hub: Hub,
+) -> None:
+    async with serving(hub, open_timeout=0.3) as url:
+        uri = parse_uri(url)
+        silent_reader, silent = await asyncio.open_connection(uri.host, uri.port)  # says nothing
+        no_hello = Wire(url)  # completes the WebSocket handshake, never says hello
+        await no_hello.open()
+        async with HubClient(WsLink(url, token="ta", reconnect=0)) as welcomed:
+            await welcomed.connect()
             loop = asyncio.get_running_loop()
             started = loop.time()
-        assert loop.time() - started < 2.0  # not the close timeout, not forever
-        try:  # dropped: aborted (a reset) or closed
-            rest = await asyncio.wait_for(reader.read(), DEADLINE)
-        except ConnectionResetError:
-            rest = b""
-        assert rest == b""
-        writer.close()
-    finally:
-        await hub.close()
-
-
-async def test_a_connection_not_welcomed_in_time_is_dropped_and_a_welcomed_one_stays() -> None:
-    hub = await Hub.open(MemoryKnowledgeStore(), ttl_sweep_interval=0, expectation_sweep_interval=0)
-    auth = ServerAuth([BearerTokens({"ta": "owner-a"})])
-    try:
-        async with serve_ws(hub, host="127.0.0.1", port=0, auth=auth, open_timeout=0.3) as url:
-            uri = parse_uri(url)
-            silent_reader, silent = await asyncio.open_connection(
-                uri.host, uri.port
-            )  # says nothing
-            no_hello = Wire(url)  # completes the WebSocket handshake, never says hello
-            await no_hello.open()
-            async with HubClient(WsLink(url, token="ta", reconnect=0)) as welcomed:
-                await welcomed.connect()
-                loop = asyncio.get_running_loop()
-                started = loop.time()
-                try:
-                    rest = await asyncio.wait_for(silent_reader.read(), DEADLINE)
-                except ConnectionResetError:
-                    rest = b""
-                assert rest == b""
-                assert await no_hello.closed()
-                assert loop.time() - started < 5.0
-                await asyncio.sleep(0.3)  # past the open timeout: the welcomed one stays
-                assert isinstance(await welcomed.list_agents(), list)
-            silent.close()
-            no_hello.close()
-    finally:
-        await hub.close()
+            assert await dropped(silent_reader)
+            assert await no_hello.closed()
+            assert loop.time() - started < 5.0
+            await asyncio.sleep(0.3)  # past the open timeout: the welcomed one stays
+            assert isinstance(await welcomed.list_agents(), list)
+        silent.close()
+        no_hello.close()
