@@ -229,6 +229,13 @@ async def test_a_server_that_is_no_websocket_fails_the_connect(answer: bytes) ->
         assert caught.value.code == "connection_lost"
         assert f"127.0.0.1:{port}" in str(caught.value)
         await hc.close()
+        # The link itself: the failed connect raises, and no "lost" follows it.
+        link = WsLink(f"ws://127.0.0.1:{port}", token="ta").client()
+        lost: list[BaseException | None] = []
+        with pytest.raises(NetworkError):
+            await link.connect(lambda frame: None, lost.append)
+        await asyncio.sleep(0.1)  # the server's close arrives after the refusal
+        assert lost == []
 
 
 async def test_a_server_that_never_answers_times_the_connect_out() -> None:

@@ -645,11 +645,14 @@ class _Dialed(_Socket):
         self._on_frame(frame)
 
     def ended(self, exc: BaseException | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(
+        opened = self.opened
+        if not opened.done():
+            opened.set_exception(
                 exc or ConnectionError("the hub closed the connection during the handshake")
             )
             return
+        if opened.cancelled() or opened.exception() is not None:
+            return  # it never opened: connect() raised that already
         self._on_lost(exc or self.ws.close_exc)
 
 
