@@ -372,3 +372,11 @@ async def test_a_connection_not_welcomed_in_time_is_dropped_and_a_welcomed_one_s
             assert isinstance(await welcomed.list_agents(), list)
         silent.close()
         no_hello.close()
+
+
+def test_a_tls_context_for_a_plain_ws_url_is_refused() -> None:
+    import ssl
+
+    with pytest.raises(ValueError, match="plain ws://"):
+        WsLink("ws://127.0.0.1:1", ssl=ssl.create_default_context())
+    assert WsLink("wss://127.0.0.1:1", ssl=ssl.create_default_context()).ssl is not None

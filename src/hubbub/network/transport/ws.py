@@ -750,7 +750,8 @@ class WsLink:
         url: ``ws://host:port`` or ``wss://host:port``.
         token: the credential (bearer token, or a signed token with ``scheme="hmac"``).
         scheme: the auth scheme of ``token`` (default ``"bearer"``; ``"none"`` when no token).
-        ssl: the client TLS context for ``wss://`` (e.g. trusting a private CA).
+        ssl: the client TLS context for ``wss://`` (e.g. trusting a private CA); a
+            ``ws://`` url with one is refused (``ValueError``) rather than sent in clear.
         open_timeout: seconds to wait for the socket to open.
         max_frame_bytes: the largest frame this client reads.
         reconnect: seconds a lost connection keeps being retried (with backoff)
@@ -770,6 +771,8 @@ class WsLink:
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"WsLink url must start with ws:// or wss://, got {url!r}")
+        if ssl is not None and url.startswith("ws://"):
+            raise ValueError(f"WsLink was given a TLS context for a plain ws:// url ({url!r})")
         self.url = url
         self.token = token
         self.scheme = scheme or ("bearer" if token is not None else "none")
