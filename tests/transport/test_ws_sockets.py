@@ -380,3 +380,27 @@ def test_a_tls_context_for_a_plain_ws_url_is_refused() -> None:
     with pytest.raises(ValueError, match="plain ws://"):
         WsLink("ws://127.0.0.1:1", ssl=ssl.create_default_context())
     assert WsLink("wss://127.0.0.1:1", ssl=ssl.create_default_context()).ssl is not None
+
+
+async def test_a_peer_that_pings_and_reads_nothing_is_dropped(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "UNREAD_ANSWERS_LIMIT", 64 * 1024)
+    wire = Wire(url)
+    await wire.open()
+    wire.writer.write(wire.frame_bytes(HELLO))
+    assert (await wire.messages(1))[0]["kind"] == "welcome"
+    wire.proto.send_ping(b"p" * 125)  # the largest ping: each one asks for a 127-byte pong
+    ping = b"".join(wire.proto.data_to_send())
+    sent = 0
+    async with HubClient(WsLink(url, token="ta", reconnect=0)) as other:
+        await other.connect()
+        with pytest.raises(ConnectionError):  # reset by the hub at last
+            for _ in range(100):  # at most 100 MB of pings, reading none of the pongs
+                wire.writer.write(ping * 8_000)
+                await asyncio.wait_for(wire.writer.drain(), DEADLINE)
+                sent += 1
+                await asyncio.sleep(0)
+        assert sent < 100
+        assert isinstance(await other.list_agents(), list)  # the hub serves everyone else
+    wire.close()

@@ -125,6 +125,10 @@ PING_INTERVAL = 20.0
 
 #: Bytes a socket reads at most at once, into a buffer of its own.
 READ_BYTES = 16 * 1024
+#: Bytes of answers the protocol writes by itself (pongs) that a peer may leave
+#: unread while it does not read: past them it is dropped. (Messages wait in the
+#: socket's queue, bounded; answers to a ping flood would fill the memory.)
+UNREAD_ANSWERS_LIMIT = 1 << 20
 
 
 class _Socket(asyncio.BufferedProtocol):
@@ -159,6 +163,7 @@ class _Socket(asyncio.BufferedProtocol):
         self._parts: list[Data] | None = None  # a fragmented message, so far
         self._buffer = memoryview(bytearray(READ_BYTES))
         self._heard = True  # anything arrived since the last ping
+        self._unread_answers = 0  # bytes of pongs written since the transport paused
         self._pinger: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None  # aborts a close that hangs
 
@@ -284,7 +289,18 @@ class _Socket(asyncio.BufferedProtocol):
         ws.receive_data(data)
         self._heard = True
         events = ws.events_received()
-        self._flush()  # the protocol's own answers (pong, close) go first
+        if self.paused:  # the peer reads nothing, yet its pings get answers: count them
+            transport = self.transport
+            assert transport is not None
+            before = transport.get_write_buffer_size()
+            self._flush()
+            self._unread_answers += transport.get_write_buffer_size() - before
+            if self._unread_answers > UNREAD_ANSWERS_LIMIT:
+                log.warning("a peer that reads nothing keeps asking for answers: dropping it")
+                transport.abort()
+                return
+        else:
+            self._flush()  # the protocol's own answers (pong, close) go first
         for event in events:
             if not isinstance(event, WsFrame):
                 self.handshake(event)
@@ -321,6 +337,7 @@ class _Socket(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self.paused = False
+        self._unread_answers = 0
         self._drain()
 
 
