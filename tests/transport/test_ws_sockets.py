@@ -159,6 +159,15 @@ async def test_a_message_sent_in_fragments_is_put_together(url: str) -> None:
     [answer] = await wire.messages(1)
     assert (answer["kind"], answer["request_id"]) == ("response", "frag")
     assert answer["ok"] is True
+    # one byte per fragment: a message of 20,000 of them in one write
+    data = orjson.dumps(_request("bytes", "list_agents", query="x" * 20_000))
+    wire.proto.send_text(data[:1], fin=False)
+    for i in range(1, len(data) - 1):
+        wire.proto.send_continuation(data[i : i + 1], fin=False)
+    wire.proto.send_continuation(data[-1:], fin=True)
+    wire.flush()
+    [answer] = await wire.messages(1)
+    assert (answer["kind"], answer["request_id"]) == ("response", "bytes")
     wire.close()
 
 

@@ -160,7 +160,7 @@ class _Socket(asyncio.BufferedProtocol):
         self.paused = False
         self.closing = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._parts: list[Data] | None = None  # a fragmented message, so far
+        self._partial: bytearray | None = None  # a fragmented message, so far
         self._buffer = memoryview(bytearray(READ_BYTES))
         self._heard = True  # anything arrived since the last ping
         self._unread_answers = 0  # bytes of pongs written since the transport paused
@@ -309,12 +309,12 @@ class _Socket(asyncio.BufferedProtocol):
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                 if event.fin:
                     self.message(event.data)
-                else:
-                    self._parts = [event.data]
-            elif opcode is Opcode.CONT and self._parts is not None:
-                self._parts.append(event.data)
+                else:  # joined as it comes (many tiny fragments cost no more than one)
+                    self._partial = bytearray(event.data)
+            elif opcode is Opcode.CONT and self._partial is not None:
+                self._partial += event.data
                 if event.fin:
-                    data, self._parts = b"".join(self._parts), None
+                    data, self._partial = bytes(self._partial), None
                     self.message(data)
             # close, ping and pong: answered by the protocol
 
