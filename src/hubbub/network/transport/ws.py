@@ -1,7 +1,7 @@
 """The WebSocket transport: the hub served over ``ws://`` / ``wss://``, and ``WsLink`` to reach it.
 
 One WebSocket text message carries one frame, the JSON of ``encode_frame(frame)``.
-Each socket is an ``asyncio.Protocol`` driving websockets' sans-I/O protocol
+Each socket is an ``asyncio.BufferedProtocol`` driving websockets' sans-I/O protocol
 (``ServerProtocol`` / ``ClientProtocol``): bytes in, complete messages out, handled
 in the same callback with no reading task and no task switch per frame. Both sides
 are thin shells around the hubbub protocol drivers:
@@ -24,9 +24,11 @@ completed the close within ``close_timeout`` seconds (a client that reads nothin
 never sees the goodbye). It reconnects and resumes from its cursors, so nothing is
 lost. Shutting down closes every socket the same way, so a stalled client cannot
 hold the server up. A connection that is not welcomed (opening handshake done,
-hello accepted) within ``open_timeout`` seconds is dropped. The other way round, a connection with ``max_posts_in_flight``
-sends in the hub (not yet answered: the store is slow) is not read until half of
-them are answered: TCP holds back a client that sends faster than the hub writes.
+hello accepted) within ``open_timeout`` seconds is dropped, and so is a peer that
+reads nothing while its pings keep asking for pongs (``UNREAD_ANSWERS_LIMIT``).
+The other way round, a connection with ``max_posts_in_flight`` sends in the hub
+(not yet answered: the store is slow) is not read until half of them are
+answered: TCP holds back a client that sends faster than the hub writes.
 """
 
 from __future__ import annotations
