@@ -413,3 +413,33 @@ async def test_a_peer_that_pings_and_reads_nothing_is_dropped(
         assert sent < 100
         assert isinstance(await other.list_agents(), list)  # the hub serves everyone else
     wire.close()
+
+
+async def test_a_client_drops_a_hub_that_answers_no_ping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's own keepalive: a server that completes the handshake and then goes
+    silent (no pong, nothing) is reported lost within a few ping intervals."""
+    from websockets.server import ServerProtocol
+
+    monkeypatch.setattr(ws_module, "PING_INTERVAL", 0.2)
+    held: list[asyncio.StreamWriter] = []
+
+    async def handshake_then_silence(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        proto = ServerProtocol()
+        proto.receive_data(await reader.readuntil(b"\r\n\r\n"))
+        [request] = proto.events_received()
+        proto.send_response(proto.accept(request))
+        writer.write(b"".join(proto.data_to_send()))
+        held.append(writer)  # reads nothing more, answers nothing
+
+    server = await asyncio.start_server(handshake_then_silence, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        link = WsLink(f"ws://127.0.0.1:{port}", token="ta").client()
+        lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        await link.connect(lambda frame: None, lost.set_result)
+        await asyncio.wait_for(lost, 5.0)  # two or three intervals, not never
+        await link.close()
+        for writer in held:
+            writer.close()
