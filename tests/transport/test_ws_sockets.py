@@ -23,12 +23,16 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from hubbub.agent import Agent
 from hubbub.knowledge.memory import MemoryKnowledgeStore
-from hubbub.network import Hub, HubClient, Passport, Resume
+from hubbub.network import EV_SESSION_INVITE, EV_TEXT, Hub, HubClient, Passport, Resume
 from hubbub.network.auth import BearerTokens, ServerAuth
+from hubbub.network.client import default_handler
 from hubbub.network.errors import NetworkError
 from hubbub.network.transport import ws as ws_module
+from hubbub.network.transport.server import ServerConnection
 from hubbub.network.transport.ws import WsLink, serve_ws
+from hubbub.testing import TestConfig
 
 DEADLINE = 10.0
 
@@ -210,10 +214,7 @@ async def test_http_that_is_no_handshake_is_refused_and_the_server_goes_on(url: 
         assert [a.name for a in await hc.list_agents()] == ["after"]
 
 
-def _agent(name: str) -> Any:
-    from hubbub.agent import Agent
-    from hubbub.testing import TestConfig
-
+def _agent(name: str) -> Agent:
     return Agent(name, prompt=".", config=TestConfig("ok"))
 
 
@@ -284,12 +285,6 @@ class GatedStore(MemoryKnowledgeStore):
 async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by_tcp(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from hubbub.agent import Agent
-    from hubbub.network import EV_SESSION_INVITE, EV_TEXT
-    from hubbub.network.client import default_handler
-    from hubbub.network.transport.server import ServerConnection
-    from hubbub.testing import TestConfig
-
     in_flight: list[int] = []  # the connection's sends in the hub, as each one starts
     post = ServerConnection._post
 
@@ -305,14 +300,8 @@ async def test_a_client_that_sends_faster_than_the_store_appends_is_held_back_by
         async with serving(hub, max_posts_in_flight=limit) as url:
             alice_hc = HubClient(WsLink(url, token="ta", reconnect=0))
             bob_hc = HubClient(WsLink(url, token="tb", reconnect=0))
-            alice = await alice_hc.register(
-                Agent("alice", prompt=".", config=TestConfig("ok")),
-                Passport(name="alice"),
-                Resume(),
-            )
-            bob = await bob_hc.register(
-                Agent("bob", prompt=".", config=TestConfig("ok")), Passport(name="bob"), Resume()
-            )
+            alice = await alice_hc.register(_agent("alice"), Passport(name="alice"), Resume())
+            bob = await bob_hc.register(_agent("bob"), Passport(name="bob"), Resume())
 
             async def ack_only(envelope: Any) -> None:
                 if envelope.event_type == EV_SESSION_INVITE:

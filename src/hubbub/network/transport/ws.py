@@ -66,8 +66,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "DEFAULT_MAX_POSTS_IN_FLIGHT",
-    "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_MAX_QUEUED_FRAMES",
+    "DEFAULT_OPEN_TIMEOUT",
     "WsLink",
     "WsLinkClient",
     "run_server",
@@ -357,7 +357,6 @@ class _Served(_Socket):
             hosting.close_timeout,
         )
         self.hosting = hosting
-        self.max_frame_bytes = hosting.max_frame_bytes
         self.server = cast(ServerProtocol, self.ws)
         self.conn: ServerConnection | None = None
         self._slow = False
@@ -397,7 +396,7 @@ class _Served(_Socket):
             send=self._send,
             close=self.close,
             auth=hosting.auth,
-            limits={"max_frame_bytes": self.max_frame_bytes, "max_queued_frames": self.limit},
+            limits={"max_frame_bytes": hosting.max_frame_bytes, "max_queued_frames": self.limit},
         )
         self.conn.on_post_done = self._post_done
         if hosting.metrics is not None:
@@ -429,11 +428,11 @@ class _Served(_Socket):
     def message(self, data: Data) -> None:
         conn = self.conn
         assert conn is not None
-        size = len(data)
-        if size > self.max_frame_bytes:
+        size, limit = len(data), self.hosting.max_frame_bytes
+        if size > limit:
             conn.receive_invalid(
                 ProtocolError(
-                    f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit",
+                    f"frame of {size} bytes is over the {limit}-byte limit",
                     code="frame_too_large",
                 ),
                 _request_id_of(data),
@@ -486,12 +485,12 @@ class _Hosting:
         open_timeout: float,
     ) -> None:
         self.hub = hub
-        self.open_timeout = open_timeout
         self.auth = auth
         self.max_frame_bytes = max_frame_bytes
         self.max_queued = max_queued
-        self.max_posts = max_posts
         self.close_timeout = close_timeout
+        self.max_posts = max_posts
+        self.open_timeout = open_timeout
         self.sockets: set[_Served] = set()
         self.metrics = next((i for i in hub.interceptors if isinstance(i, HubMetrics)), None)
 
