@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
 from hubbub.events import (
@@ -114,6 +115,20 @@ def _event(entry: _Entry, participant_id: str, name_for: NameResolver | None) ->
         event = ModelRequest([TextInput(f"{shown}: {entry.text}")])
     entry.event, entry.shown_as = event, shown
     return event
+
+
+_sender_of = attrgetter("sender_id")
+
+
+def _events(
+    entries: Iterable[_Entry], participant_id: str, name_for: NameResolver | None
+) -> list[BaseEvent]:
+    """The entries as events. Without names an entry's event, once built, never changes."""
+    if name_for is None:
+        return [
+            e.event if e.event is not None else _event(e, participant_id, None) for e in entries
+        ]
+    return [_event(e, participant_id, name_for) for e in entries]
 
 
 class Projection:
@@ -201,19 +216,19 @@ class Projection:
                 end -= 1
         pid = self._participant_id
         if self._recent_n is None or (end <= self._recent_n and not self._elided):
-            return [_event(e, pid, names) for e in islice(entries, end)]
+            return _events(islice(entries, end), pid, names)
         cut = max(0, end - self._recent_n)
         elided = self._elided + cut
         out: list[BaseEvent] = []
         if elided:
-            senders = self._elided_senders.union(e.sender_id for e in islice(entries, cut))
+            senders = self._elided_senders.union(map(_sender_of, islice(entries, cut)))
             out.append(
                 CompactionSummary(
                     summary=f"Earlier in this session: {elided} message(s) from {', '.join(sorted(senders))}.",
                     event_count=elided,
                 )
             )
-        out.extend(_event(e, pid, names) for e in islice(entries, cut, end))
+        out.extend(_events(islice(entries, cut, end), pid, names))
         return out
 
 
