@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hubbub.network.client.deadlines import TurnDeadlines
 from hubbub.network.client.handlers import (
     default_handler,
     turn_failure_data,
@@ -113,6 +114,8 @@ class AgentClient:
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._closed = False
         self._plugin: NetworkPlugin | None = None
+        #: the deadlines of this client's running turns (``turn_timeout``)
+        self.turn_deadlines = TurnDeadlines()
 
     def __repr__(self) -> str:
         return f"AgentClient({self._passport.name!r}, agent_id={self._passport.agent_id!r})"

@@ -274,29 +274,29 @@ async def _answer(
     if history:
         await stream.history.replace(history)
     adapter_tools = await _adapter_tools(adapter, client, metadata, state)
-    timeout = client.turn_timeout
-    deadline = asyncio.timeout(timeout)
     # agent.task(..., context=ctx) in a tool of this turn is mirrored onto the hub
     mirror = TaskMirror(hub_client=client, owner_id=me, session_id=session_id)
     mirrored = mirror.attach(stream)
+    timeout = client.turn_timeout
+    deadline = client.turn_deadlines.start(timeout)
     started = time.perf_counter()
     try:
-        async with deadline:
-            reply = await client.agent.ask(
-                turn_input,
-                stream=stream,
-                dependencies=await stamp_dependencies(client, session, state=state),
-                tools=adapter_tools,
-                observers=observers,
-            )
-    except TimeoutError as exc:
-        if not deadline.expired():
-            raise  # the model's own timeout (e.g. ProviderTimeoutError)
+        reply = await client.agent.ask(
+            turn_input,
+            stream=stream,
+            dependencies=await stamp_dependencies(client, session, state=state),
+            tools=adapter_tools,
+            observers=observers,
+        )
+    except asyncio.CancelledError as exc:
+        if deadline is None or not deadline.expired_by(exc):
+            raise
         raise SessionTimeoutError(
             f"the turn of agent {client.agent_id} in session {session_id} "
             f"did not finish within {timeout:g} s"
         ) from exc
     finally:
+        client.turn_deadlines.finish(deadline)
         mirror.detach(stream, mirrored)
     latency_ms = (time.perf_counter() - started) * 1000.0
     if record.terminal:
