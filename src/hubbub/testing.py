@@ -41,14 +41,18 @@ Turn = Union[str, ToolCallEvent, Iterable[ToolCallEvent], ModelResponse, BaseEve
 """One script item of a :class:`TestConfig`."""
 
 
+_TOOL_OUTCOMES = (ToolErrorEvent, ToolResultsEvent)
+
+
 def _first_tool_error(messages: Sequence[BaseEvent]) -> ToolErrorEvent | None:
     for e in messages:
+        if not isinstance(e, _TOOL_OUTCOMES):  # most of a history: one test per event
+            continue
         if isinstance(e, ToolErrorEvent):
             return e
-        if isinstance(e, ToolResultsEvent):
-            for r in e.results:
-                if isinstance(r, ToolErrorEvent):
-                    return r
+        for r in e.results:
+            if isinstance(r, ToolErrorEvent):
+                return r
     return None
 
 

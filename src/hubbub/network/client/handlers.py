@@ -338,9 +338,11 @@ async def _adapter_tools(
         return []
     try:
         found = tools_for(client, metadata, state, client.agent_id)
-        if inspect.isawaitable(found):
+        if not isinstance(found, list) and inspect.isawaitable(found):  # an async tools_for
             found = await found
-        return [t if isinstance(t, Tool) else tool(t) for t in found or ()]
+        if not found:
+            return []
+        return [t if isinstance(t, Tool) else tool(t) for t in found]
     except Exception:
         log.warning(
             "adapter %s: tools_for failed in session %s; the turn runs without its tools",
