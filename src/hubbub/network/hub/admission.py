@@ -84,7 +84,8 @@ def _plain_dict(data: dict[Any, Any], depth: int) -> dict[str, Any]:
     for key, value in data.items():
         if type(key) is not str:
             raise _NotPlain
-        out[key] = _plain(value, depth)
+        kind = type(value)  # the common scalars here, the rest through _plain
+        out[key] = value if kind is str or kind is int or value is None else _plain(value, depth)
     return out
 
 
