@@ -96,3 +96,28 @@ async def test_shutdown_during_an_expiring_turn_still_cancels_it() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.create_task(turn())
+
+
+async def test_a_turn_that_swallows_the_cancellation_leaves_the_task_uncancelled() -> None:
+    """As ``asyncio.timeout``: the request is withdrawn, the task's later awaits run."""
+    deadlines = TurnDeadlines()
+
+    async def stubborn() -> str:
+        deadline = deadlines.start(0.02)
+        try:
+            try:
+                await asyncio.sleep(5.0)
+            except asyncio.CancelledError:
+                pass  # a tool that catches everything
+            return "swallowed"
+        finally:
+            deadlines.finish(deadline)
+
+    async def turn_then_more() -> tuple[str, int]:
+        result = await stubborn()
+        task = asyncio.current_task()
+        assert task is not None
+        await asyncio.sleep(0.01)  # would raise CancelledError if the request stood
+        return result, task.cancelling()
+
+    assert await asyncio.create_task(turn_then_more()) == ("swallowed", 0)

@@ -22,19 +22,27 @@ __all__ = ["Deadline", "TurnDeadlines"]
 class Deadline:
     """One running turn: its task and when it must be done by (loop time)."""
 
-    __slots__ = ("at", "expired", "task")
+    __slots__ = ("_taken_back", "at", "expired", "task")
 
     def __init__(self, task: asyncio.Task[object], at: float) -> None:
         self.task = task
         self.at = at
         self.expired = False
+        self._taken_back = False
 
     def expired_by(self, exc: BaseException) -> bool:
         """Did this deadline cause ``exc`` (a CancelledError in the turn)? If so the
         cancellation is taken back; another cancellation request (shutdown) still wins."""
         if not self.expired or not isinstance(exc, asyncio.CancelledError):
             return False
-        return self.task.uncancel() == 0
+        return self._take_back() == 0
+
+    def _take_back(self) -> int:
+        """Withdraw this deadline's cancellation request (once); the requests left."""
+        if self._taken_back:
+            return self.task.cancelling()
+        self._taken_back = True
+        return self.task.uncancel()
 
 
 class TurnDeadlines:
@@ -60,9 +68,12 @@ class TurnDeadlines:
         return deadline
 
     def finish(self, deadline: Deadline | None) -> None:
-        """The turn ended (in time or not)."""
+        """The turn ended (in time or not). An expired turn that ended some other way
+        than by the cancellation (it swallowed it) has the request withdrawn here."""
         if deadline is not None:
             self._running.discard(deadline)
+            if deadline.expired:
+                deadline._take_back()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
         if self._timer is not None:
